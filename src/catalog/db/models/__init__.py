@@ -1,0 +1,46 @@
+"""Every table of the catalog; importing this module registers them all on `Base.metadata`."""
+
+from catalog.db.models.access import AccessRequest
+from catalog.db.models.admin import ApiKey
+from catalog.db.models.audit import AuditEvent, LangExtractAuditTrail
+from catalog.db.models.base import Base
+from catalog.db.models.discovery import SearchHistory
+from catalog.db.models.products import DataProduct, DataProductVersion, LineageEdge, ProductElement
+from catalog.db.models.quality import QualityMeasurement
+from catalog.db.models.registry import (
+    DataElement,
+    DataElementConcept,
+    PermissibleValue,
+    Representation,
+    ValueDomain,
+)
+from catalog.db.models.regulatory import RegulatorySchema, SchemaChange, SchemaProductMapping
+from catalog.db.models.tags import ProductTag, Tag
+from catalog.db.models.usage import ProductRating, ProductUsageStats, ProductViewer
+
+__all__ = [
+    "AccessRequest",
+    "ApiKey",
+    "AuditEvent",
+    "Base",
+    "DataElement",
+    "DataElementConcept",
+    "DataProduct",
+    "DataProductVersion",
+    "LangExtractAuditTrail",
+    "LineageEdge",
+    "PermissibleValue",
+    "ProductElement",
+    "ProductRating",
+    "ProductTag",
+    "ProductUsageStats",
+    "ProductViewer",
+    "QualityMeasurement",
+    "RegulatorySchema",
+    "Representation",
+    "SchemaChange",
+    "SchemaProductMapping",
+    "SearchHistory",
+    "Tag",
+    "ValueDomain",
+]

@@ -1,0 +1,121 @@
+"""Data products, their versions, member elements and lineage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from catalog.db.models.base import (
+    ID_LENGTH,
+    NAME_LENGTH,
+    Base,
+    created_at_column,
+    enum_check,
+    id_column,
+    updated_at_column,
+)
+from catalog.db.types import JSONType, UTCDateTime
+
+PRODUCT_STATUSES = ("draft", "published", "deprecated")
+VISIBILITIES = ("public", "internal", "restricted")
+LINEAGE_NODE_TYPES = ("product", "element")
+
+
+class DataProduct(Base):
+    __tablename__ = "data_products"
+    __table_args__ = (
+        CheckConstraint(enum_check("status", PRODUCT_STATUSES), name="status"),
+        CheckConstraint(enum_check("visibility", VISIBILITIES), name="visibility"),
+        Index("idx_data_products_team", "team"),
+        Index("idx_data_products_category", "category"),
+        Index("idx_data_products_status", "status"),
+        Index("idx_data_products_updated_at", "updated_at"),
+    )
+
+    id: Mapped[str] = id_column()
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    team: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    category: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    owner: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    visibility: Mapped[str] = mapped_column(String(20), default="public")
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    # Bumped on every change: the ETag, and the guard against lost updates (If-Match).
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
+class DataProductVersion(Base):
+    __tablename__ = "data_product_versions"
+    __table_args__ = (
+        UniqueConstraint("product_id", "version"),
+        Index("idx_data_product_versions_product_id", "product_id"),
+        Index("idx_data_product_versions_version", "version"),
+        Index("idx_data_product_versions_created_at", "created_at"),
+    )
+
+    id: Mapped[str] = id_column()
+    product_id: Mapped[str] = mapped_column(ForeignKey("data_products.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(100))
+    major: Mapped[int] = mapped_column(Integer)
+    minor: Mapped[int] = mapped_column(Integer)
+    patch: Mapped[int] = mapped_column(Integer)
+    prerelease: Mapped[str | None] = mapped_column(String(100))
+    build: Mapped[str | None] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    created_at: Mapped[datetime] = created_at_column()
+    deprecated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deprecation_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ProductElement(Base):
+    __tablename__ = "product_elements"
+
+    product_id: Mapped[str] = mapped_column(
+        ForeignKey("data_products.id", ondelete="CASCADE"), primary_key=True
+    )
+    # RESTRICT: an element used by a product cannot vanish under it (409 names the products).
+    data_element_id: Mapped[str] = mapped_column(
+        ForeignKey("data_elements.id", ondelete="RESTRICT"), primary_key=True, index=True
+    )
+    role: Mapped[str | None] = mapped_column(String(100))
+    added_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class LineageEdge(Base):
+    """`upstream` feeds `downstream`; either end is a product or a data element."""
+
+    __tablename__ = "lineage_edges"
+    __table_args__ = (
+        UniqueConstraint("upstream_type", "upstream_id", "downstream_type", "downstream_id"),
+        CheckConstraint(enum_check("upstream_type", LINEAGE_NODE_TYPES), name="upstream_type"),
+        CheckConstraint(enum_check("downstream_type", LINEAGE_NODE_TYPES), name="downstream_type"),
+        Index("idx_lineage_edges_downstream", "downstream_type", "downstream_id"),
+    )
+
+    id: Mapped[str] = id_column()
+    upstream_type: Mapped[str] = mapped_column(String(20))
+    upstream_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    downstream_type: Mapped[str] = mapped_column(String(20))
+    downstream_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    relationship: Mapped[str] = mapped_column(String(50), default="feeds")
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    created_at: Mapped[datetime] = created_at_column()
