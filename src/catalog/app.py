@@ -1,0 +1,93 @@
+"""The application factory and its lifespan.
+
+Request flow (outermost first): request id -> access (metrics + log line) -> errors ->
+body guard -> router. Later layers (tracing, rate limits, auth) slot into the same list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, FastAPI, Response
+from starlette.middleware import Middleware
+
+from catalog import __version__
+from catalog.platform import probes
+from catalog.platform.body_guard import BodyGuardMiddleware
+from catalog.platform.error_handling import ErrorMiddleware, install_exception_handlers
+from catalog.platform.error_schema import COMMON_ERRORS
+from catalog.platform.logging import configure_logging, get_logger
+from catalog.platform.metrics import AccessMiddleware
+from catalog.platform.request_id import RequestIdMiddleware
+from catalog.resources import open_resources
+from catalog.settings import Settings, UnsafeSettingsError
+
+log = get_logger(__name__)
+
+meta_router = APIRouter(tags=["meta"])
+
+
+def _service_info() -> bytes:
+    return orjson.dumps({"service": "catalog", "version": __version__, "api": "v1"})
+
+
+_SERVICE_INFO = _service_info()
+
+
+@meta_router.get("/api/info", summary="Service name and version (precomputed, no I/O)")
+async def service_info() -> Response:
+    return Response(_SERVICE_INFO, media_type="application/json")
+
+
+def build_middleware(settings: Settings) -> list[Middleware]:
+    return [
+        Middleware(RequestIdMiddleware),
+        Middleware(AccessMiddleware),
+        Middleware(ErrorMiddleware, retry_after=settings.unavailable_retry_after_s),
+        Middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes),
+    ]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    reasons = settings.unsafe_reasons()
+    if reasons:
+        raise UnsafeSettingsError(reasons[0])
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        resources = open_resources(settings)
+        log.info(
+            "startup",
+            version=__version__,
+            environment=settings.environment,
+            database=resources.engine.dialect.name,
+            redis=resources.redis is not None,
+        )
+        try:
+            yield {"catalog": resources}
+        finally:
+            await resources.close()
+            log.info("shutdown")
+
+    app = FastAPI(
+        title="Catalog",
+        version=__version__,
+        description="Data catalog: ISO/IEC 11179 registry, data products, discovery, governance.",
+        lifespan=lifespan,
+        middleware=build_middleware(settings),
+        responses=COMMON_ERRORS,
+    )
+    install_exception_handlers(app)
+    app.include_router(probes.router)
+    app.include_router(meta_router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` and `catalog serve`."""
+    return create_app(Settings())

@@ -1,0 +1,91 @@
+"""`catalog serve | migrate | seed-demo`: the service's command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+
+from catalog.platform.logging import configure_logging, get_logger
+from catalog.settings import Settings
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Catalog data service.")
+log = get_logger("catalog.cli")
+
+EXIT_UNSAFE_SETTINGS = 2
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"invalid configuration: {problems}", file=sys.stderr)
+        raise typer.Exit(EXIT_UNSAFE_SETTINGS) from None
+    configure_logging(settings.log_level)
+    return settings
+
+
+def _refuse_unsafe(settings: Settings) -> None:
+    reasons = settings.unsafe_reasons()
+    if reasons:
+        # One line, on stderr, so an orchestrator's event log shows the reason verbatim.
+        print(f"refusing to start: {reasons[0]}", file=sys.stderr)
+        raise typer.Exit(EXIT_UNSAFE_SETTINGS)
+
+
+@cli.command()
+def serve(
+    host: str = typer.Option("0.0.0.0", help="Interface to bind."),  # noqa: S104
+    port: int | None = typer.Option(None, help="Listen port (default: PORT, 8084)."),
+    workers: int = typer.Option(1, min=1, help="Worker processes."),
+    graceful_timeout: int = typer.Option(
+        30, help="Seconds SIGTERM waits for in-flight requests before closing them."
+    ),
+) -> None:
+    """Serve the API. SIGTERM stops accepting, drains in-flight requests, then exits."""
+    os.environ["CATALOG_WORKERS"] = str(workers)  # each worker sizes its pool by this
+    settings = _settings()
+    _refuse_unsafe(settings)
+    uvicorn.run(
+        "catalog.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port or settings.port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,  # client addresses are decided by TRUSTED_PROXIES, not uvicorn
+        timeout_graceful_shutdown=graceful_timeout,
+    )
+
+
+@cli.command()
+def migrate(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Apply database migrations (the only way the schema changes)."""
+    from catalog.db.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url, revision)
+    log.info("migrated", revision=revision)
+
+
+@cli.command("seed-demo")
+def seed_demo(
+    if_empty: bool = typer.Option(False, "--if-empty", help="Do nothing if data exists."),
+) -> None:
+    """Load a realistic demo catalog."""
+    from catalog.demo import seed
+
+    settings = _settings()
+    loaded = asyncio.run(seed(settings, only_if_empty=if_empty))
+    log.info("seed_demo", loaded=loaded)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,59 @@
+"""FastAPI dependency aliases shared by every router."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.platform.errors import ServiceUnavailable
+from catalog.platform.logging import get_logger
+from catalog.resources import Resources
+from catalog.settings import Settings
+
+log = get_logger(__name__)
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_resources(request: Request) -> Resources:
+    resources: Resources = request.state.catalog
+    return resources
+
+
+def get_settings(request: Request) -> Settings:
+    return get_resources(request).settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request: committed when the handler succeeds, rolled back otherwise.
+
+    Services only flush; this is the one place that commits. Reads and writes get different
+    factories so SQLite can take its write lock up front (see db/engine.py).
+    """
+    resources = get_resources(request)
+    factory = (
+        resources.read_sessions if request.method in _READ_METHODS else resources.write_sessions
+    )
+    async with factory() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException as exc:
+            # A rollback on a dead connection fails too; the first error is the one to report.
+            with contextlib.suppress(Exception):
+                await session.rollback()
+            if isinstance(exc, OSError | TimeoutError):
+                # asyncpg raises connection failures unwrapped; name the dependency.
+                log.warning("database_unavailable", error=repr(exc)[:500])
+                retry_after = resources.settings.unavailable_retry_after_s
+                raise ServiceUnavailable("database unavailable", retry_after=retry_after) from exc
+            raise
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+# scope="function": commit before the response is sent, so a failed commit is the answer.
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]

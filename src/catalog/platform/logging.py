@@ -1,0 +1,121 @@
+"""JSON log lines on stdout (structlog), with secrets scrubbed before anything is written.
+
+Every line carries `timestamp`, `level` and `event`; lines written while a request is in
+flight also carry its `request_id` (bound by the request-id middleware).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+
+# Keys whose values never reach a log line, whatever logged them.
+_SECRET_KEY = re.compile(
+    r"(authorization|password|passwd|secret|token|api[_-]?key|cookie|dsn|routing[_-]?key)",
+    re.IGNORECASE,
+)
+# Credentials embedded in text: bearer tokens and user:password@ in URLs.
+_BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
+_URL_PASSWORD = re.compile(r"(?<=://)([^:/@\s]*):([^@/\s]+)@")
+REDACTED = "[redacted]"
+
+
+def scrub_text(text: str) -> str:
+    text = _BEARER.sub("Bearer " + REDACTED, text)
+    return _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
+
+
+def _scrub(value: Any, depth: int = 0) -> Any:
+    if depth > 5:
+        return value
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, Mapping):
+        return {
+            k: (REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) else _scrub(v, depth + 1))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_scrub(v, depth + 1) for v in value]
+    return value
+
+
+def scrub_secrets(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key in list(event_dict):
+        if _SECRET_KEY.search(key):
+            event_dict[key] = REDACTED
+        else:
+            event_dict[key] = _scrub(event_dict[key])
+    return event_dict
+
+
+class _CurrentStdout:
+    """sys.stdout looked up at each write, so a replaced stdout (tests, daemons) gets the lines."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+_level = logging.INFO
+
+
+def access_log_enabled() -> bool:
+    """Whether info lines are written (lets hot paths skip building a line nobody reads)."""
+    return _level <= logging.INFO
+
+
+def configure_logging(level: str = "info") -> None:
+    """Route structlog and the standard library (uvicorn, sqlalchemy) to JSON on stdout."""
+    global _level
+    numeric = logging.getLevelNamesMapping()[level.upper()]
+    _level = numeric
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.format_exc_info,
+            scrub_secrets,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.WriteLoggerFactory(file=_CurrentStdout()),  # type: ignore[arg-type]
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(_CurrentStdout())
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                scrub_secrets,
+                structlog.processors.JSONRenderer(),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric)
+    # uvicorn's own access log would log every request a second time, in another format.
+    logging.getLogger("uvicorn.access").disabled = True
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

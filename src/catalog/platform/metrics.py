@@ -1,0 +1,153 @@
+"""Prometheus metrics: definitions, the HTTP observation middleware and the `/metrics` body.
+
+Exactly one observation per request, taken at the outermost point that knows the final status
+(so 404, 413, 429 and 500 are counted like any other answer). The `endpoint` label is the route
+template, never the raw path: ids in URLs would otherwise mint a series per resource.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, NamedTuple
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from catalog.platform.logging import access_log_enabled, get_logger
+from catalog.platform.routes import UNMATCHED, route_template
+
+log = get_logger("catalog.access")
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+SIZE_BUCKETS = (100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000)
+HTTP_LABELS = ("method", "endpoint", "status")
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+REQUEST_DURATION = Histogram(
+    "catalog_request_duration_seconds",
+    "HTTP request latency, from first byte in to last byte out",
+    HTTP_LABELS,
+    buckets=LATENCY_BUCKETS,
+)
+REQUESTS = Counter("catalog_requests_total", "HTTP requests answered", HTTP_LABELS)
+REQUEST_SIZE = Histogram(
+    "catalog_request_size_bytes", "HTTP request body size", HTTP_LABELS, buckets=SIZE_BUCKETS
+)
+RESPONSE_SIZE = Histogram(
+    "catalog_response_size_bytes", "HTTP response body size", HTTP_LABELS, buckets=SIZE_BUCKETS
+)
+
+
+class _Series(NamedTuple):
+    duration: Any
+    requests: Any
+    request_size: Any
+    response_size: Any
+
+
+# The labelled children, looked up once per label set: `labels()` costs microseconds a call.
+# Bounded because methods, route templates and statuses are all finite sets.
+_children: dict[tuple[str, str, int], _Series] = {}
+
+
+def _series(method: str, endpoint: str, status: int) -> _Series:
+    key = (method, endpoint, status)
+    found = _children.get(key)
+    if found is None:
+        labels = (method, endpoint, str(status))
+        found = _Series(
+            REQUEST_DURATION.labels(*labels),
+            REQUESTS.labels(*labels),
+            REQUEST_SIZE.labels(*labels),
+            RESPONSE_SIZE.labels(*labels),
+        )
+        _children[key] = found
+    return found
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
+def metrics_payload(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class AccessMiddleware:
+    """Observe every request once: the four HTTP metrics and one JSON access-log line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_bytes = 0
+        response_bytes = 0
+        status = 500
+
+        async def counting_receive() -> Message:
+            nonlocal request_bytes
+            message = await receive()
+            if message["type"] == "http.request":
+                request_bytes += len(message.get("body", b""))
+            return message
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status, response_bytes
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                response_bytes += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, counting_send)
+        finally:
+            duration = time.perf_counter() - started
+            # A body refused unread (413, 415, 404) still had a size: the declared one.
+            size = request_bytes or _declared_length(scope)
+            self._observe(scope, status, duration, size, response_bytes)
+
+    @staticmethod
+    def _observe(
+        scope: Scope, status: int, duration: float, request_bytes: int, response_bytes: int
+    ) -> None:
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
+        endpoint = route_template(scope)
+        series = _series(method, endpoint, status)
+        series.duration.observe(duration)
+        series.requests.inc()
+        series.request_size.observe(request_bytes)
+        series.response_size.observe(response_bytes)
+        if status < 500 and not access_log_enabled():
+            return
+        fields: dict[str, Any] = {
+            "method": method,
+            "route": endpoint,
+            "status": status,
+            "duration_ms": round(duration * 1000, 3),
+            "request_bytes": request_bytes,
+            "response_bytes": response_bytes,
+        }
+        if endpoint == UNMATCHED:
+            fields["path"] = scope["path"][:200]
+        client = scope.get("client")
+        if client:
+            fields["client"] = client[0]
+        if status >= 500:
+            log.warning("request", **fields)
+        else:
+            log.info("request", **fields)

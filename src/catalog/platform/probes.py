@@ -1,0 +1,112 @@
+"""Probes and the metrics scrape: `/livez`, `/readyz`, `/healthz`, `/metrics`.
+
+Each configured dependency is checked with a short timeout, concurrently, so one slow
+dependency cannot make a probe hang past the load balancer's own timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Response
+from sqlalchemy import text
+
+from catalog import __version__
+from catalog.deps import ResourcesDep
+from catalog.platform.errors import ServiceUnavailable
+from catalog.platform.metrics import metrics_payload
+from catalog.resources import Resources
+
+router = APIRouter(tags=["probes"])
+
+Check = Callable[[], Awaitable[object]]
+
+
+def dependency_checks(resources: Resources) -> dict[str, Check]:
+    checks: dict[str, Check] = {}
+
+    async def database() -> object:
+        async with resources.engine.connect() as connection:
+            return await connection.scalar(text("SELECT 1"))
+
+    checks["database"] = database
+    if resources.redis is not None:
+        redis = resources.redis
+
+        async def redis_ping() -> object:
+            return await redis.ping()
+
+        checks["redis"] = redis_ping
+    return checks
+
+
+async def _run(check: Check, limit_s: float) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(limit_s):
+            await check()
+        status, error = "up", None
+    except TimeoutError:
+        status, error = "down", f"no answer within {limit_s:g}s"
+    except Exception as exc:  # any failure of the dependency means "down", reported by type
+        status, error = "down", type(exc).__name__
+    result: dict[str, Any] = {
+        "status": status,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+    if error:
+        result["error"] = error
+    return result
+
+
+async def check_dependencies(resources: Resources) -> dict[str, dict[str, Any]]:
+    checks = dependency_checks(resources)
+    timeout = resources.settings.dependency_timeout_s
+    results = await asyncio.gather(*(_run(check, timeout) for check in checks.values()))
+    return dict(zip(checks, results, strict=True))
+
+
+@router.get("/livez", summary="The process is up")
+async def livez() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Every configured dependency answers",
+    responses={503: {"description": "A dependency is down; the body names it"}},
+)
+async def readyz(resources: ResourcesDep) -> dict[str, Any]:
+    results = await check_dependencies(resources)
+    down = sorted(name for name, r in results.items() if r["status"] != "up")
+    if down:
+        error = ServiceUnavailable(
+            f"not ready: {', '.join(down)} down",
+            retry_after=resources.settings.unavailable_retry_after_s,
+        )
+        error.extra = {"down": down, "dependencies": results}
+        raise error
+    return {"status": "ready", "dependencies": results}
+
+
+@router.get("/healthz", summary="Per-dependency detail, version and uptime")
+async def healthz(resources: ResourcesDep) -> dict[str, Any]:
+    results = await check_dependencies(resources)
+    healthy = all(r["status"] == "up" for r in results.values())
+    return {
+        "status": "healthy" if healthy else "degraded",
+        "version": __version__,
+        "environment": resources.settings.environment,
+        "database": resources.engine.dialect.name,
+        "uptime_s": round(time.time() - resources.started_at, 1),
+        "dependencies": results,
+    }
+
+
+@router.get("/metrics", summary="Prometheus text exposition", response_class=Response)
+async def metrics() -> Response:
+    body, content_type = metrics_payload()
+    return Response(body, media_type=content_type)

@@ -1,0 +1,55 @@
+"""What the lifespan opens and closes: database engine, sessions, Redis.
+
+Opening never waits on a dependency: a database or Redis that is down at start leaves the
+service running, `/readyz` red and requests answered 503 until it comes back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from catalog.db.engine import WRITE, create_engine, session_factory
+from catalog.settings import Settings
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    engine: AsyncEngine
+    read_sessions: async_sessionmaker[Any]
+    write_sessions: async_sessionmaker[Any]
+    redis: aioredis.Redis | None
+    started_at: float = field(default_factory=time.time)
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()
+
+
+def open_redis(settings: Settings) -> aioredis.Redis | None:
+    if not settings.redis_url:
+        return None
+    timeout = settings.dependency_timeout_s
+    return aioredis.Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        health_check_interval=30,
+    )
+
+
+def open_resources(settings: Settings) -> Resources:
+    engine = create_engine(settings)
+    return Resources(
+        settings=settings,
+        engine=engine,
+        read_sessions=session_factory(engine),
+        write_sessions=session_factory(engine.execution_options(**WRITE)),
+        redis=open_redis(settings),
+    )

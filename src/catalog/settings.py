@@ -1,0 +1,137 @@
+"""The service's one configuration object.
+
+The environment names of API.md are read exactly as written there (no prefix). Settings the
+contract does not name carry a `CATALOG_` prefix and are documented in the README.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+DEFAULT_SQLITE_URL = "sqlite:///./catalog.db"
+
+
+def _env(name: str) -> Any:
+    """Bind a field to exactly one environment name."""
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        case_sensitive=True, extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    # --- names fixed by API.md -------------------------------------------------------------
+    port: int = Field(8084, ge=1, le=65535, validation_alias=_env("PORT"))
+    environment: Literal["development", "production"] = Field(
+        "development", validation_alias=_env("ENVIRONMENT")
+    )
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        "info", validation_alias=_env("LOG_LEVEL")
+    )
+    database_url: str = Field(DEFAULT_SQLITE_URL, validation_alias=_env("CATALOG_DATABASE_URL"))
+    postgres_max_connections: int = Field(
+        100, ge=1, validation_alias=_env("POSTGRES_MAX_CONNECTIONS")
+    )
+    redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL"))
+    redis_cache_ttl: int = Field(3600, ge=1, validation_alias=_env("REDIS_CACHE_TTL"))
+    neo4j_uri: str | None = Field(None, validation_alias=_env("NEO4J_URI"))
+    neo4j_username: str | None = Field(None, validation_alias=_env("NEO4J_USERNAME"))
+    neo4j_password: SecretStr | None = Field(None, validation_alias=_env("NEO4J_PASSWORD"))
+    neo4j_max_connections: int = Field(50, ge=1, validation_alias=_env("NEO4J_MAX_CONNECTIONS"))
+    enable_auth: bool = Field(False, validation_alias=_env("ENABLE_AUTH"))
+    auth_tokens_file: Path | None = Field(None, validation_alias=_env("AUTH_TOKENS_FILE"))
+    jwt_jwks_url: str | None = Field(None, validation_alias=_env("JWT_JWKS_URL"))
+    jwt_issuer: str | None = Field(None, validation_alias=_env("JWT_ISSUER"))
+    jwt_audience: str | None = Field(None, validation_alias=_env("JWT_AUDIENCE"))
+    rate_limit_enabled: bool = Field(True, validation_alias=_env("RATE_LIMIT_ENABLED"))
+    rate_limit_global_rps: float = Field(
+        16.67, gt=0, validation_alias=_env("RATE_LIMIT_GLOBAL_RPS")
+    )
+    rate_limit_global_burst: int = Field(
+        100, ge=1, validation_alias=_env("RATE_LIMIT_GLOBAL_BURST")
+    )
+    rate_limit_per_ip_rps: float = Field(1.67, gt=0, validation_alias=_env("RATE_LIMIT_PER_IP_RPS"))
+    rate_limit_burst: int = Field(10, ge=1, validation_alias=_env("RATE_LIMIT_BURST"))
+    trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = Field(
+        (), validation_alias=_env("TRUSTED_PROXIES")
+    )
+    alert_max_latency_ms: int = Field(2000, ge=1, validation_alias=_env("ALERT_MAX_LATENCY_MS"))
+    alert_error_threshold: float = Field(
+        5.0, ge=0, le=100, validation_alias=_env("ALERT_ERROR_THRESHOLD")
+    )
+    alert_check_interval_s: int = Field(30, ge=1, validation_alias=_env("ALERT_CHECK_INTERVAL_S"))
+    alert_webhook_url: str | None = Field(None, validation_alias=_env("ALERT_WEBHOOK_URL"))
+    alert_slack_webhook_url: SecretStr | None = Field(
+        None, validation_alias=_env("ALERT_SLACK_WEBHOOK_URL")
+    )
+    alert_pagerduty_routing_key: SecretStr | None = Field(
+        None, validation_alias=_env("ALERT_PAGERDUTY_ROUTING_KEY")
+    )
+
+    # --- the project's own settings (README, "Configuration") -------------------------------
+    allow_sqlite_in_production: bool = Field(
+        False, validation_alias=_env("CATALOG_ALLOW_SQLITE_IN_PRODUCTION")
+    )
+    max_body_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, validation_alias=_env("CATALOG_MAX_BODY_BYTES")
+    )
+    dependency_timeout_s: float = Field(
+        2.0, gt=0, validation_alias=_env("CATALOG_DEPENDENCY_TIMEOUT_S")
+    )
+    unavailable_retry_after_s: int = Field(
+        5, ge=1, validation_alias=_env("CATALOG_UNAVAILABLE_RETRY_AFTER_S")
+    )
+    db_pool_timeout_s: float = Field(5.0, gt=0, validation_alias=_env("CATALOG_DB_POOL_TIMEOUT_S"))
+    workers: int = Field(1, ge=1, validation_alias=_env("CATALOG_WORKERS"))
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("trusted_proxies", mode="after")
+    @classmethod
+    def _strict_networks(cls, value: tuple[IPNetwork, ...]) -> tuple[IPNetwork, ...]:
+        return tuple(ipaddress.ip_network(net, strict=False) for net in value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        scheme = value.split(":", 1)[0].split("+", 1)[0]
+        if scheme not in {"sqlite", "postgresql", "postgres"}:
+            raise ValueError("CATALOG_DATABASE_URL must start with postgresql:// or sqlite:///")
+        return value
+
+    @cached_property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    def unsafe_reasons(self) -> list[str]:
+        """Why this configuration must not serve production traffic (empty when it may)."""
+        if not self.is_production:
+            return []
+        reasons: list[str] = []
+        if self.is_sqlite and not self.allow_sqlite_in_production:
+            reasons.append(
+                "SQLite is the embedded development database; set CATALOG_DATABASE_URL to "
+                "PostgreSQL or CATALOG_ALLOW_SQLITE_IN_PRODUCTION=true"
+            )
+        return reasons
+
+
+class UnsafeSettingsError(RuntimeError):
+    """Raised at start-up when production settings are unsafe."""

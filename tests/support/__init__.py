@@ -1,0 +1,1 @@
+"""Test support: real servers, fault injection, helpers."""

@@ -1,0 +1,26 @@
+"""Read Prometheus samples the way a scraper would: from the /metrics text."""
+
+from __future__ import annotations
+
+from httpx import AsyncClient
+from prometheus_client.parser import text_string_to_metric_families
+
+
+async def scrape(client: AsyncClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+def value(samples: dict, name: str, **labels: str) -> float:  # type: ignore[type-arg]
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def series(samples: dict, name: str, **labels: str) -> list[dict[str, str]]:  # type: ignore[type-arg]
+    """Label sets of every sample of `name` whose labels include `labels`."""
+    wanted = set(labels.items())
+    return [dict(lbls) for (n, lbls) in samples if n == name and wanted <= set(lbls)]

@@ -1,0 +1,58 @@
+"""Run `catalog serve` as a real process, the way an operator would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+from tests.support.servers import free_port
+
+
+@contextmanager
+def catalog_server(env: dict[str, str], *args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    port = free_port()
+    full_env = {**os.environ, "LOG_LEVEL": "info", **env}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "catalog",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *args,
+        ],
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}/livez", timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    output = process.stdout.read() if process.stdout else ""
+                    raise RuntimeError(f"catalog serve did not start:\n{output}") from None
+                time.sleep(0.1)
+        yield process, base
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
