@@ -1,0 +1,23 @@
+"""App variants the HTTP benchmarks compare, each importable by uvicorn as a factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from catalog.app import app_from_env, meta_router
+from catalog.platform import probes
+from catalog.platform.error_handling import install_exception_handlers
+
+
+def full_app() -> FastAPI:
+    """The service exactly as `catalog serve` builds it from the environment."""
+    return app_from_env()
+
+
+def bare_app() -> FastAPI:
+    """The same routes and exception handlers, with no middleware at all."""
+    app = FastAPI()
+    install_exception_handlers(app)
+    app.include_router(probes.router)
+    app.include_router(meta_router)
+    return app
