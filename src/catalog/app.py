@@ -85,7 +85,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_exception_handlers(app)
     app.include_router(probes.router)
     app.include_router(meta_router)
+    for router in domain_routers():
+        app.include_router(router)
     return app
+
+
+def domain_routers() -> list[APIRouter]:
+    """Every domain's router; each carries its full path prefix (see platform/routes.py)."""
+    from catalog.access.router import router as access
+    from catalog.audit.router import router as audit
+    from catalog.products.router import router as products
+    from catalog.quality.router import router as quality
+    from catalog.registry.router import router as registry
+    from catalog.regulatory.router import router as regulatory
+    from catalog.tags.router import router as tags
+    from catalog.usage.router import router as usage
+
+    return [registry, quality, products, tags, usage, access, regulatory, audit]
 
 
 def app_from_env() -> FastAPI:

@@ -91,6 +91,19 @@ class Settings(BaseSettings):
     )
     db_pool_timeout_s: float = Field(5.0, gt=0, validation_alias=_env("CATALOG_DB_POOL_TIMEOUT_S"))
     workers: int = Field(1, ge=1, validation_alias=_env("CATALOG_WORKERS"))
+    anonymous_role: Literal["viewer", "editor", "steward", "admin"] = Field(
+        "admin", validation_alias=_env("CATALOG_ANONYMOUS_ROLE")
+    )
+    quality_metric_max_series: int = Field(
+        1000, ge=0, validation_alias=_env("CATALOG_QUALITY_METRIC_MAX_SERIES")
+    )
+    bulk_max_items: int = Field(
+        1000, ge=1, le=10_000, validation_alias=_env("CATALOG_BULK_MAX_ITEMS")
+    )
+    lineage_max_depth: int = Field(
+        10, ge=1, le=50, validation_alias=_env("CATALOG_LINEAGE_MAX_DEPTH")
+    )
+    lineage_max_nodes: int = Field(1000, ge=10, validation_alias=_env("CATALOG_LINEAGE_MAX_NODES"))
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -66,6 +66,17 @@ class Conflict(CatalogError):
     status = 409
 
 
+def still_referenced(what: str, referrers: list[tuple[str, str, str]]) -> Conflict:
+    """409 naming who still refers to `what`: (type, id, name) triples, first few shown."""
+    names = ", ".join(f"{kind} {name!r}" for kind, _, name in referrers[:5])
+    more = f" and {len(referrers) - 5} more" if len(referrers) > 5 else ""
+    error = Conflict(f"{what} is still referenced by {names}{more}")
+    error.extra = {
+        "referrers": [{"type": kind, "id": id_, "name": name} for kind, id_, name in referrers]
+    }
+    return error
+
+
 class PreconditionFailed(CatalogError):
     status = 412
 

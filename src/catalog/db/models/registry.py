@@ -68,6 +68,7 @@ class ValueDomain(Base):
         back_populates="value_domain",
         lazy="raise",
         cascade="all, delete-orphan",
+        passive_deletes=True,
         order_by="PermissibleValue.position",
     )
 
@@ -121,7 +122,7 @@ class DataElement(Base):
 
     id: Mapped[str] = id_column()
     # The ISO 11179 registry identifier, stable across renames (also the graph's key).
-    identifier: Mapped[str] = mapped_column(String(100), unique=True)
+    identifier: Mapped[str] = mapped_column(String(500), unique=True)
     name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
     definition: Mapped[str] = mapped_column(Text, default="")
     data_element_concept_id: Mapped[str | None] = mapped_column(
@@ -136,6 +137,7 @@ class DataElement(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     quality_score: Mapped[float | None] = mapped_column(Float)
     quality_level: Mapped[str | None] = mapped_column(String(20))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
     created_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()

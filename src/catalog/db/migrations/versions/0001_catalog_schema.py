@@ -550,7 +550,7 @@ def upgrade() -> None:
     op.create_table(
         "data_elements",
         sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("identifier", sa.String(length=100), nullable=False),
+        sa.Column("identifier", sa.String(length=500), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("definition", sa.Text(), nullable=False),
         sa.Column("data_element_concept_id", sa.String(length=36), nullable=True),
@@ -561,6 +561,7 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("quality_score", sa.Float(), nullable=True),
         sa.Column("quality_level", sa.String(length=20), nullable=True),
+        sa.Column("metadata", JSON, nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),

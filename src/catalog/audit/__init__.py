@@ -1,0 +1,1 @@
+"""Audit trail: LangExtract operations and every write or auth event in the catalog."""

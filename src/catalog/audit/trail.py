@@ -1,0 +1,66 @@
+"""Appending audit events: the one call every service makes after a write.
+
+Events join the request's unit of work (`session.add`, no flush of their own), so an event is
+stored exactly when the change it describes is, and never for a change rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.db.models import AuditEvent
+from catalog.kit.time import utcnow
+from catalog.platform.principal import Actor
+
+
+class AuditTrail:
+    def __init__(self, session: AsyncSession, actor: Actor) -> None:
+        self.session = session
+        self.actor = actor
+
+    def record(
+        self,
+        action: str,
+        resource_type: str,
+        resource_id: str | None,
+        *,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.session.add(self._event(action, resource_type, resource_id, before, after, details))
+
+    def record_each(
+        self, action: str, resource_type: str, resource_ids: Iterable[str], **details: Any
+    ) -> None:
+        """One event per resource of a batch (bulk writes)."""
+        self.session.add_all(
+            self._event(action, resource_type, rid, None, None, details or None)
+            for rid in resource_ids
+        )
+
+    def _event(
+        self,
+        action: str,
+        resource_type: str,
+        resource_id: str | None,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        details: dict[str, Any] | None,
+    ) -> AuditEvent:
+        return AuditEvent(
+            timestamp=utcnow(),
+            actor=self.actor.subject,
+            actor_role=self.actor.principal.role,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            request_id=self.actor.request_id,
+            client_ip=self.actor.client_ip,
+            before=before,
+            after=after,
+            details=details or {},
+        )

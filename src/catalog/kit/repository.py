@@ -1,0 +1,71 @@
+"""Generic repository base: every SQL statement of a domain lives in its repository.
+
+Repositories are built per request from the session (`ProductRepository(session)`), never
+commit (the request's session dependency does), and never raise HTTP errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.db.models import Base
+
+M = TypeVar("M", bound=Base)
+
+
+def contains(column: Any, text: str) -> Any:
+    """Case-insensitive substring match with LIKE wildcards in `text` taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.ilike(f"%{escaped}%", escape="\\")
+
+
+class Repository(Generic[M]):
+    model: type[M]
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, id_: str) -> M | None:
+        return await self.session.get(self.model, id_)
+
+    async def get_by(self, **filters: Any) -> M | None:
+        result = await self.session.scalars(select(self.model).filter_by(**filters).limit(1))
+        return result.first()
+
+    async def add(self, obj: M) -> M:
+        self.session.add(obj)
+        await self.session.flush()
+        return obj
+
+    async def delete(self, obj: M) -> None:
+        await self.session.delete(obj)
+        await self.session.flush()
+
+    async def count(self, statement: Select[Any]) -> int:
+        counted = select(func.count()).select_from(statement.order_by(None).subquery())
+        return int(await self.session.scalar(counted) or 0)
+
+    async def paginate(
+        self, statement: Select[Any], limit: int, offset: int
+    ) -> tuple[Sequence[Any], int]:
+        """One page of rows and the exact number of rows matching, in two statements."""
+        total = await self.count(statement)
+        if total == 0 or offset >= total:
+            return [], total
+        rows = (await self.session.scalars(statement.limit(limit).offset(offset))).all()
+        return rows, total
+
+    @property
+    def dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    def insert(self, table: Any) -> Any:
+        """A dialect INSERT that supports ON CONFLICT (PostgreSQL and SQLite share the syntax)."""
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)

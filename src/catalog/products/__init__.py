@@ -1,0 +1,1 @@
+"""Data products: CRUD and lifecycle, versions, member data elements, lineage."""

@@ -1,0 +1,189 @@
+"""All SQL of data products, their versions, members and lineage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Select, delete, insert, or_, select, tuple_, update
+
+from catalog.db.models import (
+    DataElement,
+    DataProduct,
+    DataProductVersion,
+    LineageEdge,
+    ProductElement,
+    ProductTag,
+    ProductUsageStats,
+    Tag,
+)
+from catalog.kit.repository import Repository, contains
+
+
+class ProductRepository(Repository[DataProduct]):
+    model = DataProduct
+
+    def list_statement(
+        self,
+        *,
+        name: str | None = None,
+        team: str | None = None,
+        category: str | None = None,
+        status: str | None = None,
+        owner: str | None = None,
+        visibility: str | None = None,
+    ) -> Select[Any]:
+        statement = select(DataProduct).order_by(DataProduct.created_at, DataProduct.id)
+        if name:
+            statement = statement.where(contains(DataProduct.name, name))
+        for column, value in (
+            (DataProduct.team, team),
+            (DataProduct.category, category),
+            (DataProduct.status, status),
+            (DataProduct.owner, owner),
+            (DataProduct.visibility, visibility),
+        ):
+            if value:
+                statement = statement.where(column == value)
+        return statement
+
+    async def taken_names(self, names: Iterable[str]) -> set[str]:
+        wanted = set(names)
+        if not wanted:
+            return set()
+        return set(
+            await self.session.scalars(select(DataProduct.name).where(DataProduct.name.in_(wanted)))
+        )
+
+    async def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Products and their (zeroed) usage rows, one multi-row INSERT each."""
+        if not rows:
+            return
+        await self.session.execute(insert(DataProduct), list(rows))
+        await self.session.execute(
+            insert(ProductUsageStats),
+            [{"product_id": row["id"], "updated_at": row["updated_at"]} for row in rows],
+        )
+
+    async def existing_ids(self, ids: Iterable[str]) -> set[str]:
+        wanted = set(ids)
+        if not wanted:
+            return set()
+        return set(
+            await self.session.scalars(select(DataProduct.id).where(DataProduct.id.in_(wanted)))
+        )
+
+    async def tag_names(self, product_id: str) -> list[str]:
+        rows = await self.session.scalars(
+            select(Tag.name)
+            .join(ProductTag, ProductTag.tag_id == Tag.id)
+            .where(ProductTag.product_id == product_id)
+            .order_by(Tag.name)
+        )
+        return list(rows)
+
+    async def release_tags(self, product_id: str) -> None:
+        """Give back the product's tag uses before it goes (usage_count stays exact)."""
+        tag_ids = select(ProductTag.tag_id).where(ProductTag.product_id == product_id)
+        await self.session.execute(
+            update(Tag).where(Tag.id.in_(tag_ids)).values(usage_count=Tag.usage_count - 1)
+        )
+
+    async def delete_lineage_of(self, node_type: str, node_id: str) -> None:
+        await self.session.execute(
+            delete(LineageEdge).where(
+                or_(
+                    (LineageEdge.upstream_type == node_type) & (LineageEdge.upstream_id == node_id),
+                    (LineageEdge.downstream_type == node_type)
+                    & (LineageEdge.downstream_id == node_id),
+                )
+            )
+        )
+
+
+class VersionRepository(Repository[DataProductVersion]):
+    model = DataProductVersion
+
+    async def for_product(self, product_id: str) -> Sequence[DataProductVersion]:
+        rows = await self.session.scalars(
+            select(DataProductVersion).where(DataProductVersion.product_id == product_id)
+        )
+        return rows.all()
+
+    async def find(self, product_id: str, version: str) -> DataProductVersion | None:
+        return await self.get_by(product_id=product_id, version=version)
+
+
+class MemberRepository(Repository[ProductElement]):
+    model = ProductElement
+
+    def list_statement(self, product_id: str) -> Any:
+        return (
+            select(
+                ProductElement.data_element_id,
+                DataElement.identifier,
+                DataElement.name,
+                DataElement.registration_status,
+                ProductElement.role,
+                ProductElement.added_by,
+                ProductElement.created_at,
+            )
+            .join(DataElement, DataElement.id == ProductElement.data_element_id)
+            .where(ProductElement.product_id == product_id)
+            .order_by(DataElement.name)
+        )
+
+    async def page(self, product_id: str, limit: int, offset: int) -> tuple[list[Any], int]:
+        statement = self.list_statement(product_id)
+        total = await self.count(statement)
+        rows = (await self.session.execute(statement.limit(limit).offset(offset))).all()
+        return list(rows), total
+
+    async def element_names(self, product_id: str) -> list[dict[str, str]]:
+        rows = await self.session.execute(
+            select(DataElement.id, DataElement.identifier, DataElement.name)
+            .join(ProductElement, ProductElement.data_element_id == DataElement.id)
+            .where(ProductElement.product_id == product_id)
+            .order_by(DataElement.name)
+        )
+        return [{"id": r.id, "identifier": r.identifier, "name": r.name} for r in rows]
+
+
+class LineageRepository(Repository[LineageEdge]):
+    model = LineageEdge
+
+    async def edges_touching(
+        self, nodes: Iterable[tuple[str, str]], direction: str
+    ) -> Sequence[LineageEdge]:
+        """Edges whose downstream (direction=upstream) or upstream end is one of `nodes`."""
+        keys = list(nodes)
+        if not keys:
+            return []
+        if direction == "upstream":
+            condition = tuple_(LineageEdge.downstream_type, LineageEdge.downstream_id).in_(keys)
+        else:
+            condition = tuple_(LineageEdge.upstream_type, LineageEdge.upstream_id).in_(keys)
+        return (await self.session.scalars(select(LineageEdge).where(condition))).all()
+
+    async def find(
+        self, upstream: tuple[str, str], downstream: tuple[str, str]
+    ) -> LineageEdge | None:
+        return await self.get_by(
+            upstream_type=upstream[0],
+            upstream_id=upstream[1],
+            downstream_type=downstream[0],
+            downstream_id=downstream[1],
+        )
+
+    async def names(self, nodes: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        by_type: dict[str, set[str]] = {"product": set(), "element": set()}
+        for node_type, node_id in nodes:
+            by_type[node_type].add(node_id)
+        found: dict[tuple[str, str], str] = {}
+        for node_type, model in (("product", DataProduct), ("element", DataElement)):
+            if by_type[node_type]:
+                rows = await self.session.execute(
+                    select(model.id, model.name).where(model.id.in_(by_type[node_type]))
+                )
+                found.update({(node_type, r.id): r.name for r in rows})
+        return found

@@ -1,0 +1,203 @@
+"""HTTP routes of data products: CRUD, bulk, versions, member elements, lineage."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from catalog.deps import Session, SettingsDep
+from catalog.kit.bulk import BulkItems, BulkOut, bulk_answer
+from catalog.kit.pagination import Page, Paging
+from catalog.kit.projection import Fields, page_of
+from catalog.kit.schemas import Name
+from catalog.platform.error_schema import error_responses
+from catalog.platform.principal import Actor, Editor, Steward, Viewer
+from catalog.products import schemas
+from catalog.products.service import ProductService
+
+PRODUCTS = "/api/data-products"
+PRODUCT = PRODUCTS + "/{product_id}"
+NOT_FOUND = error_responses(404)
+WRITE_ERRORS = error_responses(404, 409)
+
+router = APIRouter(tags=["data products"])
+
+
+def service(session: Session, actor: Actor) -> ProductService:
+    return ProductService(session, actor)
+
+
+Filter = Annotated[Name | None, Query()]
+
+
+@router.post(PRODUCTS, status_code=201, responses=error_responses(409))
+async def create_product(
+    body: schemas.ProductCreate, session: Session, actor: Editor
+) -> schemas.ProductOut:
+    return schemas.ProductOut.model_validate(await service(session, actor).create(body))
+
+
+@router.get(PRODUCTS, response_model=Page[schemas.ProductOut])
+async def list_products(
+    session: Session,
+    actor: Viewer,
+    page: Paging,
+    fields: Fields,
+    name: Annotated[Name | None, Query(description="Case-insensitive substring")] = None,
+    team: Filter = None,
+    category: Filter = None,
+    owner: Filter = None,
+    status: schemas.ProductStatus | None = None,
+    visibility: schemas.Visibility | None = None,
+) -> Any:
+    rows, total = await service(session, actor).list_products(
+        page,
+        name=name,
+        team=team,
+        category=category,
+        owner=owner,
+        status=status,
+        visibility=visibility,
+    )
+    return page_of(schemas.ProductOut, rows, total, page, fields)
+
+
+@router.post(PRODUCTS + "/bulk", responses=error_responses(413), response_model_exclude_none=True)
+async def bulk_create_products(items: BulkItems, session: Session, actor: Editor) -> BulkOut:
+    """Create up to 1000 products in one transaction; the answer reports each item."""
+    return bulk_answer(await service(session, actor).bulk_create(items))
+
+
+@router.get(PRODUCT, responses=NOT_FOUND)
+async def get_product(product_id: str, session: Session, actor: Viewer) -> schemas.ProductOut:
+    return schemas.ProductOut.model_validate(await service(session, actor).get(product_id))
+
+
+@router.patch(PRODUCT, responses=WRITE_ERRORS)
+async def update_product(
+    product_id: str, body: schemas.ProductUpdate, session: Session, actor: Editor
+) -> schemas.ProductOut:
+    """Change fields; `status` moves draft -> published -> deprecated (-> published)."""
+    product = await service(session, actor).update(product_id, body)
+    return schemas.ProductOut.model_validate(product)
+
+
+@router.delete(PRODUCT, status_code=204, responses=NOT_FOUND)
+async def delete_product(product_id: str, session: Session, actor: Editor) -> Response:
+    await service(session, actor).delete(product_id)
+    return Response(status_code=204)
+
+
+# --- versions ------------------------------------------------------------------------------
+
+
+@router.post(PRODUCT + "/versions", status_code=201, responses=WRITE_ERRORS)
+async def create_version(
+    product_id: str, body: schemas.VersionCreate, session: Session, actor: Editor
+) -> schemas.VersionOut:
+    """Freeze the product as it stands under a semantic version (immutable; duplicates 409)."""
+    version = await service(session, actor).create_version(product_id, body)
+    return schemas.VersionOut.model_validate(version)
+
+
+@router.get(PRODUCT + "/versions", responses=NOT_FOUND)
+async def list_versions(
+    product_id: str,
+    session: Session,
+    actor: Viewer,
+    order: Literal["asc", "desc"] = Query("desc", description="By semver precedence"),
+) -> schemas.VersionList:
+    versions = await service(session, actor).list_versions(product_id, order)
+    return schemas.VersionList(
+        items=[schemas.VersionOut.model_validate(v) for v in versions],
+        total=len(versions),
+        order=order,
+    )
+
+
+@router.get(PRODUCT + "/versions/{version}", responses=NOT_FOUND)
+async def get_version(
+    product_id: str, version: str, session: Session, actor: Viewer
+) -> schemas.VersionOut:
+    """One version; `latest` is the newest stable, non-deprecated one."""
+    found = await service(session, actor).get_version(product_id, version)
+    return schemas.VersionOut.model_validate(found)
+
+
+@router.post(PRODUCT + "/versions/{version}/deprecate", responses=WRITE_ERRORS)
+async def deprecate_version(
+    product_id: str,
+    version: str,
+    body: schemas.VersionDeprecate,
+    session: Session,
+    actor: Steward,
+) -> schemas.VersionOut:
+    found = await service(session, actor).deprecate_version(product_id, version, body.reason)
+    return schemas.VersionOut.model_validate(found)
+
+
+# --- member elements -----------------------------------------------------------------------
+
+
+@router.get(PRODUCT + "/elements", response_model=Page[schemas.MemberOut], responses=NOT_FOUND)
+async def list_members(
+    product_id: str, session: Session, actor: Viewer, page: Paging, fields: Fields
+) -> Any:
+    rows, total = await service(session, actor).list_members(product_id, page)
+    return page_of(schemas.MemberOut, rows, total, page, fields)
+
+
+@router.post(PRODUCT + "/elements", status_code=201, responses=WRITE_ERRORS)
+async def add_member(
+    product_id: str, body: schemas.MemberIn, session: Session, actor: Editor
+) -> schemas.MemberOut:
+    row = await service(session, actor).add_member(product_id, body)
+    return schemas.MemberOut.model_validate(row)
+
+
+@router.delete(PRODUCT + "/elements/{element_id}", status_code=204, responses=NOT_FOUND)
+async def remove_member(
+    product_id: str, element_id: str, session: Session, actor: Editor
+) -> Response:
+    await service(session, actor).remove_member(product_id, element_id)
+    return Response(status_code=204)
+
+
+# --- lineage -------------------------------------------------------------------------------
+
+
+@router.get(PRODUCT + "/lineage", responses=NOT_FOUND)
+async def get_lineage(
+    product_id: str,
+    session: Session,
+    actor: Viewer,
+    settings: SettingsDep,
+    direction: schemas.Direction = "both",
+    depth: int = Query(3, ge=1, le=50, description="Levels to follow (capped by settings)"),
+) -> schemas.LineageOut:
+    """Products and elements upstream, downstream or both; `truncated` says more exists."""
+    return await service(session, actor).get_lineage(
+        product_id, direction, min(depth, settings.lineage_max_depth), settings.lineage_max_nodes
+    )
+
+
+@router.post(PRODUCT + "/lineage", status_code=201, responses=WRITE_ERRORS)
+async def add_lineage(
+    product_id: str, body: schemas.LineageIn, session: Session, actor: Editor
+) -> schemas.LineageEdgeOut:
+    """Record that `upstream_id` (a product, or an element) feeds this product."""
+    edge = await service(session, actor).add_lineage(product_id, body)
+    return schemas.LineageEdgeOut.model_validate(edge)
+
+
+@router.delete(PRODUCT + "/lineage/{upstream_id}", status_code=204, responses=NOT_FOUND)
+async def remove_lineage(
+    product_id: str,
+    upstream_id: str,
+    session: Session,
+    actor: Editor,
+    upstream_type: schemas.NodeType = "product",
+) -> Response:
+    await service(session, actor).remove_lineage(product_id, upstream_type, upstream_id)
+    return Response(status_code=204)

@@ -1,0 +1,155 @@
+"""Request and response models of data products."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import semver
+from pydantic import AfterValidator, Field
+
+from catalog.db.models.products import PRODUCT_STATUSES, VISIBILITIES
+from catalog.kit.schemas import (
+    Identifier,
+    JSONObject,
+    LongText,
+    Name,
+    RequestModel,
+    ResponseModel,
+    ShortText,
+)
+
+ProductStatus = Literal["draft", "published", "deprecated"]
+assert set(ProductStatus.__args__) == set(PRODUCT_STATUSES)  # type: ignore[attr-defined]
+Visibility = Literal["public", "internal", "restricted"]
+assert set(Visibility.__args__) == set(VISIBILITIES)  # type: ignore[attr-defined]
+NodeType = Literal["product", "element"]
+Direction = Literal["upstream", "downstream", "both"]
+
+
+def _semver(value: str) -> str:
+    if not semver.Version.is_valid(value):
+        raise ValueError(
+            "not a semantic version (MAJOR.MINOR.PATCH with optional -prerelease and +build, "
+            "e.g. 1.2.0 or 2.0.0-rc.1)"
+        )
+    return value
+
+
+SemVer = Annotated[str, Field(max_length=100), AfterValidator(_semver)]
+
+
+class ProductCreate(RequestModel):
+    name: Name
+    description: LongText = ""
+    team: Name
+    category: Name
+    owner: Name
+    status: ProductStatus = "draft"
+    visibility: Visibility = "public"
+    metadata: JSONObject = {}
+
+
+class ProductUpdate(RequestModel):
+    name: Name | None = None
+    description: LongText | None = None
+    team: Name | None = None
+    category: Name | None = None
+    owner: Name | None = None
+    status: ProductStatus | None = None
+    visibility: Visibility | None = None
+    metadata: JSONObject | None = None
+
+
+class ProductOut(ResponseModel):
+    id: str
+    name: str
+    description: str
+    team: str
+    category: str
+    owner: str
+    status: ProductStatus
+    visibility: Visibility
+    metadata: dict[str, Any] = Field(validation_alias="metadata_")
+    revision: int
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class VersionCreate(RequestModel):
+    version: SemVer
+    description: LongText = ""
+
+
+class VersionDeprecate(RequestModel):
+    reason: Annotated[LongText, Field(min_length=1)]
+
+
+class VersionOut(ResponseModel):
+    id: str
+    product_id: str
+    version: str
+    major: int
+    minor: int
+    patch: int
+    prerelease: str | None
+    build: str | None
+    description: str
+    snapshot: dict[str, Any]
+    created_by: str | None
+    created_at: datetime
+    deprecated_at: datetime | None
+    deprecation_reason: str | None
+
+
+class VersionList(ResponseModel):
+    items: list[VersionOut]
+    total: int
+    order: Literal["asc", "desc"]
+
+
+class MemberIn(RequestModel):
+    data_element_id: Identifier
+    role: ShortText | None = None
+
+
+class MemberOut(ResponseModel):
+    data_element_id: str
+    identifier: str
+    name: str
+    registration_status: str
+    role: str | None
+    added_by: str | None
+    created_at: datetime
+
+
+class LineageIn(RequestModel):
+    upstream_id: Identifier
+    upstream_type: NodeType = "product"
+    relationship: Annotated[str, Field(min_length=1, max_length=50)] = "feeds"
+    description: LongText = ""
+
+
+class LineageNode(ResponseModel):
+    type: NodeType
+    id: str
+    name: str | None
+    depth: int
+
+
+class LineageEdgeOut(ResponseModel):
+    upstream_type: NodeType
+    upstream_id: str
+    downstream_type: NodeType
+    downstream_id: str
+    relationship: str
+
+
+class LineageOut(ResponseModel):
+    product_id: str
+    direction: Direction
+    depth: int
+    nodes: list[LineageNode]
+    edges: list[LineageEdgeOut]
+    truncated: bool

@@ -1,0 +1,362 @@
+"""Business rules of data products.
+
+Status lifecycle: draft -> published -> deprecated (and back to published); other moves 409.
+Versions are immutable snapshots named by a semantic version; listed by semver precedence;
+`latest` is the highest-precedence version that is neither a pre-release nor deprecated
+(falling back to the highest of any kind). Lineage edges say "upstream feeds this product";
+an edge that would close a cycle is a 409, and reads are bounded in depth and size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import semver
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.db.models import (
+    DataElement,
+    DataProduct,
+    DataProductVersion,
+    LineageEdge,
+    ProductElement,
+)
+from catalog.kit.bulk import ItemOutcome, merge_outcomes, parse_items
+from catalog.kit.ids import new_id
+from catalog.kit.pagination import PageParams
+from catalog.kit.rows import row_dict
+from catalog.kit.service import DomainService
+from catalog.kit.time import utcnow
+from catalog.platform.errors import Conflict, NotFound
+from catalog.platform.principal import Actor
+from catalog.products import schemas
+from catalog.products.repository import (
+    LineageRepository,
+    MemberRepository,
+    ProductRepository,
+    VersionRepository,
+)
+
+STATUS_MOVES: dict[str, set[str]] = {
+    "draft": {"published"},
+    "published": {"deprecated"},
+    "deprecated": {"published"},
+}
+LATEST = "latest"
+Node = tuple[str, str]  # (type, id)
+
+
+def precedence(version: DataProductVersion) -> semver.Version:
+    return semver.Version.parse(version.version)
+
+
+class ProductService(DomainService):
+    def __init__(self, session: AsyncSession, actor: Actor) -> None:
+        super().__init__(session, actor)
+        self.products = ProductRepository(session)
+        self.versions = VersionRepository(session)
+        self.members = MemberRepository(session)
+        self.lineage = LineageRepository(session)
+
+    # --- products ------------------------------------------------------------------------
+
+    async def create(self, body: schemas.ProductCreate) -> DataProduct:
+        [outcome] = await self.create_many([body])
+        if outcome.error is not None:
+            raise outcome.error
+        assert outcome.id is not None
+        return await self.get(outcome.id)
+
+    async def bulk_create(self, raw_items: list[dict[str, Any]]) -> list[ItemOutcome]:
+        parsed, positions, failures = parse_items(schemas.ProductCreate, raw_items)
+        created = await self.create_many(parsed)
+        return merge_outcomes(len(raw_items), positions, created, failures)
+
+    async def create_many(self, items: list[schemas.ProductCreate]) -> list[ItemOutcome]:
+        """Create products (and their usage rows) with one lookup and one INSERT each."""
+        outcomes = [ItemOutcome(i) for i in range(len(items))]
+        taken = await self.products.taken_names(item.name for item in items)
+        now = utcnow()
+        rows = []
+        for item, outcome in zip(items, outcomes, strict=True):
+            if item.name in taken:
+                outcome.error = Conflict(f"a data product named {item.name!r} already exists")
+                continue
+            taken.add(item.name)
+            outcome.id = new_id()
+            values = item.model_dump(exclude={"metadata"})
+            rows.append(
+                values
+                | {
+                    "id": outcome.id,
+                    "metadata": item.metadata,
+                    "revision": 1,
+                    "created_by": self.actor.subject,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        await self.products.insert_many(rows)
+        self.audit.record_each("create", "data_product", [row["id"] for row in rows])
+        return outcomes
+
+    async def get(self, product_id: str) -> DataProduct:
+        product = await self.products.get(product_id)
+        if product is None:
+            raise NotFound("data product", product_id)
+        return product
+
+    async def list_products(
+        self, page: PageParams, **filters: str | None
+    ) -> tuple[Sequence[DataProduct], int]:
+        statement = self.products.list_statement(**filters)
+        return await self.products.paginate(statement, page.limit, page.offset)
+
+    async def update(self, product_id: str, body: schemas.ProductUpdate) -> DataProduct:
+        product = await self.get(product_id)
+        changes = body.model_dump(exclude_unset=True, exclude_none=True)
+        await self._name_free(self.products, "data product", changes.get("name"), product.name)
+        status = changes.get("status", product.status)
+        if status != product.status and status not in STATUS_MOVES[product.status]:
+            raise Conflict(
+                f"a {product.status} data product cannot become {status}; allowed: "
+                f"{', '.join(sorted(STATUS_MOVES[product.status]))}"
+            )
+        if "metadata" in changes:
+            changes["metadata_"] = changes.pop("metadata")
+        if changes:
+            changes["revision"] = product.revision + 1
+        return await self._update("data_product", product, changes)
+
+    async def delete(self, product_id: str) -> None:
+        product = await self.get(product_id)
+        await self.products.release_tags(product.id)
+        await self.products.delete_lineage_of("product", product.id)
+        await self._delete("data_product", product)
+
+    # --- versions ------------------------------------------------------------------------
+
+    async def create_version(
+        self, product_id: str, body: schemas.VersionCreate
+    ) -> DataProductVersion:
+        product = await self.get(product_id)
+        if await self.versions.find(product_id, body.version):
+            raise Conflict(f"version {body.version} of {product.name!r} already exists")
+        parsed = semver.Version.parse(body.version)
+        version = await self.versions.add(
+            DataProductVersion(
+                product_id=product_id,
+                version=body.version,
+                major=parsed.major,
+                minor=parsed.minor,
+                patch=parsed.patch,
+                prerelease=parsed.prerelease,
+                build=parsed.build,
+                description=body.description,
+                snapshot=await self._snapshot(product),
+                created_by=self.actor.subject,
+                created_at=utcnow(),
+            )
+        )
+        self.audit.record(
+            "create",
+            "data_product_version",
+            version.id,
+            after={"product_id": product_id, "version": body.version},
+        )
+        return version
+
+    async def _snapshot(self, product: DataProduct) -> dict[str, Any]:
+        """The product as it stands: its fields, member elements and tag names."""
+        return {
+            "product": row_dict(product),
+            "elements": await self.members.element_names(product.id),
+            "tags": await self.products.tag_names(product.id),
+        }
+
+    async def list_versions(
+        self, product_id: str, order: Literal["asc", "desc"]
+    ) -> list[DataProductVersion]:
+        await self.get(product_id)
+        versions = sorted(await self.versions.for_product(product_id), key=precedence)
+        return versions[::-1] if order == "desc" else versions
+
+    async def get_version(self, product_id: str, version: str) -> DataProductVersion:
+        if version == LATEST:
+            return await self._latest(product_id)
+        await self.get(product_id)
+        found = await self.versions.find(product_id, version)
+        if found is None:
+            raise NotFound(f"version of data product {product_id}", version)
+        return found
+
+    async def _latest(self, product_id: str) -> DataProductVersion:
+        versions = await self.list_versions(product_id, "desc")
+        if not versions:
+            raise NotFound(f"version of data product {product_id}", LATEST)
+        stable = [v for v in versions if v.prerelease is None and v.deprecated_at is None]
+        return stable[0] if stable else versions[0]
+
+    async def deprecate_version(
+        self, product_id: str, version: str, reason: str
+    ) -> DataProductVersion:
+        found = await self.get_version(product_id, version)
+        if found.deprecated_at is not None:
+            raise Conflict(f"version {found.version} is already deprecated")
+        found.deprecated_at = utcnow()
+        found.deprecation_reason = reason
+        await self.session.flush()
+        self.audit.record(
+            "deprecate",
+            "data_product_version",
+            found.id,
+            after={"version": found.version, "reason": reason},
+        )
+        return found
+
+    # --- member data elements ------------------------------------------------------------
+
+    async def list_members(self, product_id: str, page: PageParams) -> tuple[list[Any], int]:
+        await self.get(product_id)
+        return await self.members.page(product_id, page.limit, page.offset)
+
+    async def add_member(self, product_id: str, body: schemas.MemberIn) -> Any:
+        product = await self.get(product_id)
+        element = await self.session.get(DataElement, body.data_element_id)
+        if element is None:
+            raise NotFound("data element", body.data_element_id)
+        if await self.members.get_by(product_id=product_id, data_element_id=element.id):
+            raise Conflict(f"{element.name!r} is already an element of {product.name!r}")
+        await self.members.add(
+            ProductElement(
+                product_id=product_id,
+                data_element_id=element.id,
+                role=body.role,
+                added_by=self.actor.subject,
+                created_at=utcnow(),
+            )
+        )
+        self.audit.record(
+            "add_element", "data_product", product_id, after={"data_element_id": element.id}
+        )
+        statement = self.members.list_statement(product_id).where(
+            ProductElement.data_element_id == element.id
+        )
+        return (await self.session.execute(statement)).one()
+
+    async def remove_member(self, product_id: str, element_id: str) -> None:
+        await self.get(product_id)
+        member = await self.members.get_by(product_id=product_id, data_element_id=element_id)
+        if member is None:
+            raise NotFound(f"element of data product {product_id}", element_id)
+        await self.session.delete(member)
+        await self.session.flush()
+        self.audit.record(
+            "remove_element", "data_product", product_id, before={"data_element_id": element_id}
+        )
+
+    # --- lineage -------------------------------------------------------------------------
+
+    async def add_lineage(self, product_id: str, body: schemas.LineageIn) -> LineageEdge:
+        await self.get(product_id)
+        upstream: Node = (body.upstream_type, body.upstream_id)
+        downstream: Node = ("product", product_id)
+        if upstream == downstream:
+            raise Conflict("a data product cannot feed itself")
+        model = DataProduct if body.upstream_type == "product" else DataElement
+        if await self.session.get(model, body.upstream_id) is None:
+            raise NotFound(f"upstream {body.upstream_type}", body.upstream_id)
+        if await self.lineage.find(upstream, downstream):
+            raise Conflict("that lineage edge already exists")
+        if upstream in await self._reachable(downstream, "downstream"):
+            raise Conflict(
+                f"{body.upstream_type} {body.upstream_id} is already downstream of this product; "
+                "the edge would make a cycle"
+            )
+        edge = await self.lineage.add(
+            LineageEdge(
+                upstream_type=upstream[0],
+                upstream_id=upstream[1],
+                downstream_type=downstream[0],
+                downstream_id=downstream[1],
+                relationship=body.relationship,
+                description=body.description,
+                created_by=self.actor.subject,
+                created_at=utcnow(),
+            )
+        )
+        self.audit.record("create", "lineage_edge", edge.id, after=row_dict(edge))
+        return edge
+
+    async def remove_lineage(self, product_id: str, upstream_type: str, upstream_id: str) -> None:
+        await self.get(product_id)
+        edge = await self.lineage.find((upstream_type, upstream_id), ("product", product_id))
+        if edge is None:
+            raise NotFound(f"lineage edge into {product_id} from {upstream_type}", upstream_id)
+        before = row_dict(edge)
+        await self.lineage.delete(edge)
+        self.audit.record("delete", "lineage_edge", edge.id, before=before)
+
+    async def _reachable(self, start: Node, direction: str) -> set[Node]:
+        """Every node reachable from `start` in `direction`, however far (cycle-safe)."""
+        seen: set[Node] = set()
+        frontier = {start}
+        while frontier:
+            edges = await self.lineage.edges_touching(frontier, direction)
+            frontier = {_far_end(edge, direction) for edge in edges} - seen - {start}
+            seen |= frontier
+        return seen
+
+    async def get_lineage(
+        self, product_id: str, direction: schemas.Direction, depth: int, max_nodes: int
+    ) -> schemas.LineageOut:
+        """Breadth-first, one query per level, at most `depth` levels and `max_nodes` nodes."""
+        await self.get(product_id)
+        root: Node = ("product", product_id)
+        depths: dict[Node, int] = {root: 0}
+        edges: dict[str, LineageEdge] = {}
+        truncated = False
+        directions = ["upstream", "downstream"] if direction == "both" else [direction]
+        for way in directions:
+            frontier = {root}
+            for level in range(1, depth + 1):
+                if not frontier:
+                    break
+                found = await self.lineage.edges_touching(frontier, way)
+                next_frontier: set[Node] = set()
+                for edge in found:
+                    far = _far_end(edge, way)
+                    if far not in depths:
+                        if len(depths) >= max_nodes:
+                            truncated = True
+                            continue
+                        depths[far] = level
+                        next_frontier.add(far)
+                    edges[edge.id] = edge
+                frontier = next_frontier
+            if frontier and await self.lineage.edges_touching(frontier, way):
+                truncated = True  # there is more beyond the depth asked for
+        names = await self.lineage.names(depths)
+        return schemas.LineageOut(
+            product_id=product_id,
+            direction=direction,
+            depth=depth,
+            nodes=[
+                schemas.LineageNode(type=t, id=i, name=names.get((t, i)), depth=d)  # type: ignore[arg-type]
+                for (t, i), d in sorted(depths.items(), key=lambda item: (item[1], item[0]))
+            ],
+            edges=[
+                schemas.LineageEdgeOut.model_validate(edge)
+                for edge in edges.values()
+                if (edge.upstream_type, edge.upstream_id) in depths
+                and (edge.downstream_type, edge.downstream_id) in depths
+            ],
+            truncated=truncated,
+        )
+
+
+def _far_end(edge: LineageEdge, direction: str) -> Node:
+    if direction == "upstream":
+        return (edge.upstream_type, edge.upstream_id)
+    return (edge.downstream_type, edge.downstream_id)
