@@ -46,6 +46,10 @@ def servers() -> Iterator[Servers]:
     found.stop()
 
 
+# Lets several test sessions share one PostgreSQL/Redis without touching each other's data.
+NAMESPACE = "".join(c for c in os.environ.get("CATALOG_TEST_NAMESPACE", "") if c.isalnum())
+
+
 @pytest.fixture(scope="session")
 def worker_number(worker_id: str) -> int:
     return int(worker_id[2:]) if worker_id.startswith("gw") else 0
@@ -55,7 +59,7 @@ def worker_number(worker_id: str) -> int:
 async def postgres_url(servers: Servers, worker_number: int) -> str:
     """A database of this worker's own, migrated to head once per session."""
     admin = make_url(servers.database_url)
-    name = f"catalog_test_{worker_number}"
+    name = f"catalog_test_{NAMESPACE}{worker_number}"
     connection = await asyncpg.connect(
         host=admin.host, port=admin.port, user=admin.username, database=admin.database
     )
@@ -119,7 +123,8 @@ def database_url(request: pytest.FixtureRequest) -> str:
 async def redis_url(servers: Servers, worker_number: int) -> str:
     """This worker's Redis database, flushed before the test."""
     url = make_url(servers.redis_url)
-    own = str(url.set(database=str(1 + worker_number % 15)))
+    offset = sum(map(ord, NAMESPACE)) if NAMESPACE else 0
+    own = str(url.set(database=str(1 + (worker_number + offset) % 15)))
     client = aioredis.Redis.from_url(own)
     await client.flushdb()
     await client.aclose()

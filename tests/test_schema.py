@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from catalog.db.engine import async_url
 from catalog.db.migrate import alembic_config, head_revision, upgrade
 from catalog.db.models import Base
+from tests.conftest import NAMESPACE
 from tests.support.servers import Servers
 
 # The readiness guide's "Recommended Indexes", by exact name: (table, columns, unique).
@@ -58,7 +59,7 @@ GUIDE_INDEXES = {
 async def scratch_postgres(servers: Servers, worker_number: int) -> AsyncIterator[str]:
     """An empty database of its own, so migrating down and up disturbs no other test."""
     admin = make_url(servers.database_url)
-    name = f"catalog_migrations_{worker_number}"
+    name = f"catalog_migrations_{NAMESPACE}{worker_number}"
     connection = await asyncpg.connect(
         host=admin.host, port=admin.port, user=admin.username, database=admin.database
     )
