@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Response
+from pydantic import BaseModel
 from starlette.middleware import Middleware
 
 from catalog import __version__
@@ -37,7 +38,17 @@ def _service_info() -> bytes:
 _SERVICE_INFO = _service_info()
 
 
-@meta_router.get("/api/info", summary="Service name and version (precomputed, no I/O)")
+class ServiceInfo(BaseModel):
+    service: str
+    version: str
+    api: str
+
+
+@meta_router.get(
+    "/api/info",
+    summary="Service name and version (precomputed, no I/O)",
+    responses={200: {"model": ServiceInfo}},
+)
 async def service_info() -> Response:
     return Response(_SERVICE_INFO, media_type="application/json")
 
@@ -96,12 +107,13 @@ def domain_routers() -> list[APIRouter]:
     from catalog.audit.router import router as audit
     from catalog.products.router import router as products
     from catalog.quality.router import router as quality
+    from catalog.registry.compat import router as registry_compat
     from catalog.registry.router import router as registry
     from catalog.regulatory.router import router as regulatory
     from catalog.tags.router import router as tags
     from catalog.usage.router import router as usage
 
-    return [registry, quality, products, tags, usage, access, regulatory, audit]
+    return [registry, quality, products, tags, usage, access, regulatory, audit, registry_compat]
 
 
 def app_from_env() -> FastAPI:

@@ -59,9 +59,9 @@ class ProductRepository(Repository[DataProduct]):
         """Products and their (zeroed) usage rows, one multi-row INSERT each."""
         if not rows:
             return
-        await self.session.execute(insert(DataProduct), list(rows))
+        await self.session.execute(insert(DataProduct.__table__), list(rows))
         await self.session.execute(
-            insert(ProductUsageStats),
+            insert(ProductUsageStats.__table__),
             [{"product_id": row["id"], "updated_at": row["updated_at"]} for row in rows],
         )
 

@@ -106,8 +106,11 @@ class DataElementRepository(Repository[DataElement]):
         concept_id: str | None,
         representation_id: str | None,
         steward: str | None,
+        identifier: str | None = None,
     ) -> Select[Any]:
         statement = select(DataElement).order_by(DataElement.created_at, DataElement.id)
+        if identifier:
+            statement = statement.where(DataElement.identifier == identifier)
         if name:
             statement = statement.where(contains(DataElement.name, name))
         if status:
@@ -150,9 +153,9 @@ class DataElementRepository(Repository[DataElement]):
         return taken_names, taken_ids
 
     async def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
-        """One multi-row INSERT (the bulk endpoint's fast path)."""
+        """One multi-row INSERT on the table (keys are column names: `metadata`, not `metadata_`)."""
         if rows:
-            await self.session.execute(insert(DataElement), list(rows))
+            await self.session.execute(insert(DataElement.__table__), list(rows))
 
     async def product_referrers(self, element_id: str) -> list[tuple[str, str]]:
         rows = await self.session.execute(

@@ -198,6 +198,7 @@ async def list_elements(
     data_element_concept_id: str | None = None,
     representation_id: str | None = None,
     steward: str | None = Query(None, max_length=200),
+    identifier: str | None = Query(None, max_length=500, description="Exact registry identifier"),
 ) -> Any:
     rows, total = await service(session, actor).list_elements(
         page,
@@ -206,6 +207,7 @@ async def list_elements(
         concept_id=data_element_concept_id,
         representation_id=representation_id,
         steward=steward,
+        identifier=identifier,
     )
     return page_of(schemas.DataElementOut, rows, total, page, fields)
 
@@ -222,7 +224,8 @@ async def bulk_create_elements(items: BulkItems, session: Session, actor: Editor
 
 @router.get(ELEMENTS + "/{element_id}", responses=NOT_FOUND)
 async def get_element(element_id: str, session: Session, actor: Viewer) -> schemas.DataElementOut:
-    """A data element by its id or by its registry identifier."""
+    """A data element by its id, or by its registry identifier when that has no `/` in it
+    (identifiers that are URIs: `GET /api/data-elements?identifier=...`)."""
     element = await service(session, actor).get_element(element_id)
     return schemas.DataElementOut.model_validate(element)
 

@@ -423,6 +423,7 @@ class RegistryService(DomainService):
         concept_id: str | None = None,
         representation_id: str | None = None,
         steward: str | None = None,
+        identifier: str | None = None,
     ) -> tuple[Sequence[DataElement], int]:
         statement = self.elements.list_statement(
             name=name,
@@ -430,6 +431,7 @@ class RegistryService(DomainService):
             concept_id=concept_id,
             representation_id=representation_id,
             steward=steward,
+            identifier=identifier,
         )
         return await self.elements.paginate(statement, page.limit, page.offset)
 
