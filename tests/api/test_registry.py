@@ -16,7 +16,8 @@ async def test_concept_crud(client: AsyncClient) -> None:
         "definition": "Age in whole years.",
     }
     concept = ok(await client.post("/api/data-element-concepts", json=body), 201)
-    assert concept["id"] and concept["name"] == "Customer Age"
+    assert concept["id"]
+    assert concept["name"] == "Customer Age"
     assert ok(await client.get(f"/api/data-element-concepts/{concept['id']}")) == concept
     renamed = ok(
         await client.patch(

@@ -7,15 +7,20 @@ commit (the request's session dependency does), and never raise HTTP errors.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.db.models import Base
 
 M = TypeVar("M", bound=Base)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a model: multi-row INSERTs keyed by column name, no ORM overhead."""
+    return cast(Table, model.__table__)
 
 
 def contains(column: Any, text: str) -> Any:

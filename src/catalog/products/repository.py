@@ -17,7 +17,7 @@ from catalog.db.models import (
     ProductUsageStats,
     Tag,
 )
-from catalog.kit.repository import Repository, contains
+from catalog.kit.repository import Repository, contains, table_of
 
 
 class ProductRepository(Repository[DataProduct]):
@@ -59,9 +59,9 @@ class ProductRepository(Repository[DataProduct]):
         """Products and their (zeroed) usage rows, one multi-row INSERT each."""
         if not rows:
             return
-        await self.session.execute(insert(DataProduct.__table__), list(rows))
+        await self.session.execute(insert(table_of(DataProduct)), list(rows))
         await self.session.execute(
-            insert(ProductUsageStats.__table__),
+            insert(table_of(ProductUsageStats)),
             [{"product_id": row["id"], "updated_at": row["updated_at"]} for row in rows],
         )
 

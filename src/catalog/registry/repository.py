@@ -18,7 +18,7 @@ from catalog.db.models import (
     ValueDomain,
 )
 from catalog.db.models.products import DataProduct
-from catalog.kit.repository import Repository, contains
+from catalog.kit.repository import Repository, contains, table_of
 
 REFERRERS_SHOWN = 20
 
@@ -153,9 +153,9 @@ class DataElementRepository(Repository[DataElement]):
         return taken_names, taken_ids
 
     async def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
-        """One multi-row INSERT on the table (keys are column names: `metadata`, not `metadata_`)."""
+        """One multi-row INSERT (keys are column names: `metadata`, not `metadata_`)."""
         if rows:
-            await self.session.execute(insert(DataElement.__table__), list(rows))
+            await self.session.execute(insert(table_of(DataElement)), list(rows))
 
     async def product_referrers(self, element_id: str) -> list[tuple[str, str]]:
         rows = await self.session.execute(
