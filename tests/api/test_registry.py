@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from httpx import AsyncClient
 
@@ -422,3 +424,22 @@ async def test_list_filters_pagination_and_projection(client: AsyncClient) -> No
         error_of(await client.get("/api/data-elements", params=params), 422)
     empty = ok(await client.get("/api/data-elements", params={"offset": 100}))
     assert (empty["items"], empty["total"]) == ([], 7)
+
+
+async def test_concurrent_batches_sharing_inline_parts_all_succeed(client: AsyncClient) -> None:
+    inline = {
+        "data_element_concept": {"name": "Shared Concept", "object_class": "S", "property": "P"},
+        "representation": {"name": "shared-repr"},
+    }
+
+    def batch(n: int) -> dict:  # type: ignore[type-arg]
+        return {"items": [{"name": f"race_{n}_{i}", **inline} for i in range(20)]}
+
+    answers = await asyncio.gather(
+        *(client.post("/api/data-elements/bulk", json=batch(n)) for n in range(6))
+    )
+    assert [ok(a)["created"] for a in answers] == [20] * 6
+    concepts = ok(await client.get("/api/data-element-concepts", params={"name": "Shared"}))
+    assert concepts["total"] == 1
+    elements = ok(await client.get("/api/data-elements", params={"limit": 500}))
+    assert {e["data_element_concept_id"] for e in elements["items"]} == {concepts["items"][0]["id"]}

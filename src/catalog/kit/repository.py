@@ -69,6 +69,31 @@ class Repository(Generic[M]):
     def dialect(self) -> str:
         return self.session.get_bind().dialect.name
 
+    async def ensure_named(self, rows: list[dict[str, Any]]) -> tuple[dict[str, str], list[str]]:
+        """Create the rows whose `name` is free, reuse the others: ({name: id}, created ids).
+
+        INSERT ... ON CONFLICT (name) DO NOTHING, then a SELECT for the names that existed:
+        concurrent requests creating the same name both succeed and agree on one row.
+        """
+        if not rows:
+            return {}, []
+        table = table_of(self.model)
+        statement = (
+            self.insert(table)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["name"])
+            .returning(table.c.id, table.c.name)
+        )
+        created = {row.name: row.id for row in await self.session.execute(statement)}
+        missing = [row["name"] for row in rows if row["name"] not in created]
+        found = dict(created)
+        if missing:
+            rows_found = await self.session.execute(
+                select(table.c.name, table.c.id).where(table.c.name.in_(missing))
+            )
+            found.update({row.name: row.id for row in rows_found})
+        return found, list(created.values())
+
     def insert(self, table: Any) -> Any:
         """A dialect INSERT that supports ON CONFLICT (PostgreSQL and SQLite share the syntax)."""
         if self.dialect == "postgresql":

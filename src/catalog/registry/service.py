@@ -293,8 +293,7 @@ class RegistryService(DomainService):
         good = [(item, o) for item, o in zip(items, outcomes, strict=True) if o.error is None]
         if not good:
             return outcomes
-        concepts = await self._inline_concepts([item for item, _ in good])
-        representations = await self._inline_representations([item for item, _ in good])
+        concepts, representations = await self._inline_parts([item for item, _ in good])
         now = utcnow()
         rows = []
         for item, outcome in good:
@@ -306,9 +305,9 @@ class RegistryService(DomainService):
                     "name": item.name,
                     "definition": item.definition,
                     "data_element_concept_id": item.data_element_concept_id
-                    or concepts[item.data_element_concept.name].id,  # type: ignore[union-attr]
+                    or concepts[item.data_element_concept.name],  # type: ignore[union-attr]
                     "representation_id": item.representation_id
-                    or representations[item.representation.name].id,  # type: ignore[union-attr]
+                    or representations[item.representation.name],  # type: ignore[union-attr]
                     "steward": item.steward,
                     "source": item.source,
                     "registration_status": "draft",
@@ -372,41 +371,29 @@ class RegistryService(DomainService):
             return set()
         return set(await self.session.scalars(select(model.id).where(model.id.in_(ids))))
 
-    async def _inline_concepts(
+    async def _inline_parts(
         self, items: list[schemas.DataElementCreate]
-    ) -> dict[str, DataElementConcept]:
-        wanted = {
-            i.data_element_concept.name: i.data_element_concept
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Ids by name of the inline concepts and representations, created where missing."""
+        now = utcnow()
+        extra = {"created_by": self.actor.subject, "created_at": now, "updated_at": now}
+        concepts = {
+            i.data_element_concept.name: i.data_element_concept.model_dump()
             for i in items
             if i.data_element_concept
         }
-        found = await self.concepts.by_names(wanted) if wanted else {}
-        for name, body in wanted.items():
-            if name not in found:
-                concept = DataElementConcept(**body.model_dump(), created_by=self.actor.subject)
-                self.session.add(concept)
-                found[name] = concept
-        if wanted:
-            await self.session.flush()
-            created = [c.id for n, c in found.items() if n in wanted]
-            self.audit.record_each("create_or_reuse", "data_element_concept", created)
-        return found
-
-    async def _inline_representations(
-        self, items: list[schemas.DataElementCreate]
-    ) -> dict[str, Representation]:
-        wanted = {i.representation.name: i.representation for i in items if i.representation}
-        found = await self.representations.by_names(wanted) if wanted else {}
-        for name, body in wanted.items():
-            if name not in found:
-                representation = Representation(**body.model_dump(), created_by=self.actor.subject)
-                self.session.add(representation)
-                found[name] = representation
-        if wanted:
-            await self.session.flush()
-            created = [r.id for n, r in found.items() if n in wanted]
-            self.audit.record_each("create_or_reuse", "representation", created)
-        return found
+        representations = {
+            i.representation.name: i.representation.model_dump() for i in items if i.representation
+        }
+        concept_ids, new_concepts = await self.concepts.ensure_named(
+            [body | extra | {"id": new_id()} for body in concepts.values()]
+        )
+        representation_ids, new_representations = await self.representations.ensure_named(
+            [body | extra | {"id": new_id()} for body in representations.values()]
+        )
+        self.audit.record_each("create", "data_element_concept", new_concepts, inline=True)
+        self.audit.record_each("create", "representation", new_representations, inline=True)
+        return concept_ids, representation_ids
 
     async def get_element(self, key: str) -> DataElement:
         element = await self.elements.get_by_id_or_identifier(key)
