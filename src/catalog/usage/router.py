@@ -1,7 +1,34 @@
-"""HTTP routes of the usage domain (being built)."""
+"""HTTP routes of product usage: record a view or a rating, read the stats."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Body
+
+from catalog.deps import Session
+from catalog.platform.error_schema import error_responses
+from catalog.platform.principal import Viewer
+from catalog.usage import schemas
+from catalog.usage.service import UsageService
+
+USAGE = "/api/data-products/{product_id}/usage"
 
 router = APIRouter(tags=["usage"])
+
+
+@router.post(USAGE, status_code=201, responses=error_responses(404))
+async def record_usage(
+    product_id: str,
+    event: Annotated[schemas.UsageEvent, Body()],
+    session: Session,
+    actor: Viewer,
+) -> schemas.UsageStatsOut:
+    """Record a `view` (user optional) or a `rating` (1-5, one per user, re-rating replaces
+    it); answers the product's stats as they stand after the event."""
+    return await UsageService(session, actor).record(product_id, event)
+
+
+@router.get(USAGE, responses=error_responses(404))
+async def get_usage(product_id: str, session: Session, actor: Viewer) -> schemas.UsageStatsOut:
+    return await UsageService(session, actor).stats(product_id)

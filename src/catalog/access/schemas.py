@@ -1,0 +1,61 @@
+"""Request and response models of access requests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field
+
+from catalog.db.models.access import ACCESS_STATUSES
+from catalog.kit.schemas import (
+    AwareDatetime,
+    Identifier,
+    LongText,
+    RequestModel,
+    ResponseModel,
+    ShortText,
+)
+from catalog.kit.time import utcnow
+
+AccessStatus = Literal["pending", "approved", "rejected", "revoked", "cancelled"]
+assert set(AccessStatus.__args__) == set(ACCESS_STATUSES)  # type: ignore[attr-defined]
+
+
+def _future(value: datetime) -> datetime:
+    if value <= utcnow():
+        raise ValueError("must be in the future")
+    return value
+
+
+class AccessRequestCreate(RequestModel):
+    product_id: Identifier
+    reason: Annotated[LongText, Field(min_length=1)]
+    requester_team: ShortText | None = None
+    expires_at: Annotated[AwareDatetime, AfterValidator(_future)] | None = Field(
+        None, description="When the granted access should end (timezone-aware, in the future)"
+    )
+
+
+class Decision(RequestModel):
+    """Body of approve, reject and revoke; the whole body is optional."""
+
+    comments: LongText | None = None
+
+
+class AccessRequestOut(ResponseModel):
+    id: str
+    product_id: str
+    requester: str
+    requester_team: str | None
+    reason: str
+    status: AccessStatus
+    requested_at: datetime
+    expires_at: datetime | None
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_comments: str | None
+    revoked_by: str | None
+    revoked_at: datetime | None
+    revoke_comments: str | None
+    updated_at: datetime

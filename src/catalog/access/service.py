@@ -1,0 +1,137 @@
+"""Access requests: a requester asks for a data product; a steward approves or rejects it,
+and may later revoke an approval; the requester (or a steward) may cancel while pending.
+
+Every status change is one conditional UPDATE (`... WHERE status = 'pending'`), so concurrent
+decisions on one request cannot both succeed, and the product's counters move only for the
+one that did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.access import schemas
+from catalog.access.repository import AccessRepository
+from catalog.db.models import AccessRequest
+from catalog.kit.pagination import PageParams
+from catalog.kit.rows import row_dict
+from catalog.kit.service import DomainService
+from catalog.kit.time import utcnow
+from catalog.platform.errors import Conflict, Forbidden, NotFound
+from catalog.platform.principal import Actor
+from catalog.usage.repository import UsageRepository
+
+KIND = "access_request"
+STEWARD = "steward"
+
+
+class AccessService(DomainService):
+    def __init__(self, session: AsyncSession, actor: Actor) -> None:
+        super().__init__(session, actor)
+        self.requests = AccessRepository(session)
+        self.usage = UsageRepository(session)
+
+    async def create(self, body: schemas.AccessRequestCreate) -> AccessRequest:
+        """A new pending request by the caller; one pending request per requester and product.
+
+        The product's `access_requests` counter is bumped first: that upsert locks the
+        product's stats row, so two concurrent requests by the same requester for the same
+        product queue there and the second one sees the first in the duplicate check
+        (SQLite serialises writers anyway). A refused request rolls the bump back.
+        """
+        if not await self.requests.product_exists(body.product_id):
+            raise NotFound("data product", body.product_id)
+        await self.usage.bump(body.product_id, {"access_requests": 1})
+        existing = await self.requests.pending_of(body.product_id, self.actor.subject)
+        if existing is not None:
+            raise Conflict(
+                f"{self.actor.subject} already has a pending access request ({existing}) "
+                f"for data product {body.product_id}"
+            )
+        request = await self.requests.add(
+            AccessRequest(
+                product_id=body.product_id,
+                requester=self.actor.subject,
+                requester_team=body.requester_team,
+                reason=body.reason,
+                status="pending",
+                requested_at=utcnow(),
+                expires_at=body.expires_at,
+            )
+        )
+        self.audit.record("create", KIND, request.id, after=row_dict(request))
+        return request
+
+    async def get(self, request_id: str) -> AccessRequest:
+        request = await self.requests.get(request_id)
+        if request is None:
+            raise NotFound("access request", request_id)
+        return request
+
+    async def list_requests(
+        self, page: PageParams, **filters: str | None
+    ) -> tuple[Sequence[AccessRequest], int]:
+        statement = self.requests.list_statement(**filters)
+        return await self.requests.paginate(statement, page.limit, page.offset)
+
+    async def approve(self, request_id: str, comments: str | None) -> AccessRequest:
+        return await self._decide(request_id, "approved", "approved_access", comments)
+
+    async def reject(self, request_id: str, comments: str | None) -> AccessRequest:
+        return await self._decide(request_id, "rejected", "rejected_access", comments)
+
+    async def _decide(
+        self, request_id: str, outcome: str, counter: str, comments: str | None
+    ) -> AccessRequest:
+        request = await self._move(
+            request_id,
+            "pending",
+            outcome,
+            decided_by=self.actor.subject,
+            decided_at=utcnow(),
+            decision_comments=comments,
+        )
+        await self.usage.bump(request.product_id, {counter: 1})
+        return request
+
+    async def revoke(self, request_id: str, comments: str | None) -> AccessRequest:
+        return await self._move(
+            request_id,
+            "approved",
+            "revoked",
+            revoked_by=self.actor.subject,
+            revoked_at=utcnow(),
+            revoke_comments=comments,
+        )
+
+    async def cancel(self, request_id: str) -> AccessRequest:
+        """Withdraw a pending request: its requester may, and so may a steward or above."""
+        request = await self.get(request_id)
+        if request.requester != self.actor.subject and not self.actor.has_role(STEWARD):
+            raise Forbidden(
+                f"only the requester ({request.requester}) or a steward may cancel this request"
+            )
+        return await self._move(request_id, "pending", "cancelled")
+
+    async def _move(
+        self, request_id: str, from_status: str, to_status: str, **values: Any
+    ) -> AccessRequest:
+        request = await self.requests.move(request_id, from_status, to_status, **values)
+        if request is None:
+            current = await self.get(request_id)
+            raise Conflict(
+                f"access request {request_id} is {current.status}; only a {from_status} "
+                f"request can become {to_status}"
+            )
+        action = {"approved": "approve", "rejected": "reject", "revoked": "revoke"}
+        self.audit.record(
+            action.get(to_status, "cancel"),
+            KIND,
+            request.id,
+            before={"status": from_status},
+            after=row_dict(request),
+        )
+        return request
