@@ -169,3 +169,13 @@ async def test_every_response_carries_a_request_id(probe_client: AsyncClient) ->
         await probe_client.post("/t/echo", content=b"x", headers={"content-type": "text/csv"}),
     ):
         assert response.headers["x-request-id"]
+
+
+async def test_concurrent_requests_keep_their_own_request_ids(probe_client: AsyncClient) -> None:
+    import asyncio
+
+    ids = [f"concurrent-{i}" for i in range(30)]
+    responses = await asyncio.gather(
+        *(probe_client.get("/t/conflict", headers={"x-request-id": i}) for i in ids)
+    )
+    assert [r.json()["error"]["request_id"] for r in responses] == ids

@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.db.models import AuditEvent
+from catalog.kit.ids import new_id
+from catalog.kit.repository import table_of
 from catalog.kit.time import utcnow
 from catalog.platform.principal import Actor
 
@@ -33,14 +36,32 @@ class AuditTrail:
     ) -> None:
         self.session.add(self._event(action, resource_type, resource_id, before, after, details))
 
-    def record_each(
+    async def record_each(
         self, action: str, resource_type: str, resource_ids: Iterable[str], **details: Any
     ) -> None:
-        """One event per resource of a batch (bulk writes)."""
-        self.session.add_all(
-            self._event(action, resource_type, rid, None, None, details or None)
+        """One event per resource of a batch, in one multi-row INSERT.
+
+        Built as plain rows, not ORM objects: for a batch of 1000 that is the difference
+        between a third of the request's time and a few milliseconds.
+        """
+        now = utcnow()
+        rows = [
+            {
+                "id": new_id(),
+                "timestamp": now,
+                "actor": self.actor.subject,
+                "actor_role": self.actor.principal.role,
+                "action": action,
+                "resource_type": resource_type,
+                "resource_id": rid,
+                "request_id": self.actor.request_id,
+                "client_ip": self.actor.client_ip,
+                "details": details,
+            }
             for rid in resource_ids
-        )
+        ]
+        if rows:
+            await self.session.execute(insert(table_of(AuditEvent)), rows)
 
     def _event(
         self,

@@ -30,7 +30,10 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = incoming_request_id(scope) or new_id()
-        scope.setdefault("state", {})["request_id"] = request_id
+        # A per-request copy: servers hand each request the lifespan state, and not all of
+        # them copy it (asgi-lifespan shares one dict), so writing into it would leak values
+        # between concurrent requests.
+        scope["state"] = {**(scope.get("state") or {}), "request_id": request_id}
         header = (HEADER, request_id.encode("ascii"))
 
         async def send_with_id(message: Message) -> None:

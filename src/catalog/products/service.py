@@ -98,7 +98,7 @@ class ProductService(DomainService):
                 }
             )
         await self.products.insert_many(rows)
-        self.audit.record_each("create", "data_product", [row["id"] for row in rows])
+        await self.audit.record_each("create", "data_product", [row["id"] for row in rows])
         return outcomes
 
     async def get(self, product_id: str) -> DataProduct:

@@ -320,7 +320,7 @@ class RegistryService(DomainService):
             )
         await self._insert_elements(rows, [o for _, o in good])
         created = [o.id for _, o in good if o.error is None and o.id]
-        self.audit.record_each("create", "data_element", created)
+        await self.audit.record_each("create", "data_element", created)
         return outcomes
 
     async def _insert_elements(
@@ -391,8 +391,8 @@ class RegistryService(DomainService):
         representation_ids, new_representations = await self.representations.ensure_named(
             [body | extra | {"id": new_id()} for body in representations.values()]
         )
-        self.audit.record_each("create", "data_element_concept", new_concepts, inline=True)
-        self.audit.record_each("create", "representation", new_representations, inline=True)
+        await self.audit.record_each("create", "data_element_concept", new_concepts, inline=True)
+        await self.audit.record_each("create", "representation", new_representations, inline=True)
         return concept_ids, representation_ids
 
     async def get_element(self, key: str) -> DataElement:
