@@ -176,6 +176,6 @@ async def test_concurrent_requests_keep_their_own_request_ids(probe_client: Asyn
 
     ids = [f"concurrent-{i}" for i in range(30)]
     responses = await asyncio.gather(
-        *(probe_client.get("/t/conflict", headers={"x-request-id": i}) for i in ids)
+        *(probe_client.get("/t/slow-conflict", headers={"x-request-id": i}) for i in ids)
     )
     assert [r.json()["error"]["request_id"] for r in responses] == ids

@@ -6,6 +6,8 @@ domain route; domain behaviour itself is tested through the domain routes.
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
@@ -45,6 +47,12 @@ async def item(item_id: str) -> dict[str, str]:
 
 @router.get("/conflict")
 async def conflict() -> None:
+    raise Conflict("already there")
+
+
+@router.get("/slow-conflict")
+async def slow_conflict() -> None:
+    await asyncio.sleep(0.01)  # lets concurrent requests interleave
     raise Conflict("already there")
 
 
