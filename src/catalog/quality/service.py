@@ -1,0 +1,91 @@
+"""Business rules of data element quality.
+
+A measurement scores four dimensions from 0 to 1; its overall score is their mean rounded to
+4 places and its level follows from that (see `scoring.py`). Each measurement also becomes
+the element's current `quality_score` / `quality_level`: measurements of one element are
+taken under the element's row lock, so the newest measurement is always the one shown.
+
+The Prometheus gauge is set only once the measurement is committed, so a rolled-back write
+never shows up in metrics (see `metrics.py` for the cap on exported series).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.db.models import DataElement, QualityMeasurement
+from catalog.kit.pagination import PageParams
+from catalog.kit.rows import row_dict
+from catalog.kit.service import DomainService
+from catalog.kit.time import utcnow
+from catalog.platform.errors import NotFound
+from catalog.platform.principal import Actor
+from catalog.quality import schemas
+from catalog.quality.metrics import observe_quality_score
+from catalog.quality.repository import MeasurementRepository
+from catalog.quality.scoring import overall_score, quality_level
+
+
+class QualityService(DomainService):
+    def __init__(self, session: AsyncSession, actor: Actor, max_series: int = 0) -> None:
+        super().__init__(session, actor)
+        self.measurements = MeasurementRepository(session)
+        self.max_series = max_series
+
+    async def measure(
+        self, element_key: str, body: schemas.MeasurementCreate
+    ) -> QualityMeasurement:
+        element = await self.measurements.lock_element(element_key)
+        if element is None:
+            raise NotFound("data element", element_key)
+        previous = {"quality_score": element.quality_score, "quality_level": element.quality_level}
+        score = overall_score(body.completeness, body.accuracy, body.consistency, body.timeliness)
+        level = quality_level(score)
+        measurement = await self.measurements.add(
+            QualityMeasurement(
+                data_element_id=element.id,
+                **body.model_dump(),
+                overall_score=score,
+                level=level,
+                measured_by=self.actor.subject,
+                measured_at=utcnow(),
+            )
+        )
+        await self.measurements.set_element_score(element.id, score, level)
+        self.audit.record(
+            "create",
+            "quality_measurement",
+            measurement.id,
+            after=row_dict(measurement),
+            details={"data_element_id": element.id, "element_before": previous},
+        )
+        self._export_after_commit(element.id, score)
+        return measurement
+
+    def _export_after_commit(self, element_id: str, score: float) -> None:
+        max_series = self.max_series
+
+        def export(_session: Any) -> None:
+            observe_quality_score(element_id, score, max_series)
+
+        event.listen(self.session.sync_session, "after_commit", export, once=True)
+
+    async def element(self, element_key: str) -> DataElement:
+        element = await self.measurements.find_element(element_key)
+        if element is None:
+            raise NotFound("data element", element_key)
+        return element
+
+    async def quality_of(
+        self, element_key: str, page: PageParams
+    ) -> tuple[DataElement, QualityMeasurement | None, Sequence[QualityMeasurement], int]:
+        """The element, its latest measurement, a page of its history and the history size."""
+        element = await self.element(element_key)
+        latest = await self.measurements.latest(element.id)
+        statement = self.measurements.history_statement(element.id)
+        history, total = await self.measurements.paginate(statement, page.limit, page.offset)
+        return element, latest, history, total

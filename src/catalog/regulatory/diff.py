@@ -1,0 +1,132 @@
+"""Field-level differences between two versions of a regulatory specification (pure).
+
+A spec is a JSON object. Objects are walked key by key; a list whose items are all objects
+with distinct string `name`s is walked as if keyed by those names, so a field keeps its path
+(`fields.customer_id.type`) wherever it sits in the list. Anything else (scalars, other lists)
+is compared whole. An added or removed subtree is one change at its root, not one per leaf.
+
+Breaking changes (what a consumer of the previous version must act on):
+- anything removed;
+- a changed `type`;
+- `required` becoming true (an absent `required` counts as false);
+- an added subtree that holds a required field (`"required": true` anywhere inside);
+- a node replaced by one of another kind (an object by a scalar, say): its sub-fields are gone.
+Every other addition or change is not breaking.
+
+Paths are capped at `MAX_PATH` characters (the column's size): where a child's path would be
+longer, the difference is reported once at the parent, breaking if anything inside is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+MAX_PATH = 500
+ChangeType = Literal["added", "modified", "removed"]
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field_path: str
+    change_type: ChangeType
+    old_value: Any
+    new_value: Any
+    breaking: bool
+
+
+def diff_specs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[FieldChange]:
+    """The changes that turn `old` into `new`, sorted by path."""
+    changes: list[FieldChange] = []
+    _walk(dict(old), dict(new), "", changes, MAX_PATH)
+    return sorted(changes, key=lambda change: change.field_path)
+
+
+def _walk(old: Any, new: Any, path: str, out: list[FieldChange], limit: int | None) -> None:
+    old_children, new_children = _children(old), _children(new)
+    if old_children is None or new_children is None or type(old) is not type(new):
+        if not same_json(old, new):
+            out.append(_modified(path, old, new))
+        return
+    keys = list(old_children) + [key for key in new_children if key not in old_children]
+    paths = {key: f"{path}.{key}" if path else key for key in keys}
+    if path and limit is not None and any(len(p) > limit for p in paths.values()):
+        nested: list[FieldChange] = []
+        _walk(old, new, path, nested, None)
+        if nested:
+            breaking = any(change.breaking for change in nested)
+            out.append(FieldChange(path, "modified", old, new, breaking))
+        return
+    for key in keys:
+        child_path = paths[key]
+        if key not in new_children:
+            out.append(FieldChange(child_path, "removed", old_children[key], None, True))
+        elif key not in old_children:
+            value = new_children[key]
+            breaking = holds_required(value) or (key == "required" and value is True)
+            out.append(FieldChange(child_path, "added", None, value, breaking))
+        else:
+            _walk(old_children[key], new_children[key], child_path, out, limit)
+
+
+def _modified(path: str, old: Any, new: Any) -> FieldChange:
+    key = path.rsplit(".", 1)[-1]
+    breaking = (
+        key == "type"
+        or (key == "required" and old is not True and new is True)
+        or _kind(old) != _kind(new)
+    )
+    return FieldChange(path, "modified", old, new, breaking)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "object"
+    return "list" if isinstance(value, list) else "scalar"
+
+
+def _children(value: Any) -> dict[str, Any] | None:
+    """The keyed children of an object or of a list of named objects; None for a leaf."""
+    if isinstance(value, dict):
+        return {str(key): child for key, child in value.items()}
+    if isinstance(value, list):
+        names = [item.get("name") if isinstance(item, dict) else None for item in value]
+        if all(isinstance(name, str) and name for name in names) and len(set(names)) == len(names):
+            return dict(zip(names, value, strict=True))  # type: ignore[arg-type]
+    return None
+
+
+def holds_required(value: Any) -> bool:
+    """Whether an object with `"required": true` sits anywhere in `value`."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("required") is True:
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """JSON equality: `true` is not `1` (as Python's `==` would have it), `1` is `1.0`."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, dict):
+        return (
+            isinstance(b, dict)
+            and a.keys() == b.keys()
+            and all(same_json(value, b[key]) for key, value in a.items())
+        )
+    if isinstance(a, list):
+        return (
+            isinstance(b, list)
+            and len(a) == len(b)
+            and all(same_json(x, y) for x, y in zip(a, b, strict=True))
+        )
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    return type(a) is type(b) and bool(a == b)
