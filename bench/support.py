@@ -39,7 +39,8 @@ async def _recreate(admin_url: str, name: str) -> str:
 
 def scratch_postgres(name: str, admin_url: str | None = None) -> str:
     """A fresh, migrated PostgreSQL database for a benchmark; returns its URL."""
-    url = asyncio.run(_recreate(admin_url or os.environ.get("BENCH_ADMIN_URL", DEFAULT_ADMIN_URL), name))
+    admin = admin_url or os.environ.get("BENCH_ADMIN_URL", DEFAULT_ADMIN_URL)
+    url = asyncio.run(_recreate(admin, name))
     migrate(url)
     return url
 
@@ -57,8 +58,18 @@ def migrate(url: str) -> None:
 def served(env: dict[str, str], port: int, workers: int = 1) -> Iterator[str]:
     """`catalog serve` on `port` with `env`; yields its base URL."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "catalog", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers)],
+        [
+            sys.executable,
+            "-m",
+            "catalog",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
         env={**os.environ, "LOG_LEVEL": "warning", "RATE_LIMIT_ENABLED": "false", **env},
         stdout=subprocess.DEVNULL,
     )
@@ -86,8 +97,12 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
     def pick(q: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
 
-    return {"p50": round(statistics.median(ordered), 2), "p95": pick(0.95), "p99": pick(0.99),
-            "n": len(ordered)}
+    return {
+        "p50": round(statistics.median(ordered), 2),
+        "p95": pick(0.95),
+        "p99": pick(0.99),
+        "n": len(ordered),
+    }
 
 
 def save(name: str, result: dict[str, Any]) -> None:

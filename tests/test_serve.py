@@ -45,6 +45,24 @@ def test_migrate_seed_and_serve_a_fresh_sqlite_file(tmp_path: Path) -> None:
     with catalog_server(env) as (process, base):
         assert httpx.get(f"{base}/readyz").status_code == 200
         assert httpx.get(f"{base}/api/info").json()["service"] == "catalog"
+        # A living catalog: hundreds of elements, dozens of products with their history.
+        totals = {
+            path: httpx.get(f"{base}{path}", params={"limit": 1}).json()["total"]
+            for path in (
+                "/api/data-elements",
+                "/api/data-products",
+                "/api/tags",
+                "/api/access-requests",
+                "/api/regulatory-schemas",
+                "/api/audit/langextract",
+            )
+        }
+        assert totals["/api/data-elements"] >= 200
+        assert totals["/api/data-products"] >= 50
+        assert min(totals.values()) > 0, totals
+        product = httpx.get(f"{base}/api/data-products", params={"limit": 1}).json()["items"][0]
+        versions = httpx.get(f"{base}/api/data-products/{product['id']}/versions").json()
+        assert versions["total"] >= 1
     output = process.stdout.read() if process.stdout else ""
     records = [json.loads(line) for line in output.splitlines() if line.strip()]
     assert records, "serve wrote nothing"

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from catalog.kit.json_value import JSONDocument
 
 NAME_MAX = 200
 TEXT_MAX = 10_000
@@ -54,7 +56,8 @@ Identifier = Annotated[
 ]
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-JSONObject = dict[str, Any]
+# A JSON object both databases store as given (no NUL, NaN, lone surrogates; bounded depth).
+JSONObject = JSONDocument
 
 
 class RequestModel(BaseModel):
