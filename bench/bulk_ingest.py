@@ -74,7 +74,10 @@ async def list_latency(base: str, total: int, requests: int) -> dict[str, dict[s
         "first page (limit 50)": lambda: {"limit": 50},
         "random offset (limit 50)": lambda: {"limit": 50, "offset": random.randrange(total - 50)},
         "deep offset 99% (limit 50)": lambda: {"limit": 50, "offset": int(total * 0.99)},
-        "filter steward (limit 50)": lambda: {"limit": 50, "steward": f"steward-{random.randrange(50)}"},
+        "filter steward (limit 50)": lambda: {
+            "limit": 50,
+            "steward": f"steward-{random.randrange(50)}",
+        },
         "projection id,name (limit 500)": lambda: {"limit": 500, "fields": "id,name"},
     }
     out: dict[str, dict[str, float]] = {}
