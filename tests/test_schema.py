@@ -15,7 +15,7 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from catalog.db.engine import async_url
-from catalog.db.migrate import alembic_config, head_revision, upgrade
+from catalog.db.migrate import alembic_config, head_revision, include_object, upgrade
 from catalog.db.models import Base
 from tests.conftest import NAMESPACE
 from tests.support.servers import Servers
@@ -73,7 +73,10 @@ async def scratch_postgres(servers: Servers, worker_number: int) -> AsyncIterato
 async def _schema_drift(engine: AsyncEngine) -> list[object]:
     async with engine.connect() as connection:
         return await connection.run_sync(
-            lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+            lambda sync: compare_metadata(
+                MigrationContext.configure(sync, opts={"include_object": include_object}),
+                Base.metadata,
+            )
         )
 
 

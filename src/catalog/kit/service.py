@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.audit.trail import AuditTrail
 from catalog.db.models import Base
+from catalog.discover.index import SearchIndex
 from catalog.kit.repository import Repository
 from catalog.kit.rows import row_dict
 from catalog.platform.errors import Conflict
@@ -25,6 +26,7 @@ class DomainService:
         self.session = session
         self.actor = actor
         self.audit = AuditTrail(session, actor)
+        self.search_index = SearchIndex(session)
 
     # --- shared --------------------------------------------------------------------------
 

@@ -438,7 +438,11 @@ class RegistryService(DomainService):
             raise NotFound("representation", representation_id)
         if changes and element.registration_status == "published":
             changes["version"] = element.version + 1  # a published element's change is visible
-        return await self._update("data_element", element, changes)
+        updated = await self._update("data_element", element, changes)
+        if {"name", "definition"} & changes.keys():
+            products = await self.search_index.products_with_elements([element.id])
+            await self.search_index.refresh(products)
+        return updated
 
     async def transition_element(self, element_id: str, action: str) -> DataElement:
         element = await self.get_element(element_id)

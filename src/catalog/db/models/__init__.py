@@ -4,7 +4,7 @@ from catalog.db.models.access import AccessRequest
 from catalog.db.models.admin import ApiKey
 from catalog.db.models.audit import AuditEvent, LangExtractAuditTrail
 from catalog.db.models.base import Base
-from catalog.db.models.discovery import SearchHistory
+from catalog.db.models.discovery import ProductSearch, SearchHistory
 from catalog.db.models.products import DataProduct, DataProductVersion, LineageEdge, ProductElement
 from catalog.db.models.quality import QualityMeasurement
 from catalog.db.models.registry import (
@@ -32,6 +32,7 @@ __all__ = [
     "PermissibleValue",
     "ProductElement",
     "ProductRating",
+    "ProductSearch",
     "ProductTag",
     "ProductUsageStats",
     "ProductViewer",

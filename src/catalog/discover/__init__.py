@@ -1,0 +1,1 @@
+"""Discovery: search, suggestions, search history, marketplace."""
