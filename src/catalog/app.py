@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         resources = open_resources(settings)
+        resources.start()
         log.info(
             "startup",
             version=__version__,
@@ -105,6 +106,7 @@ def domain_routers() -> list[APIRouter]:
     """Every domain's router; each carries its full path prefix (see platform/routes.py)."""
     from catalog.access.router import router as access
     from catalog.audit.router import router as audit
+    from catalog.discover.router import router as discover
     from catalog.products.router import router as products
     from catalog.quality.router import router as quality
     from catalog.registry.compat import router as registry_compat
@@ -113,7 +115,18 @@ def domain_routers() -> list[APIRouter]:
     from catalog.tags.router import router as tags
     from catalog.usage.router import router as usage
 
-    return [registry, quality, products, tags, usage, access, regulatory, audit, registry_compat]
+    return [
+        registry,
+        quality,
+        products,
+        tags,
+        usage,
+        access,
+        regulatory,
+        audit,
+        discover,
+        registry_compat,
+    ]
 
 
 def app_from_env() -> FastAPI:

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from catalog.db.engine import WRITE, create_engine, session_factory
+from catalog.discover.history import SearchHistoryRecorder
 from catalog.settings import Settings
 
 
@@ -24,9 +25,15 @@ class Resources:
     read_sessions: async_sessionmaker[Any]
     write_sessions: async_sessionmaker[Any]
     redis: aioredis.Redis | None
+    search_history: SearchHistoryRecorder
     started_at: float = field(default_factory=time.time)
 
+    def start(self) -> None:
+        """Start the background work (call inside the running event loop)."""
+        self.search_history.start()
+
     async def close(self) -> None:
+        await self.search_history.stop()  # drains queued history while the DB is still open
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
@@ -46,10 +53,18 @@ def open_redis(settings: Settings) -> aioredis.Redis | None:
 
 def open_resources(settings: Settings) -> Resources:
     engine = create_engine(settings)
+    write_sessions = session_factory(engine.execution_options(**WRITE))
     return Resources(
         settings=settings,
         engine=engine,
         read_sessions=session_factory(engine),
-        write_sessions=session_factory(engine.execution_options(**WRITE)),
+        write_sessions=write_sessions,
         redis=open_redis(settings),
+        search_history=SearchHistoryRecorder(
+            write_sessions,
+            queue_size=settings.search_history_queue_size,
+            flush_interval_s=settings.search_history_flush_interval_s,
+            retention_days=settings.search_history_retention_days,
+            prune_interval_s=settings.search_history_prune_interval_s,
+        ),
     )

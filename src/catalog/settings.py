@@ -103,6 +103,30 @@ class Settings(BaseSettings):
     lineage_max_depth: int = Field(
         10, ge=1, le=50, validation_alias=_env("CATALOG_LINEAGE_MAX_DEPTH")
     )
+    search_weight_text: float = Field(
+        0.7, ge=0, validation_alias=_env("CATALOG_SEARCH_WEIGHT_TEXT")
+    )
+    search_weight_popularity: float = Field(
+        0.15, ge=0, validation_alias=_env("CATALOG_SEARCH_WEIGHT_POPULARITY")
+    )
+    search_weight_quality: float = Field(
+        0.1, ge=0, validation_alias=_env("CATALOG_SEARCH_WEIGHT_QUALITY")
+    )
+    search_weight_freshness: float = Field(
+        0.05, ge=0, validation_alias=_env("CATALOG_SEARCH_WEIGHT_FRESHNESS")
+    )
+    search_history_retention_days: int = Field(
+        90, ge=0, validation_alias=_env("CATALOG_SEARCH_HISTORY_RETENTION_DAYS")
+    )
+    search_history_queue_size: int = Field(
+        10_000, ge=1, validation_alias=_env("CATALOG_SEARCH_HISTORY_QUEUE_SIZE")
+    )
+    search_history_flush_interval_s: float = Field(
+        0.5, gt=0, validation_alias=_env("CATALOG_SEARCH_HISTORY_FLUSH_INTERVAL_S")
+    )
+    search_history_prune_interval_s: float = Field(
+        3600, gt=0, validation_alias=_env("CATALOG_SEARCH_HISTORY_PRUNE_INTERVAL_S")
+    )
     lineage_max_nodes: int = Field(1000, ge=10, validation_alias=_env("CATALOG_LINEAGE_MAX_NODES"))
 
     @field_validator("trusted_proxies", mode="before")

@@ -62,7 +62,12 @@ def create_engine(settings: Settings, *, echo: bool = False) -> AsyncEngine:
         pool_recycle=1800,
         connect_args={
             "timeout": settings.dependency_timeout_s,
-            "server_settings": {"application_name": "catalog"},
+            "server_settings": {
+                "application_name": "catalog",
+                # pg_trgm's `%` and `<%` thresholds, for typo-tolerant search and typeahead
+                "pg_trgm.similarity_threshold": "0.3",
+                "pg_trgm.word_similarity_threshold": "0.45",
+            },
         },
     )
 

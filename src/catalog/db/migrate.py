@@ -21,6 +21,9 @@ DIALECT_ONLY = frozenset(
         "idx_data_products_name_trgm",
         "idx_tags_name_trgm",
         "idx_data_elements_name_trgm",
+        "idx_data_products_name_prefix",
+        "idx_tags_name_prefix",
+        "idx_data_elements_name_prefix",
         "product_search_fts",
         "name_trigrams",
     }

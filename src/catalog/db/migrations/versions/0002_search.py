@@ -40,6 +40,12 @@ PG_TRIGRAM_INDEXES = {
     "idx_data_elements_name_trgm": "data_elements",
 }
 
+PREFIX_INDEXES = {
+    "idx_data_products_name_prefix": "data_products",
+    "idx_tags_name_prefix": "tags",
+    "idx_data_elements_name_prefix": "data_elements",
+}
+
 # (table, kind) whose names feed the SQLite trigram table.
 SQLITE_NAME_SOURCES = (("data_products", "product"), ("tags", "tag"), ("data_elements", "element"))
 
@@ -92,9 +98,15 @@ def _postgresql_upgrade() -> None:
     op.execute("CREATE INDEX idx_product_search_vector ON product_search USING gin (search_vector)")
     for index, table in PG_TRIGRAM_INDEXES.items():
         op.execute(f"CREATE INDEX {index} ON {table} USING gin (name gin_trgm_ops)")
+    # Case-insensitive prefix lookups (suggestions) of any length, trigram or not.
+    for index, table in PREFIX_INDEXES.items():
+        op.execute(f"CREATE INDEX {index} ON {table} (lower(name) text_pattern_ops)")
 
 
 def _sqlite_upgrade() -> None:
+    # LIKE 'prefix%' uses an index only when the index is NOCASE, as LIKE is.
+    for index, table in PREFIX_INDEXES.items():
+        op.execute(f"CREATE INDEX {index} ON {table} (name COLLATE NOCASE)")
     op.execute(
         "CREATE VIRTUAL TABLE product_search_fts USING fts5("
         "name, tags_text, description, elements_text, "
@@ -144,6 +156,8 @@ def _sqlite_upgrade() -> None:
 
 
 def downgrade() -> None:
+    for index in PREFIX_INDEXES:
+        op.execute(f"DROP INDEX IF EXISTS {index}")
     if op.get_bind().dialect.name == "postgresql":
         for index in PG_TRIGRAM_INDEXES:
             op.execute(f"DROP INDEX IF EXISTS {index}")

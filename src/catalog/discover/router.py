@@ -1,0 +1,124 @@
+"""HTTP routes of discovery."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from catalog.deps import ResourcesDep, Session
+from catalog.discover import schemas
+from catalog.discover.query import MAX_QUERY_LENGTH
+from catalog.discover.repository import Filters
+from catalog.discover.service import DiscoverService
+from catalog.kit.schemas import Name
+from catalog.platform.error_schema import error_responses
+from catalog.platform.principal import Actor, Viewer
+from catalog.products.schemas import ProductStatus
+from catalog.resources import Resources
+
+router = APIRouter(tags=["discovery"])
+DISCOVER = "/api/discover"
+SEARCH_MAX_LIMIT = 100
+SEARCH_MAX_OFFSET = 10_000
+
+Filter = Annotated[Name | None, Query()]
+
+
+def service(session: Session, actor: Actor, resources: Resources) -> DiscoverService:
+    return DiscoverService(session, actor, resources.settings, resources.search_history)
+
+
+@router.get(DISCOVER + "/search")
+async def search(
+    session: Session,
+    actor: Viewer,
+    resources: ResourcesDep,
+    q: Annotated[
+        str | None,
+        Query(max_length=MAX_QUERY_LENGTH, description="Words to find; each matches as a prefix"),
+    ] = None,
+    team: Filter = None,
+    category: Filter = None,
+    tag: Annotated[Name | None, Query(description="Tag name; its child tags count too")] = None,
+    status: ProductStatus | None = None,
+    sort_by: schemas.SortBy = "relevance",
+    limit: int = Query(20, ge=1, le=SEARCH_MAX_LIMIT),
+    offset: int = Query(0, ge=0, le=SEARCH_MAX_OFFSET),
+    explain: bool = Query(False, description="Add each result's score components"),
+) -> schemas.SearchOut:
+    """Full-text search over data products, ranked by text, popularity, quality, freshness.
+
+    `total_count` counts every match; `facets` count team, category, status and tag values
+    over the whole match set. Use `search_id` to report a click.
+    """
+    filters = Filters(team=team, category=category, status=status, tag=tag)
+    return await service(session, actor, resources).search(
+        q, filters, sort_by, limit, offset, explain
+    )
+
+
+@router.post(
+    DISCOVER + "/search/{search_id}/click", status_code=202, responses=error_responses(404)
+)
+async def click(
+    search_id: str,
+    body: schemas.ClickIn,
+    session: Session,
+    actor: Viewer,
+    resources: ResourcesDep,
+) -> schemas.ClickOut:
+    """Record that a result of a search was opened (written in the background: 202)."""
+    return await service(session, actor, resources).click(search_id, body.product_id)
+
+
+@router.get(DISCOVER + "/suggest")
+async def suggest(
+    session: Session,
+    actor: Viewer,
+    resources: ResourcesDep,
+    q: Annotated[str, Query(min_length=1, max_length=100)],
+    limit: int = Query(10, ge=1, le=50),
+) -> schemas.SuggestOut:
+    """Typeahead: product, tag and element names starting with `q`, then near misses."""
+    return await service(session, actor, resources).suggest(q, limit)
+
+
+@router.get(DISCOVER + "/popular-searches")
+async def popular_searches(
+    session: Session,
+    actor: Viewer,
+    resources: ResourcesDep,
+    days: int = Query(7, ge=1, le=365),
+    limit: int = Query(10, ge=1, le=100),
+) -> schemas.PopularOut:
+    """The most frequent queries of the last `days` days (case and spacing folded)."""
+    return await service(session, actor, resources).popular(days, limit)
+
+
+@router.get(DISCOVER + "/recent-searches")
+async def recent_searches(
+    session: Session,
+    actor: Viewer,
+    resources: ResourcesDep,
+    limit: int = Query(20, ge=1, le=100),
+) -> schemas.RecentOut:
+    """The caller's own most recent searches."""
+    return await service(session, actor, resources).recent(limit)
+
+
+@router.get(DISCOVER + "/marketplace")
+async def marketplace(
+    session: Session,
+    actor: Viewer,
+    resources: ResourcesDep,
+    team: Filter = None,
+    category: Filter = None,
+    tag: Filter = None,
+    sort_by: schemas.MarketplaceSort = "popularity",
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0, le=1_000_000),
+) -> schemas.MarketplaceOut:
+    """Published data products with usage, tags and latest version."""
+    filters = Filters(team=team, category=category, tag=tag)
+    return await service(session, actor, resources).marketplace(filters, sort_by, limit, offset)

@@ -1,0 +1,275 @@
+"""Discovery: search with filters, facets and blended ranking; suggestions; history; marketplace.
+
+Search history is written off the request path (see history.py). On SQLite, a query whose
+terms match nothing falls back to fuzzy matching of product names over trigrams (PostgreSQL
+does that inside the one search statement with pg_trgm).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.db.models import DataProduct
+from catalog.discover import schemas
+from catalog.discover.history import SearchHistoryRecorder
+from catalog.discover.query import ParsedQuery, fuzzy_score, parse
+from catalog.discover.ranking import Weights
+from catalog.discover.repository import (
+    DiscoverRepository,
+    Filters,
+    TextMatch,
+    fuzzy_match,
+    text_match,
+)
+from catalog.kit.ids import new_id
+from catalog.kit.time import utcnow
+from catalog.platform.errors import NotFound, Unprocessable
+from catalog.platform.principal import Actor
+from catalog.settings import Settings
+
+FUZZY_CANDIDATES = 300
+FUZZY_THRESHOLD = 0.3
+SUGGEST_FUZZY_MIN = 3
+_SEARCH_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _usage(row: Any) -> schemas.UsageSummary:
+    return schemas.UsageSummary(
+        views=row.view_count,
+        unique_viewers=row.unique_viewers,
+        approved_access=row.approved_access,
+        rating_count=row.rating_count,
+        average_rating=round(row.rating_sum / row.rating_count, 3) if row.rating_count else None,
+    )
+
+
+class DiscoverService:
+    def __init__(
+        self,
+        session: AsyncSession,
+        actor: Actor,
+        settings: Settings,
+        history: SearchHistoryRecorder,
+    ) -> None:
+        self.session = session
+        self.actor = actor
+        self.repo = DiscoverRepository(session)
+        self.weights = Weights.from_settings(settings)
+        self.history = history
+
+    async def search(
+        self,
+        q: str | None,
+        filters: Filters,
+        sort_by: str,
+        limit: int,
+        offset: int,
+        explain: bool,
+    ) -> schemas.SearchOut:
+        query = parse(q)
+        fuzzy = False
+        facets: dict[str, list[tuple[str, int]]]
+        if query.unsearchable:
+            rows: Any = []
+            total = 0
+            facets = {"team": [], "category": [], "status": [], "tag": []}
+        else:
+            match = text_match(self.repo.dialect, query)
+            rows, total = await self.repo.search(
+                match, filters, self.weights, sort_by, limit, offset
+            )
+            if total == 0 and query.terms and self.repo.dialect != "postgresql":
+                fuzzy_text = await self._fuzzy(query)
+                if fuzzy_text is not None:
+                    match, fuzzy = fuzzy_text, True
+                    rows, total = await self.repo.search(
+                        match, filters, self.weights, sort_by, limit, offset
+                    )
+            facets = (
+                await self.repo.facets(match, filters)
+                if total
+                else {"team": [], "category": [], "status": [], "tag": []}
+            )
+        search_id = new_id()
+        await self.history.record(
+            "search",
+            {
+                "id": search_id,
+                "user_id": self.actor.subject,
+                "query": query.raw,
+                "filters": {k: v for k, v in vars(filters).items() if v is not None}
+                | {"sort_by": sort_by},
+                "result_count": total,
+                "clicked": False,
+                "clicked_product_id": None,
+                "timestamp": utcnow(),
+            },
+        )
+        return schemas.SearchOut(
+            results=[self._result(row, explain) for row in rows],
+            total_count=total,
+            facets=schemas.Facets(
+                **{
+                    name: [schemas.FacetValue(value=v, count=c) for v, c in values]
+                    for name, values in facets.items()
+                }
+            ),
+            search_id=search_id,
+            query=query.raw,
+            terms=list(query.terms),
+            fuzzy=fuzzy,
+            sort_by=sort_by,  # type: ignore[arg-type]
+            limit=limit,
+            offset=offset,
+        )
+
+    async def _fuzzy(self, query: ParsedQuery) -> TextMatch | None:
+        candidates = await self.repo.fuzzy_names(query, FUZZY_CANDIDATES, kind="product")
+        scores = {
+            row.id: round(0.9 * sim, 6)
+            for row in candidates
+            if (sim := fuzzy_score(query, row.name)) >= FUZZY_THRESHOLD
+        }
+        return fuzzy_match(scores) if scores else None
+
+    def _result(self, row: Any, explain: bool) -> schemas.SearchResult:
+        return schemas.SearchResult(
+            id=row.product_id,
+            name=row.name,
+            description=row.description,
+            team=row.team,
+            category=row.category,
+            owner=row.owner,
+            status=row.status,
+            visibility=row.visibility,
+            tags=_tag_list(row.tag_names),
+            latest_version=row.latest_version,
+            quality_score=row.quality_score,
+            usage=_usage(row),
+            updated_at=row.updated_at,
+            score=round(float(row.score), 6),
+            explain=schemas.Explain(
+                text=round(float(row.text_score), 6),
+                popularity=round(float(row.popularity), 6),
+                quality=round(float(row.quality), 6),
+                freshness=round(float(row.freshness), 6),
+                weights=vars(self.weights),
+            )
+            if explain
+            else None,
+        )
+
+    async def suggest(self, q: str, limit: int) -> schemas.SuggestOut:
+        prefix = q.strip()
+        if not prefix:
+            return schemas.SuggestOut(query=q, suggestions=[])
+        fuzzy = len(prefix) >= SUGGEST_FUZZY_MIN
+        rows = list(await self.repo.suggest(prefix, limit, fuzzy))
+        suggestions = [
+            schemas.Suggestion(
+                text=row.name,
+                kind=row.kind,
+                id=row.id,
+                score=1.0 if row.is_prefix else round(float(row.similarity), 4),
+            )
+            for row in rows
+        ]
+        if fuzzy and self.repo.dialect != "postgresql" and len(suggestions) < limit:
+            seen = {(s.kind, s.id) for s in suggestions}
+            parsed = parse(prefix)
+            for row in await self.repo.fuzzy_names(parsed, FUZZY_CANDIDATES):
+                score = fuzzy_score(parsed, row.name)
+                if (row.kind, row.id) not in seen and score >= FUZZY_THRESHOLD:
+                    suggestions.append(
+                        schemas.Suggestion(
+                            text=row.name, kind=row.kind, id=row.id, score=round(score, 4)
+                        )
+                    )
+        suggestions.sort(key=lambda s: (-s.score, len(s.text), s.text))
+        return schemas.SuggestOut(query=q, suggestions=suggestions[:limit])
+
+    async def click(self, search_id: str, product_id: str) -> schemas.ClickOut:
+        if not _SEARCH_ID.match(search_id):
+            raise Unprocessable("search_id is not a search id returned by /api/discover/search")
+        if await self.session.get(DataProduct, product_id) is None:
+            raise NotFound("data product", product_id)
+        await self.history.record(
+            "click",
+            {
+                "id": search_id,
+                "user_id": self.actor.subject,
+                "query": "",
+                "filters": {},
+                "result_count": 0,
+                "clicked": True,
+                "clicked_product_id": product_id,
+                "timestamp": utcnow(),
+            },
+        )
+        return schemas.ClickOut(search_id=search_id, product_id=product_id, recorded=True)
+
+    async def popular(self, days: int, limit: int) -> schemas.PopularOut:
+        rows = await self.repo.popular_searches(utcnow() - timedelta(days=days), limit)
+        return schemas.PopularOut(
+            days=days,
+            items=[
+                schemas.PopularSearch(
+                    query=row.query,
+                    count=row.count,
+                    clicks=int(row.clicks or 0),
+                    last_searched_at=row.last_searched_at,
+                )
+                for row in rows
+            ],
+        )
+
+    async def recent(self, limit: int) -> schemas.RecentOut:
+        rows = await self.repo.recent_searches(self.actor.subject, limit)
+        return schemas.RecentOut(
+            user_id=self.actor.subject,
+            items=[
+                schemas.RecentSearch(
+                    search_id=row.id,
+                    query=row.query,
+                    result_count=row.result_count,
+                    clicked=row.clicked,
+                    timestamp=row.timestamp,
+                )
+                for row in rows
+            ],
+        )
+
+    async def marketplace(
+        self, filters: Filters, sort_by: str, limit: int, offset: int
+    ) -> schemas.MarketplaceOut:
+        rows, total = await self.repo.marketplace(filters, sort_by, limit, offset)
+        return schemas.MarketplaceOut(
+            items=[
+                schemas.MarketplaceItem(
+                    id=row.product_id,
+                    name=row.name,
+                    description=row.description,
+                    team=row.team,
+                    category=row.category,
+                    owner=row.owner,
+                    tags=_tag_list(row.tag_names),
+                    latest_version=row.latest_version,
+                    quality_score=row.quality_score,
+                    usage=_usage(row),
+                    updated_at=row.updated_at,
+                )
+                for row in rows
+            ],
+            total=total,
+            limit=limit,
+            offset=offset,
+            sort_by=sort_by,  # type: ignore[arg-type]
+        )
+
+
+def _tag_list(value: Any) -> list[str]:
+    return [str(name) for name in value or []]
