@@ -4,17 +4,20 @@
             + w_freshness * freshness                    (each signal in 0..1)
 
 - text: how well the query matches. PostgreSQL: `ts_rank_cd` over the weighted document
-  (name > tags > description > elements), normalised to 0..1, or 0.9 x trigram similarity of
-  the name when that is higher (typos). SQLite: FTS5 `bm25` with the same column weights,
-  mapped to 0..1 as s/(1+s). 0 when there is no query.
+  (name > tags > description > elements), normalised to 0..1; when no word matches, 0.9 x
+  the trigram (word) similarity of the name (typos). SQLite: FTS5 `bm25` with the same
+  column weights, mapped to 0..1 as s/(1+s). 0 when there is no query.
 - popularity: x / (x + 100) with x = views + 3 x unique viewers + 10 x approved access
   requests + 2 x the sum of ratings (saturates: the 10th view matters more than the 10,000th).
 - quality: the mean quality score of the product's measured data elements; 0.5 (neutral)
   when none is measured.
 - freshness: 1 / (1 + age in days / 30) since the product last changed.
 
-All four are SQL expressions, computed in the database for the whole match set, so sorting
-and pagination stay in SQL. `explain=true` returns the four values and the weights.
+All four are SQL expressions computed in the database, so sorting and pagination stay in
+SQL. With a query, relevance blends the signals over the 1000 best text matches (more when
+the page lies deeper): a result outside them would need a text score far below theirs to
+win on the other signals, and scoring every match would cost in proportion to the match
+set. `explain=true` returns the four values and the weights.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ parameter, never part of the SQL text.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,17 +26,53 @@ from catalog.kit.repository import Repository, table_of
 
 # Raw SQL rows get their Python types here (SQLite returns text for both otherwise).
 TYPED = {"updated_at": UTCDateTime(), "tag_names": JSONType}
+RERANK_CANDIDATES = 1000
+NULLS = ", ".join(["NULL"] * 7)  # the hit-only columns, on facet rows
+# Tag facets read the tag names the search document already holds (no join per match).
+TAG_ELEMENTS = {
+    "postgresql": "jsonb_array_elements_text(m.tag_names)",
+    "sqlite": "json_each(m.tag_names)",
+}
 SORTS = {
-    "relevance": "score DESC, s.product_id",
-    "popularity": "popularity DESC, s.product_id",
-    "recent": "s.updated_at DESC, s.product_id",
-    "name": "lower(s.name), s.product_id",
+    "relevance": "score DESC, product_id",
+    "popularity": "popularity DESC, product_id",
+    "recent": "updated_at DESC, product_id",
+    "name": "lower(name), product_id",
 }
 FACET_VALUES = 20
 TAG_SUBTREE = """tag_ids(id) AS (
     SELECT id FROM tags WHERE lower(name) = lower(:tag)
     UNION SELECT t.id FROM tags t JOIN tag_ids ON t.parent_tag_id = tag_ids.id
 )"""
+
+
+# The page's hits come back among facet rows; these restore the order the SQL ranked them in.
+SORT_KEYS: dict[str, Callable[[Any], Any]] = {
+    "relevance": lambda hit: (-hit.score, hit.value),
+    "popularity": lambda hit: (-hit.popularity, hit.value),
+    "recent": lambda hit: (-hit.updated_at.timestamp(), hit.value),
+    "name": lambda hit: (hit.name.lower(), hit.value),
+}
+
+
+def page_window(limit: int, offset: int) -> dict[str, int]:
+    """The paging parameters of the search statement."""
+    window = limit + offset
+    return {
+        "limit": limit,
+        "offset": offset,
+        "window": window,
+        "rerank": max(window, RERANK_CANDIDATES),
+    }
+
+
+@dataclass
+class SearchPage:
+    hits: list[Any] = field(default_factory=list)
+    total: int = 0
+    facets: dict[str, list[tuple[str, int]]] = field(
+        default_factory=lambda: {"team": [], "category": [], "status": [], "tag": []}
+    )
 
 
 @dataclass
@@ -65,13 +101,10 @@ def text_match(dialect: str, query: ParsedQuery) -> TextMatch:
         return TextMatch()
     if dialect == "postgresql":
         return TextMatch(
-            joins=", to_tsquery('simple', :tsq) AS tsq",
-            condition="(s.search_vector @@ tsq OR s.name % :raw OR :raw <% s.name)",
-            score=(
-                "greatest(ts_rank_cd(s.search_vector, tsq, 32),"
-                " greatest(similarity(s.name, :raw), word_similarity(:raw, s.name)) * 0.9)"
-            ),
-            params={"tsq": query.tsquery(), "raw": query.text},
+            joins=" CROSS JOIN to_tsquery('simple', :tsq) AS tsq",
+            condition="s.search_vector @@ tsq",
+            score="ts_rank_cd(s.search_vector, tsq, 32)",
+            params={"tsq": query.tsquery()},
         )
     return TextMatch(
         joins=(
@@ -80,6 +113,15 @@ def text_match(dialect: str, query: ParsedQuery) -> TextMatch:
         ),
         score="(-f.bm / (1.0 - f.bm))",
         params={"fts": query.fts5()},
+    )
+
+
+def pg_fuzzy_match(query: ParsedQuery) -> TextMatch:
+    """PostgreSQL's typo fallback: names near the query by trigrams (pg_trgm GIN index)."""
+    return TextMatch(
+        condition="(s.name % :raw OR :raw <% s.name)",
+        score="(greatest(similarity(s.name, :raw), word_similarity(:raw, s.name)) * 0.9)",
+        params={"raw": query.text},
     )
 
 
@@ -101,8 +143,8 @@ def fuzzy_match(scores: dict[str, float]) -> TextMatch:
 class DiscoverRepository(Repository[SearchHistory]):
     model = SearchHistory
 
-    def _matches(self, match: TextMatch, filters: Filters) -> tuple[str, dict[str, Any]]:
-        """The WITH clause defining `matches(product_id, text_score)`, and its parameters."""
+    def _where(self, match: TextMatch, filters: Filters) -> tuple[list[str], str, dict[str, Any]]:
+        """(CTEs, WHERE clause, parameters) selecting the products the query and filters match."""
         conditions = [match.condition] if match.condition else []
         params = dict(match.params)
         for column in ("team", "category", "status"):
@@ -118,20 +160,14 @@ class DiscoverRepository(Repository[SearchHistory]):
                 " AND pt.tag_id IN (SELECT id FROM tag_ids))"
             )
             params["tag"] = filters.tag
-        if filters.visibility is not None:
-            names = [f":vis{i}" for i in range(len(filters.visibility))]
-            conditions.append(f"s.visibility IN ({', '.join(names) or 'NULL'})")
-            params.update({f"vis{i}": v for i, v in enumerate(filters.visibility)})
-        if filters.only_ids is not None:
-            names = [f":only{i}" for i in range(len(filters.only_ids))]
-            conditions.append(f"s.product_id IN ({', '.join(names) or 'NULL'})")
-            params.update({f"only{i}": v for i, v in enumerate(filters.only_ids)})
+        for name, values in (("vis", filters.visibility), ("only", filters.only_ids)):
+            if values is not None:
+                column = "s.visibility" if name == "vis" else "s.product_id"
+                names = [f":{name}{i}" for i in range(len(values))]
+                conditions.append(f"{column} IN ({', '.join(names) or 'NULL'})")
+                params.update({f"{name}{i}": v for i, v in enumerate(values)})
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        ctes.append(
-            f"matches AS (SELECT s.product_id, {match.score} AS text_score"
-            f" FROM product_search s{match.joins} {where})"
-        )
-        return "WITH RECURSIVE " + ",\n".join(ctes), params
+        return ctes, where, params
 
     async def search(
         self,
@@ -141,69 +177,104 @@ class DiscoverRepository(Repository[SearchHistory]):
         sort_by: str,
         limit: int,
         offset: int,
-    ) -> tuple[Sequence[Any], int]:
-        with_clause, params = self._matches(match, filters)
-        freshness = FRESHNESS[self.dialect]
-        score = weights.blend("m.text_score", POPULARITY, QUALITY, freshness)
-        statement = text(
-            f"""{with_clause}
-            SELECT s.product_id, s.name, s.description, s.team, s.category, s.owner, s.status,
-                   s.visibility, s.tag_names, s.latest_version, s.quality_score, s.updated_at,
-                   coalesce(u.view_count, 0) AS view_count,
-                   coalesce(u.unique_viewers, 0) AS unique_viewers,
-                   coalesce(u.approved_access, 0) AS approved_access,
-                   coalesce(u.rating_count, 0) AS rating_count,
-                   coalesce(u.rating_sum, 0) AS rating_sum,
-                   m.text_score, {POPULARITY} AS popularity, {QUALITY} AS quality,
-                   {freshness} AS freshness, {score} AS score,
-                   count(*) OVER () AS total_count
-            FROM matches m
-            JOIN product_search s ON s.product_id = m.product_id
-            LEFT JOIN product_usage_stats u ON u.product_id = s.product_id
-            ORDER BY {SORTS[sort_by]}
-            LIMIT :limit OFFSET :offset"""
-        ).columns(**TYPED)
-        rows = (
-            await self.session.execute(statement, params | {"limit": limit, "offset": offset})
-        ).all()
-        if rows:
-            return rows, int(rows[0].total_count)
-        if offset == 0:
-            return rows, 0
-        counted = text(f"{with_clause} SELECT count(*) FROM matches")
-        return rows, int((await self.session.execute(counted, params)).scalar_one())
+    ) -> SearchPage:
+        """One scan of the match set: the page's ranking, the facets and the exact total.
 
-    async def facets(self, match: TextMatch, filters: Filters) -> dict[str, list[tuple[str, int]]]:
-        """Counts per team, category, status and tag over the whole match set."""
-        with_clause, params = self._matches(match, filters)
-        statement = text(
-            f"""{with_clause}
-            SELECT 'team' AS facet, s.team AS value, count(*) AS n
-              FROM matches m JOIN product_search s ON s.product_id = m.product_id GROUP BY s.team
-            UNION ALL
-            SELECT 'category', s.category, count(*)
-              FROM matches m JOIN product_search s ON s.product_id = m.product_id
-              GROUP BY s.category
-            UNION ALL
-            SELECT 'status', s.status, count(*)
-              FROM matches m JOIN product_search s ON s.product_id = m.product_id GROUP BY s.status
-            UNION ALL
-            SELECT 'tag', t.name, count(*)
-              FROM matches m JOIN product_tags pt ON pt.product_id = m.product_id
-              JOIN tags t ON t.id = pt.tag_id GROUP BY t.name"""
-        )
-        facets: dict[str, list[tuple[str, int]]] = {
-            "team": [],
-            "category": [],
-            "status": [],
-            "tag": [],
-        }
-        for facet, value, count in await self.session.execute(statement, params):
-            facets[facet].append((value, int(count)))
-        for values in facets.values():
+        The match set is materialised once as narrow rows (ids, filter columns, the four
+        signals); ranking, facet counts and the count all read it. Page details come after,
+        by id, for the page only.
+        """
+        sql, params = self.search_sql(match, filters, weights, sort_by)
+        statement = text(sql).columns(updated_at=UTCDateTime())
+        rows = await self.session.execute(statement, params | page_window(limit, offset))
+        page = SearchPage()
+        for row in rows:
+            if row.facet == "hit":
+                page.hits.append(row)
+            elif row.facet == "total":
+                page.total = int(row.n)
+            else:
+                page.facets[row.facet].append((row.value, int(row.n)))
+        page.hits.sort(key=SORT_KEYS[sort_by])
+        for values in page.facets.values():
             values.sort(key=lambda item: (-item[1], item[0]))
             del values[FACET_VALUES:]
-        return facets
+        return page
+
+    def search_sql(
+        self, match: TextMatch, filters: Filters, weights: Weights, sort_by: str
+    ) -> tuple[str, dict[str, Any]]:
+        """The search statement's SQL and parameters (bind `page_window(limit, offset)` too)."""
+        ctes, where, params = self._where(match, filters)
+        freshness = FRESHNESS[self.dialect]
+        ctes.append(
+            f"""m AS MATERIALIZED (
+                SELECT s.product_id, s.team, s.category, s.status, s.name, s.updated_at,
+                       s.tag_names, s.quality_score, {match.score} AS text_score
+                FROM product_search s{match.joins} {where})"""
+        )
+        # Candidates: the rows that can reach the page. Ordering by name or recency is exact
+        # on `m` alone; for relevance with a query, the best CANDIDATES text matches are
+        # blended with the other signals (a re-rank, as search engines do); popularity, and
+        # relevance without a query, need every row's usage.
+        if sort_by in ("name", "recent"):
+            candidates = f"SELECT * FROM m ORDER BY {SORTS[sort_by]} LIMIT :window"
+        elif sort_by == "relevance" and match.condition + match.joins:
+            candidates = "SELECT * FROM m ORDER BY text_score DESC, product_id LIMIT :rerank"
+        else:
+            candidates = "SELECT * FROM m"
+        ctes.append(f"candidates AS ({candidates})")
+        score = weights.blend("text_score", "popularity", "quality", "freshness")
+        ctes.append(
+            f"""signals AS (
+                SELECT c.product_id, c.name, c.updated_at, c.text_score,
+                       {POPULARITY} AS popularity,
+                       {QUALITY.replace("s.", "c.")} AS quality,
+                       {freshness.replace("s.", "c.")} AS freshness
+                FROM candidates c LEFT JOIN product_usage_stats u ON u.product_id = c.product_id)"""
+        )
+        ctes.append(
+            f"""ranked AS (
+                SELECT product_id, text_score, popularity, quality, freshness, name, updated_at,
+                       {score} AS score
+                FROM signals ORDER BY {SORTS[sort_by]} LIMIT :limit OFFSET :offset)"""
+        )
+        sql = (
+            "WITH RECURSIVE "
+            + ",\n".join(ctes)
+            + """
+            SELECT 'hit' AS facet, product_id AS value, 0 AS n, text_score, popularity,
+                   quality, freshness, score, name, updated_at FROM ranked
+            UNION ALL SELECT 'total', NULL, count(*), {NULLS} FROM m
+            UNION ALL SELECT 'team', team, count(*), {NULLS} FROM m GROUP BY team
+            UNION ALL SELECT 'category', category, count(*), {NULLS} FROM m GROUP BY category
+            UNION ALL SELECT 'status', status, count(*), {NULLS} FROM m GROUP BY status
+            UNION ALL SELECT 'tag', tag.value, count(*), {NULLS}
+                      FROM m, {TAG_ELEMENTS} AS tag GROUP BY tag.value"""
+        )
+        sql = sql.replace("{NULLS}", NULLS).replace("{TAG_ELEMENTS}", TAG_ELEMENTS[self.dialect])
+        return sql, params
+
+    async def details(self, product_ids: list[str]) -> dict[str, Any]:
+        """What a result shows, for the products of one page."""
+        if not product_ids:
+            return {}
+        names = [f":id{i}" for i in range(len(product_ids))]
+        statement = text(
+            f"""SELECT s.product_id, s.name, s.description, s.team, s.category, s.owner,
+                       s.status, s.visibility, s.tag_names, s.latest_version, s.quality_score,
+                       s.updated_at,
+                       coalesce(u.view_count, 0) AS view_count,
+                       coalesce(u.unique_viewers, 0) AS unique_viewers,
+                       coalesce(u.approved_access, 0) AS approved_access,
+                       coalesce(u.rating_count, 0) AS rating_count,
+                       coalesce(u.rating_sum, 0) AS rating_sum
+                FROM product_search s
+                LEFT JOIN product_usage_stats u ON u.product_id = s.product_id
+                WHERE s.product_id IN ({", ".join(names)})"""
+        ).columns(**TYPED)
+        params = {f"id{i}": product_id for i, product_id in enumerate(product_ids)}
+        return {row.product_id: row for row in await self.session.execute(statement, params)}
 
     async def fuzzy_names(
         self, query: ParsedQuery, limit: int, kind: str | None = None
@@ -267,9 +338,10 @@ class DiscoverRepository(Repository[SearchHistory]):
             "name": "lower(s.name), s.product_id",
         }[sort_by]
         published = Filters(**{**filters.__dict__, "status": "published"})
-        with_clause, params = self._matches(TextMatch(), published)
+        ctes, where, params = self._where(TextMatch(), published)
+        prefix = f"WITH RECURSIVE {', '.join(ctes)}" if ctes else ""
         statement = text(
-            f"""{with_clause}
+            f"""{prefix}
             SELECT s.product_id, s.name, s.description, s.team, s.category, s.owner,
                    s.tag_names, s.latest_version, s.quality_score, s.updated_at,
                    coalesce(u.view_count, 0) AS view_count,
@@ -281,9 +353,9 @@ class DiscoverRepository(Repository[SearchHistory]):
                         ELSE 1.0 * u.rating_sum / u.rating_count END AS avg_rating,
                    {POPULARITY} AS popularity,
                    count(*) OVER () AS total_count
-            FROM matches m
-            JOIN product_search s ON s.product_id = m.product_id
+            FROM product_search s
             LEFT JOIN product_usage_stats u ON u.product_id = s.product_id
+            {where}
             ORDER BY {order}
             LIMIT :limit OFFSET :offset"""
         ).columns(**TYPED)
@@ -292,7 +364,7 @@ class DiscoverRepository(Repository[SearchHistory]):
         ).all()
         if rows or offset == 0:
             return rows, int(rows[0].total_count) if rows else 0
-        counted = text(f"{with_clause} SELECT count(*) FROM matches")
+        counted = text(f"{prefix} SELECT count(*) FROM product_search s {where}")
         return rows, int((await self.session.execute(counted, params)).scalar_one())
 
     # --- search history ------------------------------------------------------------------

@@ -21,8 +21,10 @@ from catalog.discover.ranking import Weights
 from catalog.discover.repository import (
     DiscoverRepository,
     Filters,
+    SearchPage,
     TextMatch,
     fuzzy_match,
+    pg_fuzzy_match,
     text_match,
 )
 from catalog.kit.ids import new_id
@@ -72,28 +74,19 @@ class DiscoverService:
     ) -> schemas.SearchOut:
         query = parse(q)
         fuzzy = False
-        facets: dict[str, list[tuple[str, int]]]
-        if query.unsearchable:
-            rows: Any = []
-            total = 0
-            facets = {"team": [], "category": [], "status": [], "tag": []}
-        else:
+        page = SearchPage()
+        if not query.unsearchable:
             match = text_match(self.repo.dialect, query)
-            rows, total = await self.repo.search(
-                match, filters, self.weights, sort_by, limit, offset
-            )
-            if total == 0 and query.terms and self.repo.dialect != "postgresql":
-                fuzzy_text = await self._fuzzy(query)
-                if fuzzy_text is not None:
-                    match, fuzzy = fuzzy_text, True
-                    rows, total = await self.repo.search(
-                        match, filters, self.weights, sort_by, limit, offset
+            page = await self.repo.search(match, filters, self.weights, sort_by, limit, offset)
+            if page.total == 0 and query.terms:
+                fallback = await self._fuzzy(query)
+                if fallback is not None:
+                    fuzzy = True
+                    page = await self.repo.search(
+                        fallback, filters, self.weights, sort_by, limit, offset
                     )
-            facets = (
-                await self.repo.facets(match, filters)
-                if total
-                else {"team": [], "category": [], "status": [], "tag": []}
-            )
+        details = await self.repo.details([hit.value for hit in page.hits])
+        total = page.total
         search_id = new_id()
         await self.history.record(
             "search",
@@ -110,12 +103,16 @@ class DiscoverService:
             },
         )
         return schemas.SearchOut(
-            results=[self._result(row, explain) for row in rows],
+            results=[
+                self._result(details[hit.value], hit, explain)
+                for hit in page.hits
+                if hit.value in details
+            ],
             total_count=total,
             facets=schemas.Facets(
                 **{
                     name: [schemas.FacetValue(value=v, count=c) for v, c in values]
-                    for name, values in facets.items()
+                    for name, values in page.facets.items()
                 }
             ),
             search_id=search_id,
@@ -128,6 +125,9 @@ class DiscoverService:
         )
 
     async def _fuzzy(self, query: ParsedQuery) -> TextMatch | None:
+        """Names near the query (typos): by pg_trgm in SQL, or by trigrams scored here."""
+        if self.repo.dialect == "postgresql":
+            return pg_fuzzy_match(query)
         candidates = await self.repo.fuzzy_names(query, FUZZY_CANDIDATES, kind="product")
         scores = {
             row.id: round(0.9 * sim, 6)
@@ -136,7 +136,7 @@ class DiscoverService:
         }
         return fuzzy_match(scores) if scores else None
 
-    def _result(self, row: Any, explain: bool) -> schemas.SearchResult:
+    def _result(self, row: Any, hit: Any, explain: bool) -> schemas.SearchResult:
         return schemas.SearchResult(
             id=row.product_id,
             name=row.name,
@@ -151,12 +151,12 @@ class DiscoverService:
             quality_score=row.quality_score,
             usage=_usage(row),
             updated_at=row.updated_at,
-            score=round(float(row.score), 6),
+            score=round(float(hit.score), 6),
             explain=schemas.Explain(
-                text=round(float(row.text_score), 6),
-                popularity=round(float(row.popularity), 6),
-                quality=round(float(row.quality), 6),
-                freshness=round(float(row.freshness), 6),
+                text=round(float(hit.text_score), 6),
+                popularity=round(float(hit.popularity), 6),
+                quality=round(float(hit.quality), 6),
+                freshness=round(float(hit.freshness), 6),
                 weights=vars(self.weights),
             )
             if explain
