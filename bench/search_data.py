@@ -36,16 +36,71 @@ from catalog.kit.repository import table_of
 from catalog.kit.time import utcnow
 from catalog.settings import Settings
 
-TEAMS = ["finance", "risk", "marketing", "operations", "sales", "hr", "supply-chain",
-         "customer-success", "legal", "engineering"]
+TEAMS = [
+    "finance",
+    "risk",
+    "marketing",
+    "operations",
+    "sales",
+    "hr",
+    "supply-chain",
+    "customer-success",
+    "legal",
+    "engineering",
+]
 CATEGORIES = ["reporting", "analytics", "operational", "reference", "machine-learning"]
-QUALIFIERS = ["Daily", "Monthly", "Quarterly", "Realtime", "Curated", "Aggregated", "Raw",
-              "Historical", "Forecast", "Reconciled", "Regional", "Global"]
-SUBJECTS = ["Customer", "Revenue", "Order", "Invoice", "Shipment", "Ledger", "Campaign",
-            "Supplier", "Employee", "Payment", "Inventory", "Contract", "Claim", "Policy",
-            "Account", "Product", "Subscription", "Ticket", "Lead", "Asset"]
-NOUNS = ["Report", "Snapshot", "Metrics", "Events", "Balances", "Summary", "Feed", "Cube",
-         "Dataset", "Scores", "Positions", "Movements", "Signals", "Facts"]
+QUALIFIERS = [
+    "Daily",
+    "Monthly",
+    "Quarterly",
+    "Realtime",
+    "Curated",
+    "Aggregated",
+    "Raw",
+    "Historical",
+    "Forecast",
+    "Reconciled",
+    "Regional",
+    "Global",
+]
+SUBJECTS = [
+    "Customer",
+    "Revenue",
+    "Order",
+    "Invoice",
+    "Shipment",
+    "Ledger",
+    "Campaign",
+    "Supplier",
+    "Employee",
+    "Payment",
+    "Inventory",
+    "Contract",
+    "Claim",
+    "Policy",
+    "Account",
+    "Product",
+    "Subscription",
+    "Ticket",
+    "Lead",
+    "Asset",
+]
+NOUNS = [
+    "Report",
+    "Snapshot",
+    "Metrics",
+    "Events",
+    "Balances",
+    "Summary",
+    "Feed",
+    "Cube",
+    "Dataset",
+    "Scores",
+    "Positions",
+    "Movements",
+    "Signals",
+    "Facts",
+]
 TAG_GROUPS = {
     "sensitivity": ["pii", "confidential", "public-data", "restricted-data"],
     "quality": ["gold", "silver", "bronze"],
@@ -67,22 +122,41 @@ async def generate(database_url: str, products: int, elements: int) -> None:
     now = utcnow()
     started = time.perf_counter()
     async with sessions() as session, session.begin():
-        concept = {"id": new_id(), "name": "Bench Concept", "object_class": "Bench",
-                   "property": "Value", "definition": "", "created_at": now, "updated_at": now}
-        representation = {"id": new_id(), "name": "bench-text", "data_type": "string",
-                          "created_at": now, "updated_at": now}
+        concept = {
+            "id": new_id(),
+            "name": "Bench Concept",
+            "object_class": "Bench",
+            "property": "Value",
+            "definition": "",
+            "created_at": now,
+            "updated_at": now,
+        }
+        representation = {
+            "id": new_id(),
+            "name": "bench-text",
+            "data_type": "string",
+            "created_at": now,
+            "updated_at": now,
+        }
         await session.execute(insert(table_of(DataElementConcept)), [concept])
         await session.execute(insert(table_of(Representation)), [representation])
         element_subjects = [SUBJECTS[i % len(SUBJECTS)] for i in range(elements)]
         element_rows = [
-            {"id": new_id(), "identifier": f"urn:bench:de:{i}",
-             "name": f"{subject.lower()}_{rng.choice(NOUNS).lower()}_{i}",
-             "definition": f"The {rng.choice(QUALIFIERS).lower()} value of "
-                           f"{subject.lower()} number {i}",
-             "data_element_concept_id": concept["id"], "representation_id": representation["id"],
-             "registration_status": "published", "version": 1, "metadata": {},
-             "quality_score": round(rng.uniform(0.3, 1.0), 3), "created_at": now,
-             "updated_at": now}
+            {
+                "id": new_id(),
+                "identifier": f"urn:bench:de:{i}",
+                "name": f"{subject.lower()}_{rng.choice(NOUNS).lower()}_{i}",
+                "definition": f"The {rng.choice(QUALIFIERS).lower()} value of "
+                f"{subject.lower()} number {i}",
+                "data_element_concept_id": concept["id"],
+                "representation_id": representation["id"],
+                "registration_status": "published",
+                "version": 1,
+                "metadata": {},
+                "quality_score": round(rng.uniform(0.3, 1.0), 3),
+                "created_at": now,
+                "updated_at": now,
+            }
             for i, subject in enumerate(element_subjects)
         ]
         by_subject: dict[str, list[dict[str, Any]]] = {}
@@ -93,12 +167,33 @@ async def generate(database_url: str, products: int, elements: int) -> None:
         tag_ids: list[str] = []
         for group, names in TAG_GROUPS.items():
             parent = new_id()
-            await session.execute(insert(table_of(Tag)), [{
-                "id": parent, "name": group, "category": group, "usage_count": 0,
-                "description": "", "created_at": now, "updated_at": now}])
-            children = [{"id": new_id(), "name": n, "category": group, "parent_tag_id": parent,
-                         "usage_count": 0, "description": "", "created_at": now,
-                         "updated_at": now} for n in names]
+            await session.execute(
+                insert(table_of(Tag)),
+                [
+                    {
+                        "id": parent,
+                        "name": group,
+                        "category": group,
+                        "usage_count": 0,
+                        "description": "",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                ],
+            )
+            children = [
+                {
+                    "id": new_id(),
+                    "name": n,
+                    "category": group,
+                    "parent_tag_id": parent,
+                    "usage_count": 0,
+                    "description": "",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for n in names
+            ]
             await session.execute(insert(table_of(Tag)), children)
             tag_ids += [c["id"] for c in children]
         product_rows, usage_rows, tag_rows, member_rows = [], [], [], []
@@ -107,34 +202,64 @@ async def generate(database_url: str, products: int, elements: int) -> None:
             team = rng.choice(TEAMS)
             subject = rng.choice(SUBJECTS)
             updated = now - timedelta(days=rng.uniform(0, 720))
-            product_rows.append({
-                "id": pid,
-                "name": f"{rng.choice(QUALIFIERS)} {subject} {rng.choice(NOUNS)} {i}",
-                "description": f"{subject} data for the {team} team, "
-                               f"{rng.choice(QUALIFIERS).lower()} and documented.",
-                "team": team, "category": rng.choice(CATEGORIES), "owner": f"{team}-lead",
-                "status": rng.choice(["published", "published", "published", "draft",
-                                      "deprecated"]),
-                "visibility": "public", "metadata": {}, "revision": 1,
-                "created_at": updated, "updated_at": updated,
-            })
+            product_rows.append(
+                {
+                    "id": pid,
+                    "name": f"{rng.choice(QUALIFIERS)} {subject} {rng.choice(NOUNS)} {i}",
+                    "description": f"{subject} data for the {team} team, "
+                    f"{rng.choice(QUALIFIERS).lower()} and documented.",
+                    "team": team,
+                    "category": rng.choice(CATEGORIES),
+                    "owner": f"{team}-lead",
+                    "status": rng.choice(
+                        ["published", "published", "published", "draft", "deprecated"]
+                    ),
+                    "visibility": "public",
+                    "metadata": {},
+                    "revision": 1,
+                    "created_at": updated,
+                    "updated_at": updated,
+                }
+            )
             views = int(rng.paretovariate(1.2)) * 3
-            usage_rows.append({
-                "product_id": pid, "view_count": views, "unique_viewers": views // 3,
-                "access_requests": 0, "approved_access": rng.randint(0, 3),
-                "rejected_access": 0, "rating_count": rng.randint(0, 5),
-                "rating_sum": 0, "updated_at": now})
+            usage_rows.append(
+                {
+                    "product_id": pid,
+                    "view_count": views,
+                    "unique_viewers": views // 3,
+                    "access_requests": 0,
+                    "approved_access": rng.randint(0, 3),
+                    "rejected_access": 0,
+                    "rating_count": rng.randint(0, 5),
+                    "rating_sum": 0,
+                    "updated_at": now,
+                }
+            )
             usage_rows[-1]["rating_sum"] = usage_rows[-1]["rating_count"] * rng.randint(2, 5)
-            tag_rows += [{"product_id": pid, "tag_id": t, "confidence": 1.0, "source": "auto",
-                          "created_at": now} for t in rng.sample(tag_ids, rng.randint(1, 4))]
+            tag_rows += [
+                {
+                    "product_id": pid,
+                    "tag_id": t,
+                    "confidence": 1.0,
+                    "source": "auto",
+                    "created_at": now,
+                }
+                for t in rng.sample(tag_ids, rng.randint(1, 4))
+            ]
             # Products hold mostly elements of their own subject (a customer product has
             # customer_* elements), and a few from elsewhere, as real catalogs do.
             members = rng.sample(by_subject[subject], rng.randint(2, 5))
             members += rng.sample(element_rows, rng.randint(0, 2))
-            member_rows += [{"product_id": pid, "data_element_id": e["id"], "created_at": now}
-                            for e in {m["id"]: m for m in members}.values()]
-        for table, rows in ((DataProduct, product_rows), (ProductUsageStats, usage_rows),
-                            (ProductTag, tag_rows), (ProductElement, member_rows)):
+            member_rows += [
+                {"product_id": pid, "data_element_id": e["id"], "created_at": now}
+                for e in {m["id"]: m for m in members}.values()
+            ]
+        for table, rows in (
+            (DataProduct, product_rows),
+            (ProductUsageStats, usage_rows),
+            (ProductTag, tag_rows),
+            (ProductElement, member_rows),
+        ):
             for batch in chunks(rows):
                 await session.execute(insert(table_of(table)), batch)
     print(f"rows written in {time.perf_counter() - started:.1f}s", flush=True)

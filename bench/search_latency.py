@@ -30,7 +30,7 @@ from bench.support import RESULTS, migrate, save, scratch_postgres, served
 from catalog.db.engine import create_engine, session_factory
 from catalog.discover.query import parse
 from catalog.discover.ranking import Weights
-from catalog.discover.repository import DiscoverRepository, Filters, text_match
+from catalog.discover.repository import DiscoverRepository, Filters, page_window, text_match
 from catalog.settings import Settings
 
 SEARCHES = [
@@ -51,8 +51,24 @@ SEARCHES = [
     {"q": "payment movements 1234"},
     {"q": "historical ticket"},
 ]
-SUGGESTS = ["cu", "cust", "rev", "inv", "led", "ship", "gdp", "custmr", "paym", "ticket",
-            "sub", "qua", "supp", "lea", "ass", "claim_f"]
+SUGGESTS = [
+    "cu",
+    "cust",
+    "rev",
+    "inv",
+    "led",
+    "ship",
+    "gdp",
+    "custmr",
+    "paym",
+    "ticket",
+    "sub",
+    "qua",
+    "supp",
+    "lea",
+    "ass",
+    "claim_f",
+]
 
 LUA = """
 paths = {%s}
@@ -75,18 +91,26 @@ def run_wrk(base: str, paths: list[str], duration: int) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA % ", ".join(f'"{p}"' for p in paths))
     out = subprocess.run(
-        ["wrk", "-t2", "-c16", f"-d{duration}s", "-s", script.name, base],
-        capture_output=True, text=True, check=True,
+        ["wrk", "-t2", "-c16", f"-d{duration}s", "--timeout", "10s", "-s", script.name, base],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
-    match = re.search(r"RESULT p50=([\d.]+) p95=([\d.]+) p99=([\d.]+) requests=(\d+) errors=(\d+)",
-                      out)
+    match = re.search(
+        r"RESULT p50=([\d.]+) p95=([\d.]+) p99=([\d.]+) requests=(\d+) errors=(\d+)", out
+    )
     if not match:
         raise RuntimeError(out)
     p50, p95, p99, requests, errors = match.groups()
     if int(errors):
         raise RuntimeError(f"{errors} errors during the run:\n{out}")
-    return {"p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99),
-            "requests": int(requests), "rps": round(int(requests) / duration)}
+    return {
+        "p50_ms": float(p50),
+        "p95_ms": float(p95),
+        "p99_ms": float(p99),
+        "requests": int(requests),
+        "rps": round(int(requests) / duration),
+    }
 
 
 async def explain_plans(database_url: str) -> str:
@@ -98,14 +122,19 @@ async def explain_plans(database_url: str) -> str:
         repo = DiscoverRepository(session)
         for params in ({"q": "monthly revenue"}, {"q": "customer"}, {"q": "gdpr"}):
             match = text_match("postgresql", parse(params["q"]))
-            sql, binds = repo.search_sql(match, Filters(), Weights.from_settings(settings),
-                                         "relevance")
-            rows = await session.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + sql),
-                                         binds | {"limit": 20, "offset": 0})
+            sql, binds = repo.search_sql(
+                match, Filters(), Weights.from_settings(settings), "relevance"
+            )
+            rows = await session.execute(
+                text("EXPLAIN (ANALYZE, BUFFERS) " + sql), binds | page_window(20, 0)
+            )
             out.append(f"-- search q={params['q']!r}\n" + "\n".join(r[0] for r in rows))
-        rows = await session.execute(text(
-            "EXPLAIN (ANALYZE) SELECT id, name FROM data_products"
-            " WHERE lower(name) LIKE 'cust%' ORDER BY length(name), name LIMIT 10"))
+        rows = await session.execute(
+            text(
+                "EXPLAIN (ANALYZE) SELECT id, name FROM data_products"
+                " WHERE lower(name) LIKE 'cust%' ORDER BY length(name), name LIMIT 10"
+            )
+        )
         out.append("-- suggest prefix 'cust'\n" + "\n".join(r[0] for r in rows))
     await engine.dispose()
     return "\n\n".join(out) + "\n"
@@ -134,8 +163,10 @@ def main() -> None:
             path.unlink(missing_ok=True)
             migrate(url)
     if not args.reuse:
-        subprocess.run([sys.executable, "-m", "bench.search_data", url,
-                        "--products", str(args.products)], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "bench.search_data", url, "--products", str(args.products)],
+            check=True,
+        )
         if args.database == "postgresql":
             subprocess.run(["psql", url, "-qc", "VACUUM ANALYZE"], check=True)
 
@@ -145,8 +176,14 @@ def main() -> None:
         run_wrk(base, search_paths + suggest_paths, 3)  # warm-up
         search = run_wrk(base, search_paths, args.duration)
         suggest = run_wrk(base, suggest_paths, args.duration)
-    result = {"database": args.database, "products": args.products, "workers": workers,
-              "concurrency": 16, "search": search, "suggest": suggest}
+    result = {
+        "database": args.database,
+        "products": args.products,
+        "workers": workers,
+        "concurrency": 16,
+        "search": search,
+        "suggest": suggest,
+    }
     save(f"search_latency_{args.database}", result)
     if args.database == "postgresql":
         RESULTS.mkdir(exist_ok=True)
@@ -154,8 +191,10 @@ def main() -> None:
     print(f"| {args.database} {args.products} products | p50 ms | p95 ms | p99 ms | req/s |")
     print("|---|---|---|---|---|")
     for name, stats in (("search", search), ("suggest", suggest)):
-        print(f"| {name} | {stats['p50_ms']} | {stats['p95_ms']} | {stats['p99_ms']} | "
-              f"{stats['rps']} |")
+        print(
+            f"| {name} | {stats['p50_ms']} | {stats['p95_ms']} | {stats['p99_ms']} | "
+            f"{stats['rps']} |"
+        )
 
 
 if __name__ == "__main__":

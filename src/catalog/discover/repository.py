@@ -27,6 +27,8 @@ from catalog.kit.repository import Repository, table_of
 # Raw SQL rows get their Python types here (SQLite returns text for both otherwise).
 TYPED = {"updated_at": UTCDateTime(), "tag_names": JSONType}
 RERANK_CANDIDATES = 1000
+LIKE = {"postgresql": "ILIKE", "sqlite": "LIKE"}  # SQLite's LIKE ignores ASCII case already
+SUGGEST_SOURCES = (("product", "data_products"), ("tag", "tags"), ("element", "data_elements"))
 NULLS = ", ".join(["NULL"] * 7)  # the hit-only columns, on facet rows
 # Tag facets read the tag names the search document already holds (no join per match).
 TAG_ELEMENTS = {
@@ -297,34 +299,34 @@ class DiscoverRepository(Repository[SearchHistory]):
 
     # --- suggestions ---------------------------------------------------------------------
 
-    async def suggest(self, prefix: str, limit: int, fuzzy: bool) -> Sequence[Any]:
-        """Names of products, tags and elements starting with `prefix` (and near it, fuzzy)."""
-        like = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        parts = []
-        for kind, table in (
-            ("product", "data_products"),
-            ("tag", "tags"),
-            ("element", "data_elements"),
-        ):
-            if self.dialect == "postgresql":
-                near = " OR :q <% name" if fuzzy else ""
-                score = "word_similarity(:q, name)"
-                prefix_match = "lower(name) LIKE :like ESCAPE '\\'"
-            else:
-                near = ""
-                score = "0.0"
-                prefix_match = "name LIKE :like ESCAPE '\\'"
-            parts.append(
-                f"SELECT * FROM (SELECT '{kind}' AS kind, id, name, {score} AS similarity,"
-                f" CASE WHEN {prefix_match} THEN 1 ELSE 0 END AS is_prefix"
-                f" FROM {table} WHERE {prefix_match}{near}"
-                f" ORDER BY is_prefix DESC, similarity DESC, length(name), name LIMIT :limit)"
-                f" AS {kind}s"
-            )
-        statement = text(" UNION ALL ".join(parts))
-        return (
-            await self.session.execute(statement, {"q": prefix, "like": like, "limit": limit})
-        ).all()
+    async def suggest(self, typed: str, limit: int, how: str) -> Sequence[Any]:
+        """Names of products, tags and elements matching what was typed, `limit` per kind.
+
+        `how` is "prefix" (the name starts with it: an index range, ordered), "contains"
+        (a word inside the name does: the trigram index, first found) or "near" (PostgreSQL:
+        trigram similarity, for typos). The service tries them in that order and stops as
+        soon as it has enough, so typing costs an index lookup, not a ranking of thousands.
+        """
+        escaped = typed.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        column = "lower(name)" if self.dialect == "postgresql" else "name"
+        condition, order, score = {
+            "prefix": (f"{column} LIKE :like ESCAPE '\\'", f"{column}", "1.0"),
+            "contains": (f"name {LIKE[self.dialect]} :contains ESCAPE '\\'", "", "0.9"),
+            "near": ("name % :q", "similarity(name, :q) DESC", "similarity(name, :q)"),
+        }[how]
+        parts = [
+            f"SELECT * FROM (SELECT '{kind}' AS kind, id, name, {score} AS similarity"
+            f" FROM {table} WHERE {condition}"
+            f"{' ORDER BY ' + order if order else ''} LIMIT :limit) AS {kind}s"
+            for kind, table in SUGGEST_SOURCES
+        ]
+        params = {
+            "q": typed,
+            "like": escaped + "%",
+            "contains": "%" + escaped + "%",
+            "limit": limit,
+        }
+        return (await self.session.execute(text(" UNION ALL ".join(parts)), params)).all()
 
     # --- marketplace ---------------------------------------------------------------------
 

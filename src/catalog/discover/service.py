@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -164,33 +165,43 @@ class DiscoverService:
         )
 
     async def suggest(self, q: str, limit: int) -> schemas.SuggestOut:
-        prefix = q.strip()
-        if not prefix:
-            return schemas.SuggestOut(query=q, suggestions=[])
-        fuzzy = len(prefix) >= SUGGEST_FUZZY_MIN
-        rows = list(await self.repo.suggest(prefix, limit, fuzzy))
-        suggestions = [
-            schemas.Suggestion(
-                text=row.name,
-                kind=row.kind,
-                id=row.id,
-                score=1.0 if row.is_prefix else round(float(row.similarity), 4),
-            )
-            for row in rows
-        ]
-        if fuzzy and self.repo.dialect != "postgresql" and len(suggestions) < limit:
-            seen = {(s.kind, s.id) for s in suggestions}
-            parsed = parse(prefix)
-            for row in await self.repo.fuzzy_names(parsed, FUZZY_CANDIDATES):
-                score = fuzzy_score(parsed, row.name)
-                if (row.kind, row.id) not in seen and score >= FUZZY_THRESHOLD:
-                    suggestions.append(
-                        schemas.Suggestion(
-                            text=row.name, kind=row.kind, id=row.id, score=round(score, 4)
-                        )
-                    )
-        suggestions.sort(key=lambda s: (-s.score, len(s.text), s.text))
+        """Prefix matches first, then names containing the text, then (typos) near names."""
+        typed = q.strip()
+        found: dict[tuple[str, str], schemas.Suggestion] = {}
+        steps = ["prefix", "contains"]
+        if len(typed) >= SUGGEST_FUZZY_MIN:
+            steps.append("near")
+        for how in steps if typed else []:
+            if how == "near" and self.repo.dialect != "postgresql":
+                rows = await self._near_names(typed)
+            else:
+                rows = list(await self.repo.suggest(typed, limit, how))
+            for row in rows:
+                found.setdefault(
+                    (row.kind, row.id),
+                    schemas.Suggestion(
+                        text=row.name,
+                        kind=row.kind,
+                        id=row.id,
+                        score=round(float(row.similarity), 4),
+                    ),
+                )
+            if len(found) >= limit:
+                break
+        suggestions = sorted(found.values(), key=lambda s: (-s.score, len(s.text), s.text))
         return schemas.SuggestOut(query=q, suggestions=suggestions[:limit])
+
+    async def _near_names(self, typed: str) -> list[Any]:
+        """SQLite's typo step: trigram candidates scored here like pg_trgm would."""
+        parsed = parse(typed)
+        rows = []
+        for row in await self.repo.fuzzy_names(parsed, FUZZY_CANDIDATES):
+            score = fuzzy_score(parsed, row.name)
+            if score >= FUZZY_THRESHOLD:
+                rows.append(
+                    SimpleNamespace(kind=row.kind, id=row.id, name=row.name, similarity=score)
+                )
+        return rows
 
     async def click(self, search_id: str, product_id: str) -> schemas.ClickOut:
         if not _SEARCH_ID.match(search_id):
