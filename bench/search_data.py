@@ -115,7 +115,7 @@ def chunks(rows: list[dict[str, Any]], size: int = 5000) -> list[list[dict[str, 
 
 
 async def generate(database_url: str, products: int, elements: int) -> None:
-    rng = random.Random(42)  # noqa: S311 - repeatable bench data
+    rng = random.Random(42)
     settings = Settings(database_url=database_url)
     engine = create_engine(settings)
     sessions = session_factory(engine.execution_options(**WRITE))
