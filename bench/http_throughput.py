@@ -3,13 +3,14 @@
     .venv/bin/python bench/http_throughput.py [--duration 10] [--connections 32] [--rounds 3]
 
 Each variant runs in its own single-worker uvicorn process; wrk runs the rounds alternately
-(A, B, A, B, ...) so drift on a shared machine hits both; the table shows the median req/s of
-each variant and the ratio of medians. Needs wrk (Debian: `apt-get install wrk`).
+(A, B, A, B, ...) so drift on a shared machine hits all; the table shows the median req/s of
+each variant and its ratio to the last variant named. Needs wrk (`apt-get install wrk`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -29,6 +30,35 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PATH = "/api/info"
+
+
+# name -> (app factory, extra environment). "full stack" has rate limiting off: the limiter
+# has its own variants so its cost can be read off the ratio.
+VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
+    "no middleware": ("bench.apps:bare_app", {}),
+    "full stack": ("bench.apps:full_app", {}),
+    "full stack + rate limit (local)": (
+        "bench.apps:full_app",
+        {
+            "RATE_LIMIT_ENABLED": "true",
+            "RATE_LIMIT_GLOBAL_RPS": "1e9",
+            "RATE_LIMIT_GLOBAL_BURST": "1000000000",
+            "RATE_LIMIT_PER_IP_RPS": "1e9",
+            "RATE_LIMIT_BURST": "1000000000",
+        },
+    ),
+    "full stack + rate limit (redis)": (
+        "bench.apps:full_app",
+        {
+            "RATE_LIMIT_ENABLED": "true",
+            "RATE_LIMIT_GLOBAL_RPS": "1e9",
+            "RATE_LIMIT_GLOBAL_BURST": "1000000000",
+            "RATE_LIMIT_PER_IP_RPS": "1e9",
+            "RATE_LIMIT_BURST": "1000000000",
+            "REDIS_URL": "redis://127.0.0.1:6379/14",
+        },
+    ),
+}
 
 
 @contextmanager
@@ -89,6 +119,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--variants", nargs="+", default=["full stack", "no middleware"], choices=list(VARIANTS)
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
@@ -102,36 +135,40 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
-        variants = {
-            "full stack": ("bench.apps:full_app", 18101),
-            "no middleware": ("bench.apps:bare_app", 18102),
-        }
-        samples: dict[str, list[float]] = {name: [] for name in variants}
-        with server(*variants["full stack"], env), server(*variants["no middleware"], env):
-            for port in (p for _, p in variants.values()):
-                wrk(port, 2, args.connections)  # warm-up
+        samples: dict[str, list[float]] = {name: [] for name in args.variants}
+        ports = {name: 18101 + i for i, name in enumerate(args.variants)}
+        with contextlib.ExitStack() as stack:
+            for name in args.variants:
+                factory, extra = VARIANTS[name]
+                stack.enter_context(server(factory, ports[name], env | extra))
+            for name in args.variants:
+                wrk(ports[name], 2, args.connections)  # warm-up
             for _ in range(args.rounds):
-                for name, (_, port) in variants.items():
-                    samples[name].append(wrk(port, args.duration, args.connections))
+                for name in args.variants:
+                    samples[name].append(wrk(ports[name], args.duration, args.connections))
 
     medians = {name: statistics.median(values) for name, values in samples.items()}
-    ratio = medians["full stack"] / medians["no middleware"]
+    baseline = medians[args.variants[-1]]
     result = {
         "date": time.strftime("%Y-%m-%d"),
         "path": PATH,
         "samples": samples,
         "median_rps": medians,
-        "ratio_full_over_bare": round(ratio, 3),
+        "baseline": args.variants[-1],
+        "ratios": {name: round(m / baseline, 3) for name, m in medians.items()},
         "duration_s": args.duration,
         "connections": args.connections,
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "http_throughput.json").write_text(json.dumps(result, indent=2) + "\n")
-    print("| variant | median req/s | samples |")
-    print("|---|---|---|")
+    slug = re.sub(r"[^a-z0-9]+", "-", "-vs-".join(args.variants).lower()).strip("-")
+    (RESULTS / f"http_throughput_{slug}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"| variant | median req/s | ratio to {args.variants[-1]} | samples |")
+    print("|---|---|---|---|")
     for name, values in samples.items():
-        print(f"| {name} | {medians[name]:.0f} | {', '.join(f'{v:.0f}' for v in values)} |")
-    print(f"\nratio full/bare: {ratio:.3f}")
+        print(
+            f"| {name} | {medians[name]:.0f} | {medians[name] / baseline:.3f} | "
+            f"{', '.join(f'{v:.0f}' for v in values)} |"
+        )
 
 
 if __name__ == "__main__":

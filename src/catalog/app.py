@@ -1,7 +1,7 @@
 """The application factory and its lifespan.
 
 Request flow (outermost first): request id -> access (metrics + log line) -> errors ->
-body guard -> router. Later layers (tracing, rate limits, auth) slot into the same list.
+body guard -> protection (load shedding, timeout) -> rate limit -> router.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from catalog.platform.error_handling import ErrorMiddleware, install_exception_h
 from catalog.platform.error_schema import COMMON_ERRORS
 from catalog.platform.logging import configure_logging, get_logger
 from catalog.platform.metrics import AccessMiddleware
+from catalog.platform.protection import ProtectionMiddleware
+from catalog.platform.ratelimit.middleware import RateLimitMiddleware
+from catalog.platform.ratelimit.policy import Policy
 from catalog.platform.request_id import RequestIdMiddleware
 from catalog.resources import open_resources
 from catalog.settings import Settings, UnsafeSettingsError
@@ -54,12 +57,27 @@ async def service_info() -> Response:
 
 
 def build_middleware(settings: Settings) -> list[Middleware]:
-    return [
+    stack = [
         Middleware(RequestIdMiddleware),
         Middleware(AccessMiddleware),
         Middleware(ErrorMiddleware, retry_after=settings.unavailable_retry_after_s),
         Middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes),
+        Middleware(
+            ProtectionMiddleware,
+            max_in_flight=settings.max_in_flight,
+            timeout_s=settings.request_timeout_s,
+            retry_after=settings.unavailable_retry_after_s,
+        ),
     ]
+    if settings.rate_limit_enabled:
+        stack.append(
+            Middleware(
+                RateLimitMiddleware,
+                policy=Policy(settings),
+                trusted_proxies=settings.trusted_proxies,
+            )
+        )
+    return stack
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -15,6 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from catalog.db.engine import WRITE, create_engine, session_factory
 from catalog.discover.history import SearchHistoryRecorder
+from catalog.platform.ratelimit.limiter import RateLimiter
+from catalog.platform.ratelimit.local import LocalBuckets
+from catalog.platform.ratelimit.policy import Policy
+from catalog.platform.ratelimit.redis_buckets import RedisBuckets
 from catalog.settings import Settings
 
 
@@ -26,6 +30,7 @@ class Resources:
     write_sessions: async_sessionmaker[Any]
     redis: aioredis.Redis | None
     search_history: SearchHistoryRecorder
+    rate_limiter: RateLimiter
     started_at: float = field(default_factory=time.time)
 
     def start(self) -> None:
@@ -51,15 +56,27 @@ def open_redis(settings: Settings) -> aioredis.Redis | None:
     )
 
 
+def open_rate_limiter(settings: Settings, redis: aioredis.Redis | None) -> RateLimiter:
+    return RateLimiter(
+        LocalBuckets(max_keys=settings.rate_limit_max_keys),
+        RedisBuckets(redis) if redis is not None else None,
+        timeout_s=settings.rate_limit_redis_timeout_ms / 1000,
+        cooldown_s=settings.rate_limit_redis_cooldown_s,
+        idle_after_s=Policy(settings).longest_window_s,
+    )
+
+
 def open_resources(settings: Settings) -> Resources:
     engine = create_engine(settings)
+    redis = open_redis(settings)
     write_sessions = session_factory(engine.execution_options(**WRITE))
     return Resources(
         settings=settings,
         engine=engine,
         read_sessions=session_factory(engine),
         write_sessions=write_sessions,
-        redis=open_redis(settings),
+        redis=redis,
+        rate_limiter=open_rate_limiter(settings, redis),
         search_history=SearchHistoryRecorder(
             write_sessions,
             queue_size=settings.search_history_queue_size,

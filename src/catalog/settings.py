@@ -91,6 +91,20 @@ class Settings(BaseSettings):
     )
     db_pool_timeout_s: float = Field(5.0, gt=0, validation_alias=_env("CATALOG_DB_POOL_TIMEOUT_S"))
     workers: int = Field(1, ge=1, validation_alias=_env("CATALOG_WORKERS"))
+    rate_limit_endpoints: dict[str, str] = Field(
+        default_factory=dict, validation_alias=_env("CATALOG_RATE_LIMIT_ENDPOINTS")
+    )
+    rate_limit_max_keys: int = Field(
+        100_000, ge=1, validation_alias=_env("CATALOG_RATE_LIMIT_MAX_KEYS")
+    )
+    rate_limit_redis_timeout_ms: int = Field(
+        50, ge=1, validation_alias=_env("CATALOG_RATE_LIMIT_REDIS_TIMEOUT_MS")
+    )
+    rate_limit_redis_cooldown_s: float = Field(
+        5.0, ge=0, validation_alias=_env("CATALOG_RATE_LIMIT_REDIS_COOLDOWN_S")
+    )
+    request_timeout_s: float = Field(30.0, gt=0, validation_alias=_env("CATALOG_REQUEST_TIMEOUT_S"))
+    max_in_flight: int = Field(512, ge=1, validation_alias=_env("CATALOG_MAX_IN_FLIGHT"))
     anonymous_role: Literal["viewer", "editor", "steward", "admin"] = Field(
         "admin", validation_alias=_env("CATALOG_ANONYMOUS_ROLE")
     )
@@ -140,6 +154,23 @@ class Settings(BaseSettings):
     @classmethod
     def _strict_networks(cls, value: tuple[IPNetwork, ...]) -> tuple[IPNetwork, ...]:
         return tuple(ipaddress.ip_network(net, strict=False) for net in value)
+
+    @field_validator("rate_limit_endpoints")
+    @classmethod
+    def _endpoint_limits(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, limit in value.items():
+            method, _, path = name.partition(" ")
+            per_minute, _, burst = limit.partition("/")
+            try:
+                valid = float(per_minute) > 0 and int(burst) >= 1 and path.startswith("/")
+            except ValueError:
+                valid = False
+            if not valid or method.upper() != method:
+                raise ValueError(
+                    f'entries look like {{"GET /api/discover/search": "200/20"}} '
+                    f"(METHOD path: per_minute/burst); got {name!r}: {limit!r}"
+                )
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -56,6 +56,12 @@ async def slow_conflict() -> None:
     raise Conflict("already there")
 
 
+@router.get("/slow")
+async def slow(seconds: float = 1.0) -> dict[str, float]:
+    await asyncio.sleep(seconds)
+    return {"slept": seconds}
+
+
 @router.get("/db")
 async def count_products(session: Session) -> dict[str, int]:
     total = await session.scalar(select(func.count()).select_from(DataProduct))

@@ -14,6 +14,7 @@ from catalog.discover.service import DiscoverService
 from catalog.kit.schemas import Name
 from catalog.platform.error_schema import error_responses
 from catalog.platform.principal import Actor, Viewer
+from catalog.platform.ratelimit.policy import endpoint_limit
 from catalog.products.schemas import ProductStatus
 from catalog.resources import Resources
 
@@ -30,6 +31,7 @@ def service(session: Session, actor: Actor, resources: Resources) -> DiscoverSer
 
 
 @router.get(DISCOVER + "/search")
+@endpoint_limit(per_minute=200, burst=20)
 async def search(
     session: Session,
     actor: Viewer,

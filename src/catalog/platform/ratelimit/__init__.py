@@ -1,0 +1,1 @@
+"""Rate limiting: token buckets in process or in Redis, client identity, the ASGI middleware."""

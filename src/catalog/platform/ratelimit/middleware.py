@@ -1,0 +1,67 @@
+"""Pure ASGI middleware: decide each request against its buckets; 429 when one is empty.
+
+Answers carry the draft-ietf-httpapi-ratelimit-headers fields: `RateLimit-Policy` lists the
+policies that applied (`"ip";q=10;w=6`: a quota of 10 refilling over 6 s) and `RateLimit`
+the closest to running out (`"ip";r=3;t=4`: 3 left, full again in 4 s). A 429 has
+`Retry-After` and the envelope's `retry_after`: the real wait until a token is back.
+The decided client address is left in `scope["state"]["client_ip"]` for logs and audit.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from catalog.platform.errors import TooManyRequests, send_error
+from catalog.platform.ratelimit.buckets import Check, Decision, seconds_to_full
+from catalog.platform.ratelimit.identity import IPNetwork, client_identity
+from catalog.platform.ratelimit.limiter import RateLimiter
+from catalog.platform.ratelimit.policy import EXEMPT_PATHS, Policy
+
+REJECTED = Counter("catalog_rate_limited_total", "Requests refused by a rate limit", ("scope",))
+
+
+def _headers(checks: list[Check], decision: Decision) -> list[tuple[bytes, bytes]]:
+    policy = ", ".join(f'"{c.limit.name}";q={c.limit.burst};w={c.limit.window_s}' for c in checks)
+    tightest = min(range(len(checks)), key=lambda i: decision.levels[i])
+    limit, tokens = checks[tightest].limit, decision.levels[tightest]
+    reset = decision.retry_after_s if not decision.allowed else seconds_to_full(tokens, limit)
+    current = f'"{limit.name}";r={max(0, int(tokens))};t={reset}'
+    return [(b"ratelimit-policy", policy.encode()), (b"ratelimit", current.encode())]
+
+
+class RateLimitMiddleware:
+    def __init__(
+        self, app: ASGIApp, *, policy: Policy, trusted_proxies: tuple[IPNetwork, ...]
+    ) -> None:
+        self.app = app
+        self.policy = policy
+        self.trusted_proxies = trusted_proxies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        address, key = client_identity(scope, self.trusted_proxies)
+        state = scope.setdefault("state", {})
+        state["client_ip"] = address
+        limiter: RateLimiter = state["catalog"].rate_limiter  # opened by the lifespan
+        checks = self.policy.checks(scope, key)
+        decision = await limiter.decide(checks)
+        headers = _headers(checks, decision)
+        if not decision.allowed:
+            REJECTED.labels(decision.rejected_by or "unknown").inc()
+            error = TooManyRequests(
+                f"rate limit {decision.rejected_by!r} exceeded; retry in {decision.retry_after_s}s",
+                retry_after=decision.retry_after_s,
+                headers={k.decode(): v.decode() for k, v in headers},
+            )
+            await send_error(scope, send, error)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
