@@ -105,6 +105,29 @@ class Settings(BaseSettings):
     )
     request_timeout_s: float = Field(30.0, gt=0, validation_alias=_env("CATALOG_REQUEST_TIMEOUT_S"))
     max_in_flight: int = Field(512, ge=1, validation_alias=_env("CATALOG_MAX_IN_FLIGHT"))
+    jwt_role_claim: str = Field("roles", validation_alias=_env("CATALOG_JWT_ROLE_CLAIM"))
+    jwt_team_claim: str = Field("team", validation_alias=_env("CATALOG_JWT_TEAM_CLAIM"))
+    jwt_role_map: dict[str, str] = Field(
+        default_factory=dict, validation_alias=_env("CATALOG_JWT_ROLE_MAP")
+    )
+    jwt_algorithms: tuple[str, ...] = Field(
+        ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"),
+        validation_alias=_env("CATALOG_JWT_ALGORITHMS"),
+    )
+    jwt_leeway_s: int = Field(30, ge=0, le=300, validation_alias=_env("CATALOG_JWT_LEEWAY_S"))
+    jwks_cache_ttl_s: int = Field(600, ge=1, validation_alias=_env("CATALOG_JWKS_CACHE_TTL_S"))
+    auth_failures_per_minute: float = Field(
+        10.0, gt=0, validation_alias=_env("CATALOG_AUTH_FAILURES_PER_MINUTE")
+    )
+    auth_failures_burst: int = Field(
+        10, ge=1, validation_alias=_env("CATALOG_AUTH_FAILURES_BURST")
+    )
+    rate_limit_per_principal_rps: float | None = Field(
+        None, gt=0, validation_alias=_env("CATALOG_RATE_LIMIT_PER_PRINCIPAL_RPS")
+    )
+    rate_limit_principal_burst: int = Field(
+        50, ge=1, validation_alias=_env("CATALOG_RATE_LIMIT_PRINCIPAL_BURST")
+    )
     anonymous_role: Literal["viewer", "editor", "steward", "admin"] = Field(
         "admin", validation_alias=_env("CATALOG_ANONYMOUS_ROLE")
     )

@@ -23,6 +23,8 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(32), index=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(20))
+    # For visibility of restricted products: a key acts for one team (or none).
+    team: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     scopes: Mapped[list[str]] = mapped_column(JSONType, default=list)
     created_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     created_at: Mapped[datetime] = created_at_column()

@@ -1,0 +1,1 @@
+"""Authentication: bearer credentials (static tokens, API keys, JWTs) -> a Principal."""

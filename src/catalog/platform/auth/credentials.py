@@ -1,0 +1,31 @@
+"""What every credential checker returns or raises.
+
+A checker turns the bearer token of an `Authorization: Bearer ...` header into a `Principal`
+(see catalog.platform.principal) or raises `InvalidCredentials` with a machine-readable
+`reason` (a label of `catalog_auth_failures_total`) and a description safe to show the
+client. Descriptions never contain the token or any part of it.
+"""
+
+from __future__ import annotations
+
+# reasons, as metric labels
+MISSING = "missing"
+MALFORMED = "malformed"
+UNKNOWN_TOKEN = "unknown_token"
+EXPIRED = "expired"
+REVOKED = "revoked"
+NOT_YET_VALID = "not_yet_valid"
+BAD_SIGNATURE = "bad_signature"
+ALGORITHM_NOT_ALLOWED = "algorithm_not_allowed"
+WRONG_ISSUER = "wrong_issuer"
+WRONG_AUDIENCE = "wrong_audience"
+UNKNOWN_KEY = "unknown_kid"
+NO_ROLE = "no_role"
+JWKS_UNAVAILABLE = "jwks_unavailable"
+
+
+class InvalidCredentials(Exception):
+    def __init__(self, reason: str, description: str) -> None:
+        super().__init__(description)
+        self.reason = reason
+        self.description = description
