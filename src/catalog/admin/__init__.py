@@ -1,0 +1,1 @@
+"""admin domain: API keys (alerts and diagnostics join later)."""

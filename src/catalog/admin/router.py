@@ -1,0 +1,64 @@
+"""HTTP routes of the admin area: API keys (admin role only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from catalog.admin import schemas
+from catalog.admin.service import ApiKeyService
+from catalog.deps import Session
+from catalog.kit.pagination import Page, Paging
+from catalog.kit.projection import Fields, page_of
+from catalog.platform.auth.apikeys import KeyStatus
+from catalog.platform.error_schema import error_responses
+from catalog.platform.principal import Actor, Admin
+
+API_KEYS = "/api/admin/api-keys"
+API_KEY = API_KEYS + "/{key_id}"
+FORBIDDEN = error_responses(403)
+NOT_FOUND = error_responses(403, 404)
+
+router = APIRouter(tags=["admin"])
+
+
+def service(session: Session, actor: Actor) -> ApiKeyService:
+    return ApiKeyService(session, actor)
+
+
+@router.post(API_KEYS, status_code=201, responses=error_responses(403, 409))
+async def create_api_key(
+    body: schemas.ApiKeyCreate, session: Session, actor: Admin
+) -> schemas.ApiKeyCreated:
+    """Create an API key. The answer's `key` is shown this once: it is stored only hashed.
+
+    Use it as `Authorization: Bearer <key>`. The key acts as principal `api-key:<name>` with
+    the given role and team. 409 when an active key already has this name.
+    """
+    return await service(session, actor).create(body)
+
+
+@router.get(API_KEYS, response_model=Page[schemas.ApiKeyOut], responses=FORBIDDEN)
+async def list_api_keys(
+    session: Session,
+    actor: Admin,
+    page: Paging,
+    fields: Fields,
+    status: KeyStatus | None = None,
+) -> Any:
+    """Keys, newest first, without their secret; `status` is active, revoked or expired."""
+    rows, total = await service(session, actor).list_keys(page, status)
+    return page_of(schemas.ApiKeyOut, rows, total, page, fields)
+
+
+@router.get(API_KEY, responses=NOT_FOUND)
+async def get_api_key(key_id: str, session: Session, actor: Admin) -> schemas.ApiKeyOut:
+    return schemas.ApiKeyOut.model_validate(await service(session, actor).get(key_id))
+
+
+@router.delete(API_KEY, status_code=204, responses=error_responses(403, 404, 409))
+async def revoke_api_key(key_id: str, session: Session, actor: Admin) -> Response:
+    """Revoke a key: it is refused from the next request on. Revoking twice is a 409."""
+    await service(session, actor).revoke(key_id)
+    return Response(status_code=204)
