@@ -297,27 +297,37 @@ async def test_redis_outage_falls_back_to_local_buckets_and_recovers(
         await proxy.down()
 
 
-async def test_redis_decisions_use_one_round_trip(sqlite_url: str, redis_url: str) -> None:
+async def test_redis_decisions_use_one_round_trip(
+    sqlite_url: str, redis_url: str, servers: Any
+) -> None:
     import redis.asyncio as aioredis
 
-    settings = limited(sqlite_url, redis_url=redis_url, rate_limit_burst=3)
-    monitor_client = aioredis.Redis.from_url(redis_url)
-    async with running(create_app(settings)) as (client_from, _):
-        client = client_from("198.51.100.40")
-        await client.get("/api/info")  # loads the script
-        calls_before = int(
-            (await monitor_client.info("commandstats")).get("cmdstat_evalsha", {}).get("calls", 0)
-        )
-        assert await statuses(client, 3) == [200, 200, 429]
-        stats = await monitor_client.info("commandstats")
-        assert int(stats["cmdstat_evalsha"]["calls"]) - calls_before == 3
-        keys = [k.decode() async for k in monitor_client.scan_iter(match="{catalog:rl}:*")]
-        assert sorted(keys) == ["{catalog:rl}:global", "{catalog:rl}:ip:198.51.100.40"]
-        ttls = [await monitor_client.pttl(k) for k in keys]
-        assert all(0 < ttl <= 1_000_000 for ttl in ttls), ttls  # idle buckets expire
-        await monitor_client.script_flush()  # NOSCRIPT on the next call: reloaded, not an error
-        assert (await client.get("/api/info")).status_code == 429
-    await monitor_client.aclose()
+    real = make_url(servers.redis_url)
+    proxy = TcpProxy(real.host or "127.0.0.1", real.port or 6379)  # sees every command sent
+    await proxy.up()
+    database = make_url(redis_url).database
+    settings = limited(
+        sqlite_url, redis_url=f"redis://127.0.0.1:{proxy.port}/{database}", rate_limit_burst=3
+    )
+    inspector = aioredis.Redis.from_url(redis_url)
+    try:
+        async with running(create_app(settings)) as (client_from, _):
+            client = client_from("198.51.100.40")
+            await client.get("/api/info")  # connects and loads the script
+            proxy.sent.clear()
+            assert await statuses(client, 3) == [200, 200, 429]
+            assert proxy.sent.count(b"EVALSHA") == 3  # one round trip per request
+            assert b"HMGET" not in proxy.sent
+            assert b"HSET" not in proxy.sent
+            keys = sorted([k.decode() async for k in inspector.scan_iter(match="{catalog:rl}:*")])
+            assert keys == ["{catalog:rl}:global", "{catalog:rl}:ip:198.51.100.40"]
+            ttls = [await inspector.pttl(k) for k in keys]
+            assert all(0 < ttl <= 1_000_000 for ttl in ttls), ttls  # idle buckets expire
+            await inspector.script_flush()  # NOSCRIPT on the next call: reloaded, not an error
+            assert (await client.get("/api/info")).status_code == 429
+    finally:
+        await inspector.aclose()
+        await proxy.down()
 
 
 # --- protection beyond counting ----------------------------------------------------------

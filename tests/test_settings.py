@@ -123,7 +123,13 @@ def test_production_refuses_sqlite_unless_allowed() -> None:
     with pytest.raises(UnsafeSettingsError, match="SQLite"):
         create_app(settings)
     allowed = Settings(
-        environment="production", database_url="sqlite:///x.db", allow_sqlite_in_production=True
+        environment="production",
+        database_url="sqlite:///x.db",
+        allow_sqlite_in_production=True,
+        enable_auth=True,
+        jwt_jwks_url="https://idp/jwks",
+        jwt_issuer="https://idp/",
+        jwt_audience="catalog",
     )
     assert allowed.unsafe_reasons() == []
 

@@ -1,7 +1,7 @@
 """The application factory and its lifespan.
 
 Request flow (outermost first): request id -> access (metrics + log line) -> errors ->
-body guard -> protection (load shedding, timeout) -> rate limit -> router.
+body guard -> protection (load shedding, timeout) -> rate limit -> auth -> router.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 
 from catalog import __version__
 from catalog.platform import probes
+from catalog.platform.auth.middleware import AuthMiddleware
 from catalog.platform.body_guard import BodyGuardMiddleware
 from catalog.platform.error_handling import ErrorMiddleware, install_exception_handlers
 from catalog.platform.error_schema import COMMON_ERRORS
@@ -77,6 +78,8 @@ def build_middleware(settings: Settings) -> list[Middleware]:
                 trusted_proxies=settings.trusted_proxies,
             )
         )
+    if settings.enable_auth:
+        stack.append(Middleware(AuthMiddleware, settings=settings))
     return stack
 
 
@@ -123,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def domain_routers() -> list[APIRouter]:
     """Every domain's router; each carries its full path prefix (see platform/routes.py)."""
     from catalog.access.router import router as access
+    from catalog.admin.router import router as admin
     from catalog.audit.router import router as audit
     from catalog.discover.router import router as discover
     from catalog.products.router import router as products
@@ -143,6 +147,7 @@ def domain_routers() -> list[APIRouter]:
         regulatory,
         audit,
         discover,
+        admin,
         registry_compat,
     ]
 

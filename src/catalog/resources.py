@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from catalog.db.engine import WRITE, create_engine, session_factory
 from catalog.discover.history import SearchHistoryRecorder
+from catalog.platform.auth.authenticator import Authenticator
 from catalog.platform.ratelimit.limiter import RateLimiter
 from catalog.platform.ratelimit.local import LocalBuckets
 from catalog.platform.ratelimit.policy import Policy
@@ -31,6 +32,7 @@ class Resources:
     redis: aioredis.Redis | None
     search_history: SearchHistoryRecorder
     rate_limiter: RateLimiter
+    authenticator: Authenticator
     started_at: float = field(default_factory=time.time)
 
     def start(self) -> None:
@@ -39,6 +41,7 @@ class Resources:
 
     async def close(self) -> None:
         await self.search_history.stop()  # drains queued history while the DB is still open
+        await self.authenticator.aclose()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
@@ -77,6 +80,7 @@ def open_resources(settings: Settings) -> Resources:
         write_sessions=write_sessions,
         redis=redis,
         rate_limiter=open_rate_limiter(settings, redis),
+        authenticator=Authenticator(settings, write_sessions),
         search_history=SearchHistoryRecorder(
             write_sessions,
             queue_size=settings.search_history_queue_size,

@@ -119,9 +119,7 @@ class Settings(BaseSettings):
     auth_failures_per_minute: float = Field(
         10.0, gt=0, validation_alias=_env("CATALOG_AUTH_FAILURES_PER_MINUTE")
     )
-    auth_failures_burst: int = Field(
-        10, ge=1, validation_alias=_env("CATALOG_AUTH_FAILURES_BURST")
-    )
+    auth_failures_burst: int = Field(10, ge=1, validation_alias=_env("CATALOG_AUTH_FAILURES_BURST"))
     rate_limit_per_principal_rps: float | None = Field(
         None, gt=0, validation_alias=_env("CATALOG_RATE_LIMIT_PER_PRINCIPAL_RPS")
     )
@@ -221,7 +219,31 @@ class Settings(BaseSettings):
                 "SQLite is the embedded development database; set CATALOG_DATABASE_URL to "
                 "PostgreSQL or CATALOG_ALLOW_SQLITE_IN_PRODUCTION=true"
             )
+        if not self.enable_auth:
+            reasons.append("ENABLE_AUTH=false: production requires authentication")
+        elif self.auth_tokens_file is None and self.jwt_jwks_url is None:
+            reasons.append(
+                "no credential source: set AUTH_TOKENS_FILE and/or JWT_JWKS_URL "
+                "(API keys are created by an admin who must first sign in with one of them)"
+            )
+        if self.auth_tokens_file is not None and not self.auth_tokens_file.is_file():
+            reasons.append(f"AUTH_TOKENS_FILE {self.auth_tokens_file} cannot be read")
+        elif self.auth_tokens_file is not None and _lists_dev_token(self.auth_tokens_file):
+            reasons.append(f"{self.auth_tokens_file} contains the development token test-token")
+        if self.jwt_jwks_url is not None and not (self.jwt_issuer and self.jwt_audience):
+            reasons.append("JWT_JWKS_URL is set without JWT_ISSUER and JWT_AUDIENCE")
         return reasons
+
+
+def _lists_dev_token(path: Path) -> bool:
+    import hashlib
+
+    dev = hashlib.sha256(b"test-token").hexdigest()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return False
+    return any(line.split()[:1] == [dev] for line in lines)
 
 
 class UnsafeSettingsError(RuntimeError):

@@ -29,7 +29,9 @@ def error_of(response: Response, status: int) -> dict[str, Any]:
     return body["error"]  # type: ignore[no-any-return]
 
 
-async def create_product(client: AsyncClient, **fields: Any) -> dict[str, Any]:
+async def create_product(
+    client: AsyncClient, headers: dict[str, str] | None = None, **fields: Any
+) -> dict[str, Any]:
     body = {
         "name": unique("product"),
         "description": "A data product",
@@ -37,10 +39,13 @@ async def create_product(client: AsyncClient, **fields: Any) -> dict[str, Any]:
         "category": "reporting",
         "owner": "owner@example.com",
     } | fields
-    return ok(await client.post("/api/data-products", json=body), 201)  # type: ignore[no-any-return]
+    answer = await client.post("/api/data-products", json=body, headers=headers)
+    return ok(answer, 201)  # type: ignore[no-any-return]
 
 
-async def create_element(client: AsyncClient, **fields: Any) -> dict[str, Any]:
+async def create_element(
+    client: AsyncClient, headers: dict[str, str] | None = None, **fields: Any
+) -> dict[str, Any]:
     name = fields.pop("name", unique("element"))
     body = {
         "name": name,
@@ -52,4 +57,5 @@ async def create_element(client: AsyncClient, **fields: Any) -> dict[str, Any]:
         },
         "representation": {"name": "text-200", "data_type": "string", "length": 200},
     } | fields
-    return ok(await client.post("/api/data-elements", json=body), 201)  # type: ignore[no-any-return]
+    answer = await client.post("/api/data-elements", json=body, headers=headers)
+    return ok(answer, 201)  # type: ignore[no-any-return]

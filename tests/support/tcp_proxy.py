@@ -17,6 +17,7 @@ class TcpProxy:
         self.upstream = (upstream_host, upstream_port)
         self.port = free_port()
         self.connect_delay = 0.0
+        self.sent = bytearray()  # everything clients sent upstream (for protocol assertions)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -42,11 +43,17 @@ class TcpProxy:
             client_w.close()
             return
         self._writers.add(upstream_w)
-        await asyncio.gather(self._pipe(client_r, upstream_w), self._pipe(upstream_r, client_w))
+        await asyncio.gather(
+            self._pipe(client_r, upstream_w, record=True), self._pipe(upstream_r, client_w)
+        )
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, record: bool = False
+    ) -> None:
         try:
             while data := await reader.read(65536):
+                if record:
+                    self.sent.extend(data)
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):

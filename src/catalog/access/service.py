@@ -42,8 +42,7 @@ class AccessService(DomainService):
         product queue there and the second one sees the first in the duplicate check
         (SQLite serialises writers anyway). A refused request rolls the bump back.
         """
-        if not await self.requests.product_exists(body.product_id):
-            raise NotFound("data product", body.product_id)
+        await self.visible_product(body.product_id)
         await self.usage.bump(body.product_id, {"access_requests": 1})
         existing = await self.requests.pending_of(body.product_id, self.actor.subject)
         if existing is not None:

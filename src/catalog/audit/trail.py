@@ -6,8 +6,9 @@ stored exactly when the change it describes is, and never for a change rolled ba
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +17,15 @@ from catalog.db.models import AuditEvent
 from catalog.kit.ids import new_id
 from catalog.kit.repository import table_of
 from catalog.kit.time import utcnow
-from catalog.platform.principal import Actor
+from catalog.platform.logging import get_logger
+from catalog.platform.principal import Actor, Principal
+
+if TYPE_CHECKING:
+    from starlette.types import Scope
+
+    from catalog.resources import Resources
+
+log = get_logger(__name__)
 
 
 class AuditTrail:
@@ -85,3 +94,24 @@ class AuditTrail:
             after=after,
             details=details or {},
         )
+
+
+async def record_outside_request(
+    resources: Resources, scope: Scope, action: str, details: dict[str, Any]
+) -> None:
+    """An audit event with no request transaction to join (auth failures, role denials).
+
+    Written in a short transaction of its own; a database outage must not turn a 401 or 403
+    into a 500, so a failure here is logged and the answer goes out regardless.
+    """
+    state = scope.get("state") or {}
+    principal = state.get("principal") or Principal(
+        subject="unauthenticated", role="viewer", kind="none"
+    )
+    actor = Actor(principal, state.get("request_id"), state.get("client_ip"))
+    try:
+        async with asyncio.timeout(resources.settings.dependency_timeout_s):
+            async with resources.write_sessions() as session, session.begin():
+                AuditTrail(session, actor).record(action, "auth", None, details=details)
+    except Exception as exc:  # the answer matters more than its audit line
+        log.warning("audit_write_failed", action=action, error=type(exc).__name__)

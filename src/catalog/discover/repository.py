@@ -83,7 +83,8 @@ class Filters:
     category: str | None = None
     status: str | None = None
     tag: str | None = None
-    visibility: tuple[str, ...] | None = None  # None: every visibility
+    restricted_team: str | None = None  # with see_all False: the team whose restricted ones show
+    see_all: bool = True
     only_ids: list[str] | None = None
 
 
@@ -162,12 +163,13 @@ class DiscoverRepository(Repository[SearchHistory]):
                 " AND pt.tag_id IN (SELECT id FROM tag_ids))"
             )
             params["tag"] = filters.tag
-        for name, values in (("vis", filters.visibility), ("only", filters.only_ids)):
-            if values is not None:
-                column = "s.visibility" if name == "vis" else "s.product_id"
-                names = [f":{name}{i}" for i in range(len(values))]
-                conditions.append(f"{column} IN ({', '.join(names) or 'NULL'})")
-                params.update({f"{name}{i}": v for i, v in enumerate(values)})
+        if not filters.see_all:
+            conditions.append("(s.visibility <> 'restricted' OR s.team = :restricted_team)")
+            params["restricted_team"] = filters.restricted_team
+        if filters.only_ids is not None:
+            names = [f":only{i}" for i in range(len(filters.only_ids))]
+            conditions.append(f"s.product_id IN ({', '.join(names) or 'NULL'})")
+            params.update({f"only{i}": v for i, v in enumerate(filters.only_ids)})
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         return ctes, where, params
 

@@ -31,7 +31,7 @@ from catalog.discover.repository import (
 from catalog.kit.ids import new_id
 from catalog.kit.time import utcnow
 from catalog.platform.errors import NotFound, Unprocessable
-from catalog.platform.principal import Actor
+from catalog.platform.principal import Actor, restricted_view, sees
 from catalog.settings import Settings
 
 FUZZY_CANDIDATES = 300
@@ -74,6 +74,7 @@ class DiscoverService:
         explain: bool,
     ) -> schemas.SearchOut:
         query = parse(q)
+        filters.see_all, filters.restricted_team = restricted_view(self.actor)
         fuzzy = False
         page = SearchPage()
         if not query.unsearchable:
@@ -95,7 +96,11 @@ class DiscoverService:
                 "id": search_id,
                 "user_id": self.actor.subject,
                 "query": query.raw,
-                "filters": {k: v for k, v in vars(filters).items() if v is not None}
+                "filters": {
+                    k: v
+                    for k in ("team", "category", "status", "tag")
+                    if (v := getattr(filters, k)) is not None
+                }
                 | {"sort_by": sort_by},
                 "result_count": total,
                 "clicked": False,
@@ -206,7 +211,8 @@ class DiscoverService:
     async def click(self, search_id: str, product_id: str) -> schemas.ClickOut:
         if not _SEARCH_ID.match(search_id):
             raise Unprocessable("search_id is not a search id returned by /api/discover/search")
-        if await self.session.get(DataProduct, product_id) is None:
+        product = await self.session.get(DataProduct, product_id)
+        if product is None or not sees(self.actor, product.visibility, product.team):
             raise NotFound("data product", product_id)
         await self.history.record(
             "click",
@@ -257,6 +263,7 @@ class DiscoverService:
     async def marketplace(
         self, filters: Filters, sort_by: str, limit: int, offset: int
     ) -> schemas.MarketplaceOut:
+        filters.see_all, filters.restricted_team = restricted_view(self.actor)
         rows, total = await self.repo.marketplace(filters, sort_by, limit, offset)
         return schemas.MarketplaceOut(
             items=[

@@ -11,12 +11,12 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.audit.trail import AuditTrail
-from catalog.db.models import Base
+from catalog.db.models import Base, DataProduct
 from catalog.discover.index import SearchIndex
 from catalog.kit.repository import Repository
 from catalog.kit.rows import row_dict
-from catalog.platform.errors import Conflict
-from catalog.platform.principal import Actor
+from catalog.platform.errors import Conflict, NotFound
+from catalog.platform.principal import Actor, sees
 
 R = TypeVar("R", bound=Base)
 
@@ -29,6 +29,14 @@ class DomainService:
         self.search_index = SearchIndex(session)
 
     # --- shared --------------------------------------------------------------------------
+
+    async def visible_product(self, product_id: str) -> DataProduct:
+        """The product, when it exists and the caller may see it; 404 otherwise (a restricted
+        product of another team is not even admitted to exist)."""
+        product = await self.session.get(DataProduct, product_id)
+        if product is None or not sees(self.actor, product.visibility, product.team):
+            raise NotFound("data product", product_id)
+        return product
 
     async def _name_free(
         self, repo: Repository[Any], kind: str, name: str | None, current: str | None = None

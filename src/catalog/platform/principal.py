@@ -30,6 +30,27 @@ class Principal:
         return _RANK[self.role] >= _RANK[role]
 
 
+def sees(actor: Actor, visibility: str, team: str | None) -> bool:
+    """Whether the caller may see a product of this visibility and team.
+
+    Without authentication everything is visible (nothing is enforced). With it, public and
+    internal products are visible to every principal, restricted ones only to their own team
+    and to stewards and admins.
+    """
+    if actor.principal.kind == ANONYMOUS or visibility != "restricted":
+        return True
+    return actor.has_role("steward") or (
+        actor.principal.team is not None and actor.principal.team == team
+    )
+
+
+def restricted_view(actor: Actor) -> tuple[bool, str | None]:
+    """(sees every product, team whose restricted products it sees) for list filters."""
+    if actor.principal.kind == ANONYMOUS or actor.has_role("steward"):
+        return True, None
+    return False, actor.principal.team
+
+
 @dataclass(frozen=True)
 class Actor:
     """What a service needs to know about the caller, without seeing the request."""
@@ -73,14 +94,29 @@ class RequireRole:
             raise ValueError(f"unknown role {role!r}")
         self.role = role
 
-    def __call__(self, request: Request) -> Actor:
+    async def __call__(self, request: Request) -> Actor:
         actor = actor_of(request)
         if not actor.has_role(self.role):
+            await self._record_denial(request, actor)
             raise Forbidden(
                 f"this needs the {self.role} role; {actor.subject} has {actor.principal.role}",
                 headers={"WWW-Authenticate": 'Bearer realm="catalog", error="insufficient_scope"'},
             )
         return actor
+
+    async def _record_denial(self, request: Request, actor: Actor) -> None:
+        # Imported here: the audit trail and the auth metrics import this module.
+        from catalog.audit.trail import record_outside_request
+        from catalog.platform.auth.middleware import FAILURES
+
+        FAILURES.labels("insufficient_scope").inc()
+        details = {
+            "needed": self.role,
+            "had": actor.principal.role,
+            "path": request.url.path,
+            "method": request.method,
+        }
+        await record_outside_request(request.state.catalog, request.scope, "role_denied", details)
 
 
 Viewer = Annotated[Actor, Depends(RequireRole("viewer"))]

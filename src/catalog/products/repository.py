@@ -47,6 +47,13 @@ class ProductRepository(Repository[DataProduct]):
                 statement = statement.where(column == value)
         return statement
 
+    @staticmethod
+    def only_visible(statement: Select[Any], team: str | None) -> Select[Any]:
+        """Hide restricted products of other teams."""
+        return statement.where(
+            or_(DataProduct.visibility != "restricted", DataProduct.team == team)
+        )
+
     async def taken_names(self, names: Iterable[str]) -> set[str]:
         wanted = set(names)
         if not wanted:

@@ -29,7 +29,7 @@ from catalog.kit.rows import row_dict
 from catalog.kit.service import DomainService
 from catalog.kit.time import utcnow
 from catalog.platform.errors import Conflict, NotFound
-from catalog.platform.principal import Actor
+from catalog.platform.principal import Actor, restricted_view
 from catalog.products import schemas
 from catalog.products.repository import (
     LineageRepository,
@@ -66,7 +66,9 @@ class ProductService(DomainService):
         if outcome.error is not None:
             raise outcome.error
         assert outcome.id is not None
-        return await self.get(outcome.id)
+        created = await self.products.get(outcome.id)  # the creator sees what they made
+        assert created is not None
+        return created
 
     async def bulk_create(self, raw_items: list[dict[str, Any]]) -> list[ItemOutcome]:
         parsed, positions, failures = parse_items(schemas.ProductCreate, raw_items)
@@ -103,15 +105,15 @@ class ProductService(DomainService):
         return outcomes
 
     async def get(self, product_id: str) -> DataProduct:
-        product = await self.products.get(product_id)
-        if product is None:
-            raise NotFound("data product", product_id)
-        return product
+        return await self.visible_product(product_id)
 
     async def list_products(
         self, page: PageParams, **filters: str | None
     ) -> tuple[Sequence[DataProduct], int]:
+        see_all, team = restricted_view(self.actor)
         statement = self.products.list_statement(**filters)
+        if not see_all:
+            statement = self.products.only_visible(statement, team)
         return await self.products.paginate(statement, page.limit, page.offset)
 
     async def update(self, product_id: str, body: schemas.ProductUpdate) -> DataProduct:

@@ -104,10 +104,7 @@ class TagService(DomainService):
     # --- product tags --------------------------------------------------------------------
 
     async def _product(self, product_id: str) -> DataProduct:
-        product = await self.session.get(DataProduct, product_id)
-        if product is None:
-            raise NotFound("data product", product_id)
-        return product
+        return await self.visible_product(product_id)
 
     async def list_product_tags(self, product_id: str, page: PageParams) -> tuple[list[Any], int]:
         await self._product(product_id)

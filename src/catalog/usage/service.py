@@ -23,8 +23,7 @@ class UsageService(DomainService):
         self.usage = UsageRepository(session)
 
     async def _product_exists(self, product_id: str) -> None:
-        if not await self.usage.product_exists(product_id):
-            raise NotFound("data product", product_id)
+        await self.visible_product(product_id)
 
     async def stats(self, product_id: str) -> schemas.UsageStatsOut:
         await self._product_exists(product_id)

@@ -53,14 +53,14 @@ class RateLimiter:
         self._decisions = 0
         self._mark("redis" if remote is not None else "local")
 
-    async def decide(self, checks: Sequence[Check]) -> Decision:
+    async def decide(self, checks: Sequence[Check], consume: bool = True) -> Decision:
         self._decisions += 1
         if self._decisions % IDLE_SWEEP_EVERY == 0:
             self.local.forget_idle(self.idle_after_s)
         if self.remote is not None and time.monotonic() >= self._remote_retry_at:
             try:
                 async with asyncio.timeout(self.timeout_s):
-                    decision = await self.remote.decide(checks)
+                    decision = await self.remote.decide(checks, consume)
                 if self._degraded:
                     self._degraded = False
                     self._mark("redis")
@@ -75,7 +75,7 @@ class RateLimiter:
                 self._remote_retry_at = time.monotonic() + self.cooldown_s
         elif self.remote is not None:
             FALLBACKS.inc()
-        return self.local.decide(checks)
+        return self.local.decide(checks, consume)
 
     @staticmethod
     def _mark(active: str) -> None:

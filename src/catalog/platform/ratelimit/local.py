@@ -26,7 +26,7 @@ class LocalBuckets:
     def __len__(self) -> int:
         return len(self._buckets)
 
-    def decide(self, checks: Sequence[Check]) -> Decision:
+    def decide(self, checks: Sequence[Check], consume: bool = True) -> Decision:
         # A plain loop on purpose: this runs on every request and must cost microseconds.
         now: float = self._clock()  # type: ignore[operator]
         buckets = self._buckets
@@ -42,6 +42,8 @@ class LocalBuckets:
             levels.append(tokens)
         if rejected_by is not None:
             return Decision(False, wait, tuple(levels), rejected_by)
+        if not consume:  # a look without a draw (the brute-force guard's "may they try?")
+            return Decision(True, 0, tuple(levels))
         after = tuple(tokens - 1.0 for tokens in levels)
         for (_, key), tokens in zip(checks, after, strict=True):
             buckets[key] = (tokens, now)

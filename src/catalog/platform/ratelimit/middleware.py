@@ -30,6 +30,19 @@ def _headers(checks: list[Check], decision: Decision) -> list[tuple[bytes, bytes
     return [(b"ratelimit-policy", policy.encode()), (b"ratelimit", current.encode())]
 
 
+def too_many_requests(
+    checks: list[Check], decision: Decision, details: str | None = None
+) -> TooManyRequests:
+    """The 429 of a refused decision: counted by scope, with the real wait and the headers."""
+    REJECTED.labels(decision.rejected_by or "unknown").inc()
+    return TooManyRequests(
+        details
+        or f"rate limit {decision.rejected_by!r} exceeded; retry in {decision.retry_after_s}s",
+        retry_after=decision.retry_after_s,
+        headers={k.decode(): v.decode() for k, v in _headers(checks, decision)},
+    )
+
+
 class RateLimitMiddleware:
     def __init__(
         self, app: ASGIApp, *, policy: Policy, trusted_proxies: tuple[IPNetwork, ...]

@@ -17,12 +17,13 @@ from catalog.platform.ratelimit.buckets import Check, Decision
 
 KEY_PREFIX = "{catalog:rl}:"
 
-# KEYS: one per bucket. ARGV: rate_1, burst_1, rate_2, burst_2, ...
+# KEYS: one per bucket. ARGV: rate_1, burst_1, rate_2, burst_2, ..., consume (1 or 0)
 # Returns {allowed, retry_after_s, rejected_index, tokens_1, tokens_2, ...} (tokens as text)
 SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local n = #KEYS
+local consume = ARGV[2 * n + 1] == '1'
 local levels = {}
 local worst_wait, worst_index = 0, 0
 for i = 1, n do
@@ -45,7 +46,7 @@ for i = 1, n do
   local rate = tonumber(ARGV[2 * i - 1])
   local burst = tonumber(ARGV[2 * i])
   local tokens = levels[i]
-  if worst_index == 0 then
+  if worst_index == 0 and consume then
     tokens = tokens - 1
     local ttl = math.ceil((burst - tokens) / rate * 1000) + 1000
     redis.call('HSET', KEYS[i], 'tokens', tostring(tokens), 'ts', tostring(now))
@@ -62,11 +63,12 @@ class RedisBuckets:
         self.client = client
         self.script = client.register_script(SCRIPT)
 
-    async def decide(self, checks: Sequence[Check]) -> Decision:
+    async def decide(self, checks: Sequence[Check], consume: bool = True) -> Decision:
         keys = [KEY_PREFIX + check.key for check in checks]
         args: list[float | int] = []
         for check in checks:
             args += [check.limit.rate, check.limit.burst]
+        args.append(1 if consume else 0)
         raw = await self.script(keys=keys, args=args)
         allowed, retry_after, rejected_index = int(raw[0]), int(raw[1]), int(raw[2])
         return Decision(

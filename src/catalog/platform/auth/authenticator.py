@@ -1,0 +1,48 @@
+"""One bearer token, three kinds of credential: tell them apart and ask the right checker.
+
+API keys are recognised by their prefix and checksum (no lookup for anything else), JWTs by
+their three dot-separated parts, and anything else is tried as a static token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from catalog.platform.auth.apikeys import authenticate_api_key, looks_like_key
+from catalog.platform.auth.jwt import JwtVerifier
+from catalog.platform.auth.static_tokens import StaticTokens
+from catalog.platform.principal import Principal
+from catalog.settings import Settings
+
+
+def dev_token_allowed(settings: Settings) -> bool:
+    """`test-token` only in development, and only when no credential source is configured."""
+    return (
+        not settings.is_production
+        and settings.auth_tokens_file is None
+        and settings.jwt_jwks_url is None
+    )
+
+
+class Authenticator:
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[Any]) -> None:
+        self.sessions = sessions
+        self.static = StaticTokens(
+            settings.auth_tokens_file,
+            allow_dev_token=settings.enable_auth and dev_token_allowed(settings),
+        )
+        self.jwt = JwtVerifier(settings) if settings.jwt_jwks_url else None
+
+    async def authenticate(self, token: str) -> Principal:
+        if looks_like_key(token):
+            async with self.sessions() as session, session.begin():
+                return await authenticate_api_key(session, token)
+        if self.jwt is not None and token.count(".") == 2:
+            return await self.jwt.verify(token)
+        return self.static.verify(token)
+
+    async def aclose(self) -> None:
+        if self.jwt is not None:
+            await self.jwt.aclose()
