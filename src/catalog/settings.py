@@ -76,6 +76,45 @@ class Settings(BaseSettings):
         None, validation_alias=_env("ALERT_PAGERDUTY_ROUTING_KEY")
     )
 
+    # --- tracing and error tracking (standard OpenTelemetry / Sentry names) ---------------
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None, validation_alias=_env("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    otel_service_name: str = Field("catalog", validation_alias=_env("OTEL_SERVICE_NAME"))
+    sentry_dsn: SecretStr | None = Field(None, validation_alias=_env("SENTRY_DSN"))
+    sentry_traces_sample_rate: float = Field(
+        0.0, ge=0, le=1, validation_alias=_env("CATALOG_SENTRY_TRACES_SAMPLE_RATE")
+    )
+
+    # --- alert delivery beyond API.md's sinks -----------------------------------------------
+    alert_smtp_host: str | None = Field(None, validation_alias=_env("CATALOG_ALERT_SMTP_HOST"))
+    alert_smtp_port: int = Field(
+        587, ge=1, le=65535, validation_alias=_env("CATALOG_ALERT_SMTP_PORT")
+    )
+    alert_smtp_username: str | None = Field(
+        None, validation_alias=_env("CATALOG_ALERT_SMTP_USERNAME")
+    )
+    alert_smtp_password: SecretStr | None = Field(
+        None, validation_alias=_env("CATALOG_ALERT_SMTP_PASSWORD")
+    )
+    alert_smtp_starttls: bool = Field(True, validation_alias=_env("CATALOG_ALERT_SMTP_STARTTLS"))
+    alert_email_from: str = Field(
+        "catalog@localhost", validation_alias=_env("CATALOG_ALERT_EMAIL_FROM")
+    )
+    alert_email_to: tuple[str, ...] = Field((), validation_alias=_env("CATALOG_ALERT_EMAIL_TO"))
+    alert_window_s: int = Field(300, ge=10, validation_alias=_env("CATALOG_ALERT_WINDOW_S"))
+    alert_min_requests: int = Field(20, ge=1, validation_alias=_env("CATALOG_ALERT_MIN_REQUESTS"))
+    alert_repeat_interval_s: int = Field(
+        3600, ge=1, validation_alias=_env("CATALOG_ALERT_REPEAT_INTERVAL_S")
+    )
+    alert_rate_limited_threshold: float = Field(
+        10.0, ge=0, validation_alias=_env("CATALOG_ALERT_RATE_LIMITED_PERCENT")
+    )
+    pagerduty_events_url: str = Field(
+        "https://events.pagerduty.com/v2/enqueue",
+        validation_alias=_env("CATALOG_PAGERDUTY_EVENTS_URL"),
+    )
+
     # --- the project's own settings (README, "Configuration") -------------------------------
     allow_sqlite_in_production: bool = Field(
         False, validation_alias=_env("CATALOG_ALLOW_SQLITE_IN_PRODUCTION")
