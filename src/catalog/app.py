@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from starlette.middleware import Middleware
 
 from catalog import __version__
+from catalog.graph import metrics as graph_metrics  # noqa: F401 - registers the guide's metrics
 from catalog.platform import probes
 from catalog.platform.auth.middleware import AuthMiddleware
 from catalog.platform.body_guard import BodyGuardMiddleware

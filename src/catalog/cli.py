@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import typer
 import uvicorn
@@ -51,6 +54,8 @@ def serve(
     os.environ["CATALOG_WORKERS"] = str(workers)  # each worker sizes its pool by this
     settings = _settings()
     _refuse_unsafe(settings)
+    if workers > 1:
+        _multiprocess_metrics(port or settings.port)
     uvicorn.run(
         "catalog.app:app_from_env",
         factory=True,
@@ -63,6 +68,19 @@ def serve(
         proxy_headers=False,  # client addresses are decided by TRUSTED_PROXIES, not uvicorn
         timeout_graceful_shutdown=graceful_timeout,
     )
+
+
+def _multiprocess_metrics(port: int) -> None:
+    """Workers write metrics to files in one directory, emptied now (stale files from a
+    previous run would be added to this run's counts)."""
+    directory = Path(
+        os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        or Path(tempfile.gettempdir()) / f"catalog-metrics-{port}"
+    )
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    log.info("metrics_multiprocess", directory=str(directory))
 
 
 @cli.command()

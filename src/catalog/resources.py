@@ -14,7 +14,9 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from catalog.db.engine import WRITE, create_engine, session_factory
+from catalog.db.pool_metrics import instrument_pool
 from catalog.discover.history import SearchHistoryRecorder
+from catalog.platform.alerting.engine import AlertEngine
 from catalog.platform.auth.authenticator import Authenticator
 from catalog.platform.ratelimit.limiter import RateLimiter
 from catalog.platform.ratelimit.local import LocalBuckets
@@ -33,13 +35,16 @@ class Resources:
     search_history: SearchHistoryRecorder
     rate_limiter: RateLimiter
     authenticator: Authenticator
+    alerts: AlertEngine
     started_at: float = field(default_factory=time.time)
 
     def start(self) -> None:
         """Start the background work (call inside the running event loop)."""
         self.search_history.start()
+        self.alerts.start()
 
     async def close(self) -> None:
+        await self.alerts.stop()
         await self.search_history.stop()  # drains queued history while the DB is still open
         await self.authenticator.aclose()
         if self.redis is not None:
@@ -71,9 +76,10 @@ def open_rate_limiter(settings: Settings, redis: aioredis.Redis | None) -> RateL
 
 def open_resources(settings: Settings) -> Resources:
     engine = create_engine(settings)
+    instrument_pool(engine)
     redis = open_redis(settings)
     write_sessions = session_factory(engine.execution_options(**WRITE))
-    return Resources(
+    resources = Resources(
         settings=settings,
         engine=engine,
         read_sessions=session_factory(engine),
@@ -81,6 +87,7 @@ def open_resources(settings: Settings) -> Resources:
         redis=redis,
         rate_limiter=open_rate_limiter(settings, redis),
         authenticator=Authenticator(settings, write_sessions),
+        alerts=AlertEngine(settings, write_sessions),
         search_history=SearchHistoryRecorder(
             write_sessions,
             queue_size=settings.search_history_queue_size,
@@ -89,3 +96,12 @@ def open_resources(settings: Settings) -> Resources:
             prune_interval_s=settings.search_history_prune_interval_s,
         ),
     )
+    resources.alerts.down_dependencies = lambda: down_dependencies(resources)
+    return resources
+
+
+async def down_dependencies(resources: Resources) -> list[str]:
+    from catalog.platform.probes import check_dependencies  # probes import this module
+
+    results = await check_dependencies(resources)
+    return sorted(name for name, result in results.items() if result["status"] != "up")

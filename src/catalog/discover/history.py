@@ -26,7 +26,11 @@ from catalog.platform.logging import get_logger
 
 log = get_logger(__name__)
 
-PENDING = Gauge("catalog_search_history_pending", "Search history entries waiting to be written")
+PENDING = Gauge(
+    "catalog_search_history_pending",
+    "Search history entries waiting to be written",
+    multiprocess_mode="livesum",
+)
 WRITTEN = Counter(
     "catalog_search_history_written_total", "Search history entries written", ("kind",)
 )

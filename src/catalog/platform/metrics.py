@@ -7,6 +7,7 @@ template, never the raw path: ids in URLs would otherwise mint a series per reso
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, NamedTuple
 
@@ -17,6 +18,7 @@ from prometheus_client import (
     Counter,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -79,8 +81,18 @@ def _declared_length(scope: Scope) -> int:
     return 0
 
 
-def metrics_payload(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+def metrics_payload() -> tuple[bytes, str]:
+    """This process's metrics, or, under `catalog serve --workers N`, every worker's.
+
+    With several workers prometheus_client runs in multiprocess mode: each worker writes its
+    samples to files in `PROMETHEUS_MULTIPROC_DIR` (set and emptied by `catalog serve`), and a
+    scrape, whichever worker answers it, reads them all.
+    """
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
 class AccessMiddleware:
@@ -127,6 +139,9 @@ class AccessMiddleware:
     ) -> None:
         method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
         endpoint = route_template(scope)
+        resources = (scope.get("state") or {}).get("catalog")
+        if resources is not None:
+            resources.alerts.observe(endpoint, status, duration)
         series = _series(method, endpoint, status)
         series.duration.observe(duration)
         series.requests.inc()

@@ -18,7 +18,9 @@ from catalog.platform.logging import get_logger
 
 log = get_logger(__name__)
 
-IN_FLIGHT = Gauge("catalog_in_flight_requests", "Requests being handled now")
+IN_FLIGHT = Gauge(
+    "catalog_in_flight_requests", "Requests being handled now", multiprocess_mode="livesum"
+)
 SHED = Counter("catalog_load_shed_total", "Requests refused because too many were in flight")
 TIMEOUTS = Counter("catalog_request_timeouts_total", "Requests cancelled by the handler timeout")
 EXEMPT = frozenset({"/livez", "/metrics"})

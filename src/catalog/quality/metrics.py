@@ -30,6 +30,7 @@ QUALITY_SCORE = Gauge(
     "catalog_data_element_quality_score",
     "Latest overall quality score (0..1) of a data element",
     ("data_element_id",),
+    multiprocess_mode="mostrecent",
 )
 SERIES_DROPPED = Counter(
     "catalog_quality_metric_series_dropped_total",

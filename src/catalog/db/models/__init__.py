@@ -1,7 +1,7 @@
 """Every table of the catalog; importing this module registers them all on `Base.metadata`."""
 
 from catalog.db.models.access import AccessRequest
-from catalog.db.models.admin import ApiKey
+from catalog.db.models.admin import Alert, ApiKey
 from catalog.db.models.audit import AuditEvent, LangExtractAuditTrail
 from catalog.db.models.base import Base
 from catalog.db.models.discovery import ProductSearch, SearchHistory
@@ -20,6 +20,7 @@ from catalog.db.models.usage import ProductRating, ProductUsageStats, ProductVie
 
 __all__ = [
     "AccessRequest",
+    "Alert",
     "ApiKey",
     "AuditEvent",
     "Base",

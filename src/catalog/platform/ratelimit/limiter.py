@@ -28,7 +28,10 @@ FALLBACKS = Counter(
     "Rate-limit decisions made locally because Redis failed or was slow",
 )
 BACKEND = Gauge(
-    "catalog_rate_limit_backend", "Where rate-limit decisions are made (1 = active)", ("backend",)
+    "catalog_rate_limit_backend",
+    "Where rate-limit decisions are made (1 = active)",
+    ("backend",),
+    multiprocess_mode="livemax",
 )
 IDLE_SWEEP_EVERY = 1000
 

@@ -1,0 +1,1 @@
+"""The relationship graph (elements, products, tags, lineage) and its projections."""

@@ -1,0 +1,1 @@
+"""The service watching itself: alert rules over its own traffic, delivered to people."""
