@@ -42,8 +42,11 @@ async def service(settings: Settings) -> AsyncIterator[tuple[AsyncClient, AlertE
 
 def alerting(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "alert_window_s": 2, "alert_min_requests": 5, "alert_max_latency_ms": 5000,
-        "alert_check_interval_s": 3600, "alert_error_threshold": 20.0,
+        "alert_window_s": 2,
+        "alert_min_requests": 5,
+        "alert_max_latency_ms": 5000,
+        "alert_check_interval_s": 3600,
+        "alert_error_threshold": 20.0,
     }
     return base_settings(database_url, **(values | overrides))
 
@@ -64,9 +67,12 @@ async def test_latency_rules_fire_then_resolve_and_reach_the_webhook(
         firing = {a["alert_type"] for a in await active(client)}
         assert {"high_latency", "slow_request"} <= firing
         assert {b["alerts"][0]["labels"]["alertname"] for b in receiver.bodies} >= {
-            "high_latency", "slow_request"}
-        body = next(b for b in receiver.bodies if b["alerts"][0]["labels"]["alertname"]
-                    == "high_latency")
+            "high_latency",
+            "slow_request",
+        }
+        body = next(
+            b for b in receiver.bodies if b["alerts"][0]["labels"]["alertname"] == "high_latency"
+        )
         assert body["version"] == "4"
         assert body["status"] == "firing"
         assert body["alerts"][0]["endsAt"] == "0001-01-01T00:00:00Z"
@@ -79,7 +85,9 @@ async def test_latency_rules_fire_then_resolve_and_reach_the_webhook(
         assert await active(client) == []
         resolved = [b for b in receiver.bodies if b["status"] == "resolved"]
         assert {b["alerts"][0]["labels"]["alertname"] for b in resolved} >= {
-            "high_latency", "slow_request"}
+            "high_latency",
+            "slow_request",
+        }
         assert resolved[0]["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z"
 
 
@@ -98,8 +106,11 @@ async def test_server_errors_and_error_rate(database_url: str, receiver: Receive
         assert "error_rate" in alerts  # 3 of 7 requests
         after = await scrape(client)
         for kind in ("server_error", "error_rate"):
-            assert value(after, "catalog_alerts_total", alert_type=kind) - value(
-                before, "catalog_alerts_total", alert_type=kind) == 1
+            assert (
+                value(after, "catalog_alerts_total", alert_type=kind)
+                - value(before, "catalog_alerts_total", alert_type=kind)
+                == 1
+            )
 
 
 async def test_error_rate_ignores_windows_with_too_few_requests(database_url: str) -> None:
@@ -112,16 +123,20 @@ async def test_error_rate_ignores_windows_with_too_few_requests(database_url: st
 
 
 async def test_rate_limit_storm(database_url: str) -> None:
-    settings = alerting(database_url, rate_limit_enabled=True, rate_limit_per_ip_rps=0.01,
-                        rate_limit_burst=1)
+    settings = alerting(
+        database_url, rate_limit_enabled=True, rate_limit_per_ip_rps=0.01, rate_limit_burst=1
+    )
     async with service(settings) as (client, engine):
         before = await scrape(client)  # /metrics is never rate limited; the alert list is
         for _ in range(10):
             await client.get("/api/info")
         await engine.evaluate_once()
         after = await scrape(client)
-        assert value(after, "catalog_alerts_total", alert_type="rate_limit_storm") - value(
-            before, "catalog_alerts_total", alert_type="rate_limit_storm") == 1
+        assert (
+            value(after, "catalog_alerts_total", alert_type="rate_limit_storm")
+            - value(before, "catalog_alerts_total", alert_type="rate_limit_storm")
+            == 1
+        )
 
 
 async def test_dependency_down(postgres_url: str) -> None:
@@ -142,8 +157,9 @@ async def test_dependency_down(postgres_url: str) -> None:
 async def test_alerts_are_deduplicated_and_repeated_only_after_the_interval(
     database_url: str, receiver: Receiver
 ) -> None:
-    settings = alerting(database_url, alert_webhook_url=receiver.url, alert_window_s=30,
-                        alert_repeat_interval_s=1)
+    settings = alerting(
+        database_url, alert_webhook_url=receiver.url, alert_window_s=30, alert_repeat_interval_s=1
+    )
     async with service(settings) as (client, engine):
         await client.get("/t/boom")
         for _ in range(3):
@@ -180,8 +196,13 @@ async def test_a_sink_outage_loses_nothing_and_delivers_once(
 
 async def test_slack_and_pagerduty_payloads(database_url: str) -> None:
     slack, pagerduty = Receiver(), Receiver()
-    settings = alerting(database_url, alert_window_s=1, alert_slack_webhook_url=slack.url,
-                        alert_pagerduty_routing_key="R0UT1NG", pagerduty_events_url=pagerduty.url)
+    settings = alerting(
+        database_url,
+        alert_window_s=1,
+        alert_slack_webhook_url=slack.url,
+        alert_pagerduty_routing_key="R0UT1NG",
+        pagerduty_events_url=pagerduty.url,
+    )
     try:
         async with service(settings) as (client, engine):
             await client.get("/t/boom")
@@ -197,8 +218,11 @@ async def test_slack_and_pagerduty_payloads(database_url: str) -> None:
         assert trigger["event_action"] == "trigger"
         assert trigger["payload"]["severity"] == "critical"
         assert set(trigger["payload"]) >= {"summary", "source", "severity", "timestamp"}
-        assert resolve == {"routing_key": "R0UT1NG", "event_action": "resolve",
-                           "dedup_key": trigger["dedup_key"]}
+        assert resolve == {
+            "routing_key": "R0UT1NG",
+            "event_action": "resolve",
+            "dedup_key": trigger["dedup_key"],
+        }
     finally:
         slack.stop()
         pagerduty.stop()
@@ -210,7 +234,7 @@ async def test_email_sink_over_a_real_smtp_server(database_url: str) -> None:
     received: list[Any] = []
 
     class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             received.append(envelope)
             return "250 OK"
 
@@ -219,9 +243,14 @@ async def test_email_sink_over_a_real_smtp_server(database_url: str) -> None:
     controller = Controller(Handler(), hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
-        settings = alerting(database_url, alert_window_s=30,
-                            alert_smtp_host="127.0.0.1", alert_smtp_port=controller.port,
-                            alert_smtp_starttls=False, alert_email_to=("oncall@example.com",))
+        settings = alerting(
+            database_url,
+            alert_window_s=30,
+            alert_smtp_host="127.0.0.1",
+            alert_smtp_port=controller.port,
+            alert_smtp_starttls=False,
+            alert_email_to=("oncall@example.com",),
+        )
         async with service(settings) as (client, engine):
             await client.get("/t/boom")
             await engine.evaluate_once()

@@ -93,3 +93,30 @@ async def test_sigterm_drains_in_flight_requests(slow_pg: tuple[TcpProxy, str]) 
             response = await in_flight
         assert response.status_code == 200, response.text
         assert await asyncio.to_thread(process.wait, 20) in CLEAN_EXIT
+
+
+def test_metrics_of_all_workers_in_one_scrape(tmp_path: Path) -> None:
+    env = {
+        "CATALOG_DATABASE_URL": f"sqlite:///{tmp_path}/workers.db",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "RATE_LIMIT_ENABLED": "false",
+    }
+    assert run_cli("migrate", env=env).returncode == 0
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "counter_stale.db").write_bytes(b"stale from an earlier run")
+    with catalog_server(env, "--workers", "2") as (_, base):
+        for _ in range(60):  # new connections each time: both workers get some
+            assert httpx.get(f"{base}/api/info").status_code == 200
+        pids = {httpx.get(f"{base}/healthz").json()["pid"] for _ in range(20)}
+        scrapes = [httpx.get(f"{base}/metrics").text for _ in range(5)]
+    assert len(pids) == 2, "both workers should have answered"
+    for text in scrapes:  # whichever worker answered the scrape, it counts every worker
+        line = next(
+            line
+            for line in text.splitlines()
+            if line.startswith("catalog_requests_total{")
+            and 'endpoint="/api/info"' in line
+            and 'status="200"' in line
+        )
+        assert float(line.rsplit(" ", 1)[1]) == 60.0
+    assert not (tmp_path / "metrics" / "counter_stale.db").exists()

@@ -8,6 +8,7 @@ shows their sum.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from prometheus_client import Gauge
@@ -44,7 +45,19 @@ def _update(pool: Any) -> None:
 
 
 def instrument_pool(engine: AsyncEngine) -> None:
+    """Update on pool events, and again right before a scrape (an event fires before the
+    pool's own counters move, so the event-time reading can lag by one connection)."""
+    from catalog.platform.metrics import BEFORE_SCRAPE
+
     pool = engine.sync_engine.pool
     for name in ("connect", "checkout", "checkin", "close", "invalidate"):
         event.listen(pool, name, lambda *_args, _pool=pool: _update(_pool))
     _update(pool)
+    reference = weakref.ref(pool)
+
+    def refresh() -> None:
+        alive = reference()
+        if alive is not None:
+            _update(alive)
+
+    BEFORE_SCRAPE[:] = [refresh]  # the current engine (one per process outside tests)

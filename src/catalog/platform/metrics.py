@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from prometheus_client import (
@@ -81,6 +82,10 @@ def _declared_length(scope: Scope) -> int:
     return 0
 
 
+# Refreshed right before each scrape: gauges whose truth is cheaper to read than to track.
+BEFORE_SCRAPE: list[Callable[[], None]] = []
+
+
 def metrics_payload() -> tuple[bytes, str]:
     """This process's metrics, or, under `catalog serve --workers N`, every worker's.
 
@@ -88,6 +93,8 @@ def metrics_payload() -> tuple[bytes, str]:
     samples to files in `PROMETHEUS_MULTIPROC_DIR` (set and emptied by `catalog serve`), and a
     scrape, whichever worker answers it, reads them all.
     """
+    for refresh in BEFORE_SCRAPE:
+        refresh()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

@@ -7,6 +7,7 @@ dependency cannot make a probe hang past the load balancer's own timeout.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import text
 
 from catalog import __version__
 from catalog.deps import ResourcesDep
+from catalog.platform.breaker import REGISTRY as BREAKERS
 from catalog.platform.errors import ServiceUnavailable
 from catalog.platform.metrics import metrics_payload
 from catalog.resources import Resources
@@ -98,6 +100,8 @@ async def healthz(resources: ResourcesDep) -> dict[str, Any]:
         "environment": resources.settings.environment,
         "database": resources.engine.dialect.name,
         "uptime_s": round(time.time() - resources.started_at, 1),
+        "pid": os.getpid(),  # which worker answered (catalog serve --workers N)
+        "circuit_breakers": {name: b.snapshot() for name, b in sorted(BREAKERS.items())},
         "dependencies": results,
     }
 
