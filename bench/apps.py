@@ -21,3 +21,13 @@ def bare_app() -> FastAPI:
     app.include_router(probes.router)
     app.include_router(meta_router)
     return app
+
+
+def no_metrics_app() -> FastAPI:
+    """The service as `catalog serve` builds it, without the metrics/access-log middleware:
+    the difference to `full_app` is what observing each request costs."""
+    from catalog.platform.metrics import AccessMiddleware
+
+    app = app_from_env()
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not AccessMiddleware]
+    return app

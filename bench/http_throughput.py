@@ -37,6 +37,7 @@ PATH = "/api/info"
 VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "no middleware": ("bench.apps:bare_app", {}),
     "full stack": ("bench.apps:full_app", {}),
+    "full stack without metrics": ("bench.apps:no_metrics_app", {}),
     "full stack + rate limit (local)": (
         "bench.apps:full_app",
         {

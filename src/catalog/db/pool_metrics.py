@@ -60,4 +60,4 @@ def instrument_pool(engine: AsyncEngine) -> None:
         if alive is not None:
             _update(alive)
 
-    BEFORE_SCRAPE[:] = [refresh]  # the current engine (one per process outside tests)
+    BEFORE_SCRAPE["db_pool"] = refresh  # the current engine (one per process outside tests)

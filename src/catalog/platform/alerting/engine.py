@@ -35,6 +35,7 @@ from catalog.platform.alerting.sinks import Notification, Sink, configured_sinks
 from catalog.platform.alerting.window import RequestWindow
 from catalog.platform.breaker import CircuitBreaker, CircuitOpen
 from catalog.platform.logging import get_logger
+from catalog.platform.metrics import flush_observations
 from catalog.settings import Settings
 
 log = get_logger(__name__)
@@ -113,6 +114,7 @@ class AlertEngine:
                 log.warning("alert_evaluation_failed", error=repr(exc)[:300])
 
     async def evaluate_once(self) -> None:
+        flush_observations()  # requests recorded since the last batch count too
         down = await self.down_dependencies() if self.down_dependencies else []
         signals = evaluate(self.window, self.settings, down)
         await self._record(signals)

@@ -41,6 +41,10 @@ class RequestWindow:
     def record(self, route: str, status: int, duration_s: float) -> None:
         self._entries.append((self._clock(), route, status, duration_s))
 
+    def record_at(self, at: float, route: str, status: int, duration_s: float) -> None:
+        """Record a request observed at `at` (monotonic time), delivered in a batch later."""
+        self._entries.append((at, route, status, duration_s))
+
     def _trim(self) -> None:
         cutoff = self._clock() - self.window_s
         while self._entries and self._entries[0][0] < cutoff:
