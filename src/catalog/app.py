@@ -1,7 +1,8 @@
 """The application factory and its lifespan.
 
-Request flow (outermost first): request id -> access (metrics + log line) -> errors ->
-body guard -> protection (load shedding, timeout) -> rate limit -> auth -> router.
+Request flow (outermost first): request id -> tracing (when configured) -> access (metrics +
+log line) -> errors -> body guard -> protection (load shedding, timeout) -> rate limit -> auth
+-> router.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from catalog.platform.auth.middleware import AuthMiddleware
 from catalog.platform.body_guard import BodyGuardMiddleware
 from catalog.platform.error_handling import ErrorMiddleware, install_exception_handlers
 from catalog.platform.error_schema import COMMON_ERRORS
+from catalog.platform.error_tracking import setup_error_tracking
 from catalog.platform.logging import configure_logging, get_logger
 from catalog.platform.metrics import AccessMiddleware
 from catalog.platform.protection import ProtectionMiddleware
 from catalog.platform.ratelimit.middleware import RateLimitMiddleware
 from catalog.platform.ratelimit.policy import Policy
 from catalog.platform.request_id import RequestIdMiddleware
+from catalog.platform.tracing import setup_tracing, tracing_middleware
 from catalog.resources import open_resources
 from catalog.settings import Settings, UnsafeSettingsError
 
@@ -61,6 +64,7 @@ async def service_info() -> Response:
 def build_middleware(settings: Settings) -> list[Middleware]:
     stack = [
         Middleware(RequestIdMiddleware),
+        *tracing_middleware(settings),
         Middleware(AccessMiddleware),
         Middleware(ErrorMiddleware, retry_after=settings.unavailable_retry_after_s),
         Middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes),
@@ -90,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if reasons:
         raise UnsafeSettingsError(reasons[0])
     configure_logging(settings.log_level)
+    tracing = setup_tracing(settings)
+    error_tracking = setup_error_tracking(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -107,6 +113,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await resources.close()
             log.info("shutdown")
+            if tracing is not None:
+                tracing.shutdown()
+            if error_tracking is not None:
+                error_tracking.shutdown()
 
     app = FastAPI(
         title="Catalog",
@@ -115,6 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         middleware=build_middleware(settings),
         responses=COMMON_ERRORS,
+        # TracingMiddleware owns the server span; FastAPI's native one would duplicate it.
+        telemetry={"tracing": False},
     )
     install_exception_handlers(app)
     app.include_router(probes.router)

@@ -22,6 +22,7 @@ from catalog.platform.ratelimit.limiter import RateLimiter
 from catalog.platform.ratelimit.local import LocalBuckets
 from catalog.platform.ratelimit.policy import Policy
 from catalog.platform.ratelimit.redis_buckets import RedisBuckets
+from catalog.platform.tracing import instrument_engine, instrument_redis
 from catalog.settings import Settings
 
 
@@ -78,6 +79,10 @@ def open_resources(settings: Settings) -> Resources:
     engine = create_engine(settings)
     instrument_pool(engine)
     redis = open_redis(settings)
+    if settings.otel_exporter_otlp_endpoint:
+        instrument_engine(engine)
+        if redis is not None:
+            instrument_redis(redis)
     write_sessions = session_factory(engine.execution_options(**WRITE))
     resources = Resources(
         settings=settings,

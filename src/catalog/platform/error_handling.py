@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from catalog.platform.error_tracking import report_exception
 from catalog.platform.errors import (
     BadRequest,
     CatalogError,
@@ -32,6 +33,7 @@ from catalog.platform.errors import (
 )
 from catalog.platform.logging import get_logger
 from catalog.platform.routes import allowed_methods
+from catalog.platform.tracing import record_exception
 
 log = get_logger(__name__)
 
@@ -134,8 +136,10 @@ class ErrorMiddleware:
             return exc
         mapped = dependency_failure(exc, self.retry_after)
         fields: dict[str, Any] = {"method": scope.get("method"), "path": scope.get("path")}
+        record_exception(exc)
         if mapped is not None:
             log.warning("dependency_failure", status=mapped.status, error=repr(exc)[:500], **fields)
             return mapped
         log.error("unhandled_exception", exc_info=exc, **fields)
+        report_exception(exc, scope)
         return CatalogError("internal error; quote the request_id when reporting it", status=500)

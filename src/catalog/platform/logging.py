@@ -1,7 +1,8 @@
 """JSON log lines on stdout (structlog), with secrets scrubbed before anything is written.
 
 Every line carries `timestamp`, `level` and `event`; lines written while a request is in
-flight also carry its `request_id` (bound by the request-id middleware).
+flight also carry its `request_id` (bound by the request-id middleware), and lines written
+while an OpenTelemetry span is active carry its `trace_id` and `span_id` (see tracing.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 
 # Keys whose values never reach a log line, whatever logged them.
 _SECRET_KEY = re.compile(
@@ -23,6 +25,11 @@ _SECRET_KEY = re.compile(
 _BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
 _URL_PASSWORD = re.compile(r"(?<=://)([^:/@\s]*):([^@/\s]+)@")
 REDACTED = "[redacted]"
+
+
+def is_secret_key(name: str) -> bool:
+    """Whether a field of this name holds a credential (its value is never written)."""
+    return _SECRET_KEY.search(name) is not None
 
 
 def scrub_text(text: str) -> str:
@@ -56,6 +63,18 @@ def scrub_secrets(
     return event_dict
 
 
+def add_trace_ids(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The active span's ids, so a log line leads to its trace (one context lookup per line
+    when no span is active, which is always the case with tracing off)."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict.setdefault("trace_id", format(context.trace_id, "032x"))
+        event_dict.setdefault("span_id", format(context.span_id, "016x"))
+    return event_dict
+
+
 class _CurrentStdout:
     """sys.stdout looked up at each write, so a replaced stdout (tests, daemons) gets the lines."""
 
@@ -81,6 +100,7 @@ def configure_logging(level: str = "info") -> None:
     _level = numeric
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
