@@ -169,7 +169,7 @@ async def test_search_has_its_own_declared_limit_and_settings_override_it(
         assert set(searches) == {200}  # 200/min, burst 20: beyond the default per-IP burst of 2
         answer = await client.get("/api/discover/search")
         assert answer.headers["ratelimit-policy"].endswith('"endpoint";q=20;w=6')
-    overridden = limited(sqlite_url, rate_limit_endpoints={"GET /api/discover/search": "60/3"})
+    overridden = limited(sqlite_url, rate_limit_endpoints={"GET /api/discover/search": "6/3"})
     async with running(create_app(overridden)) as (client_from, _):
         codes = await statuses(client_from("198.51.100.12"), 5, "/api/discover/search")
         assert codes == [200, 200, 200, 429, 429]

@@ -139,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def domain_routers() -> list[APIRouter]:
     """Every domain's router; each carries its full path prefix (see platform/routes.py)."""
     from catalog.access.router import router as access
+    from catalog.admin.alerts import router as admin_alerts
     from catalog.admin.router import router as admin
     from catalog.audit.router import router as audit
     from catalog.discover.router import router as discover
@@ -161,6 +162,7 @@ def domain_routers() -> list[APIRouter]:
         audit,
         discover,
         admin,
+        admin_alerts,
         registry_compat,
     ]
 

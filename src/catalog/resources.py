@@ -6,6 +6,7 @@ service running, `/readyz` red and requests answered 503 until it comes back.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from catalog.db.pool_metrics import instrument_pool
 from catalog.discover.history import SearchHistoryRecorder
 from catalog.platform.alerting.engine import AlertEngine
 from catalog.platform.auth.authenticator import Authenticator
+from catalog.platform.metrics import flush_observations, flush_periodically
 from catalog.platform.ratelimit.limiter import RateLimiter
 from catalog.platform.ratelimit.local import LocalBuckets
 from catalog.platform.ratelimit.policy import Policy
@@ -38,13 +40,18 @@ class Resources:
     authenticator: Authenticator
     alerts: AlertEngine
     started_at: float = field(default_factory=time.time)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def start(self) -> None:
         """Start the background work (call inside the running event loop)."""
         self.search_history.start()
         self.alerts.start()
+        self._tasks.append(asyncio.create_task(flush_periodically(), name="metrics-flush"))
 
     async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        flush_observations()
         await self.alerts.stop()
         await self.search_history.stop()  # drains queued history while the DB is still open
         await self.authenticator.aclose()

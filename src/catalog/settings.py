@@ -102,7 +102,7 @@ class Settings(BaseSettings):
         "catalog@localhost", validation_alias=_env("CATALOG_ALERT_EMAIL_FROM")
     )
     alert_email_to: tuple[str, ...] = Field((), validation_alias=_env("CATALOG_ALERT_EMAIL_TO"))
-    alert_window_s: int = Field(300, ge=10, validation_alias=_env("CATALOG_ALERT_WINDOW_S"))
+    alert_window_s: int = Field(300, ge=1, validation_alias=_env("CATALOG_ALERT_WINDOW_S"))
     alert_min_requests: int = Field(20, ge=1, validation_alias=_env("CATALOG_ALERT_MIN_REQUESTS"))
     alert_repeat_interval_s: int = Field(
         3600, ge=1, validation_alias=_env("CATALOG_ALERT_REPEAT_INTERVAL_S")

@@ -36,6 +36,7 @@ from catalog.platform.alerting.window import RequestWindow
 from catalog.platform.breaker import CircuitBreaker, CircuitOpen
 from catalog.platform.logging import get_logger
 from catalog.platform.metrics import flush_observations
+from catalog.platform.tracing import instrument_httpx
 from catalog.settings import Settings
 
 log = get_logger(__name__)
@@ -81,6 +82,7 @@ class AlertEngine:
         self.instance = this_instance()
         self._own_http = http is None
         self.http = http or httpx.AsyncClient(timeout=5.0)
+        instrument_httpx(self.http)  # webhook URLs carry secrets: spans keep host and port only
         self.sinks = sinks if sinks is not None else configured_sinks(settings, self.http)
         self.breakers = {
             sink.name: CircuitBreaker(f"alert_sink_{sink.name}", open_s=30.0) for sink in self.sinks

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from catalog.platform.auth.apikeys import authenticate_api_key, looks_like_key
 from catalog.platform.auth.jwt import JwtVerifier
 from catalog.platform.auth.static_tokens import StaticTokens
 from catalog.platform.principal import Principal
+from catalog.platform.tracing import instrument_httpx
 from catalog.settings import Settings
 
 
@@ -33,7 +35,12 @@ class Authenticator:
             settings.auth_tokens_file,
             allow_dev_token=settings.enable_auth and dev_token_allowed(settings),
         )
-        self.jwt = JwtVerifier(settings) if settings.jwt_jwks_url else None
+        self.jwt: JwtVerifier | None = None
+        self._jwks_http: httpx.AsyncClient | None = None
+        if settings.jwt_jwks_url:
+            self._jwks_http = httpx.AsyncClient(timeout=2.0)
+            instrument_httpx(self._jwks_http, keep_path=True)
+            self.jwt = JwtVerifier(settings, self._jwks_http)
 
     async def authenticate(self, token: str) -> Principal:
         if looks_like_key(token):
@@ -46,3 +53,5 @@ class Authenticator:
     async def aclose(self) -> None:
         if self.jwt is not None:
             await self.jwt.aclose()
+        if self._jwks_http is not None:
+            await self._jwks_http.aclose()
