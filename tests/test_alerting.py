@@ -186,10 +186,18 @@ async def test_a_sink_outage_loses_nothing_and_delivers_once(
         assert receiver.bodies == []
         [alert] = await active(client)
         assert alert["deliveries"] == {}
+        owed = value(
+            await scrape(client), "catalog_background_queue_depth", queue="alert_deliveries"
+        )
+        assert owed == 1  # the operator sees what is still owed
         receiver.status = 200
         await engine.evaluate_once()
         await engine.evaluate_once()
         assert [b["status"] for b in receiver.bodies] == ["firing"]  # exactly once
+        owed = value(
+            await scrape(client), "catalog_background_queue_depth", queue="alert_deliveries"
+        )
+        assert owed == 0
         [alert] = await active(client)
         assert alert["deliveries"] == {"webhook": "firing"}
 

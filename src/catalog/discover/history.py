@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from catalog.discover.repository import DiscoverRepository
 from catalog.kit.time import utcnow
 from catalog.platform.logging import get_logger
+from catalog.platform.metrics import QUEUE_DEPTH
 
 log = get_logger(__name__)
 
@@ -80,6 +81,7 @@ class SearchHistoryRecorder:
     async def record(self, kind: str, row: dict[str, Any]) -> None:
         await self.queue.put(Entry(kind, row))
         PENDING.inc()
+        QUEUE_DEPTH.labels("search_history").inc()
 
     async def flush_now(self) -> None:
         """Write whatever is queued (tests, and the final drain)."""
@@ -150,6 +152,7 @@ class SearchHistoryRecorder:
         async with self.sessions() as session, session.begin():
             await DiscoverRepository(session).write_history(searches, clicks)
         PENDING.dec(len(batch))
+        QUEUE_DEPTH.labels("search_history").dec(len(batch))
         WRITTEN.labels("search").inc(len(searches))
         WRITTEN.labels("click").inc(len(clicks))
 

@@ -19,6 +19,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -48,6 +49,16 @@ REQUEST_SIZE = Histogram(
 )
 RESPONSE_SIZE = Histogram(
     "catalog_response_size_bytes", "HTTP response body size", HTTP_LABELS, buckets=SIZE_BUCKETS
+)
+
+# Work the service has accepted and not finished in the background, one series per queue
+# (alert deliveries, search history, graph outbox): a depth that only grows means a stuck
+# worker or a dependency that stays down.
+QUEUE_DEPTH = Gauge(
+    "catalog_background_queue_depth",
+    "Items waiting in a background queue",
+    ("queue",),
+    multiprocess_mode="livesum",
 )
 
 

@@ -35,7 +35,7 @@ from catalog.platform.alerting.sinks import Notification, Sink, configured_sinks
 from catalog.platform.alerting.window import RequestWindow
 from catalog.platform.breaker import CircuitBreaker, CircuitOpen
 from catalog.platform.logging import get_logger
-from catalog.platform.metrics import flush_observations
+from catalog.platform.metrics import QUEUE_DEPTH, flush_observations
 from catalog.platform.tracing import instrument_httpx
 from catalog.settings import Settings
 
@@ -175,6 +175,7 @@ class AlertEngine:
                     )
                 )
             ).all()
+            undelivered = 0
             for alert in alerts:
                 told = dict(alert.deliveries)
                 for sink in self.sinks:
@@ -183,7 +184,10 @@ class AlertEngine:
                     if await self._send(sink, alert):
                         told[sink.name] = alert.status
                         alert.last_notified_at = now
+                    else:
+                        undelivered += 1
                 alert.deliveries = told  # a new dict: JSON columns track assignment
+        QUEUE_DEPTH.labels("alert_deliveries").set(undelivered)
 
     @staticmethod
     def _due(alert: Alert, told: str | None, repeat_before: Any) -> bool:
