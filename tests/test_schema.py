@@ -15,44 +15,15 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from catalog.db.engine import async_url
+from catalog.db.indexes import GUIDE_INDEXES as GUIDE
 from catalog.db.migrate import alembic_config, head_revision, include_object, upgrade
 from catalog.db.models import Base
 from tests.conftest import NAMESPACE
 from tests.support.servers import Servers
 
-# The readiness guide's "Recommended Indexes", by exact name: (table, columns, unique).
-GUIDE_INDEXES = {
-    "idx_data_product_versions_product_id": ("data_product_versions", ["product_id"], False),
-    "idx_data_product_versions_version": ("data_product_versions", ["version"], False),
-    "idx_data_product_versions_created_at": ("data_product_versions", ["created_at"], False),
-    "idx_tags_name": ("tags", ["name"], True),
-    "idx_tags_category": ("tags", ["category"], False),
-    "idx_tags_parent_tag_id": ("tags", ["parent_tag_id"], False),
-    "idx_product_tags_product_id": ("product_tags", ["product_id"], False),
-    "idx_product_tags_tag_id": ("product_tags", ["tag_id"], False),
-    "idx_product_tags_created_at": ("product_tags", ["created_at"], False),
-    "idx_search_history_query": ("search_history", ["query"], False),
-    "idx_search_history_timestamp": ("search_history", ["timestamp"], False),
-    "idx_product_usage_stats_updated_at": ("product_usage_stats", ["updated_at"], False),
-    "idx_access_requests_product_id": ("access_requests", ["product_id"], False),
-    "idx_access_requests_status": ("access_requests", ["status"], False),
-    "idx_access_requests_requested_at": ("access_requests", ["requested_at"], False),
-    "idx_langextract_audit_trail_timestamp": ("langextract_audit_trail", ["timestamp"], False),
-    "idx_langextract_audit_trail_user_id": ("langextract_audit_trail", ["user_id"], False),
-    "idx_langextract_audit_trail_operation_type": (
-        "langextract_audit_trail",
-        ["operation_type"],
-        False,
-    ),
-    "idx_regulatory_schemas_regulatory_type": ("regulatory_schemas", ["regulatory_type"], False),
-    "idx_regulatory_schemas_version": ("regulatory_schemas", ["version"], False),
-    "idx_regulatory_schemas_created_at": ("regulatory_schemas", ["created_at"], False),
-    "idx_regulatory_schemas_type_version": (
-        "regulatory_schemas",
-        ["regulatory_type", "version"],
-        True,
-    ),
-}
+# The readiness guide's "Recommended Indexes" (defined once, in catalog.db.indexes):
+# name -> (table, columns, unique).
+GUIDE_INDEXES = {index.name: (index.table, list(index.columns), index.unique) for index in GUIDE}
 
 
 @pytest.fixture(scope="module")

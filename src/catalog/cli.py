@@ -1,8 +1,9 @@
-"""`catalog serve | migrate | seed-demo`: the service's command line."""
+"""`catalog serve | migrate | seed-demo | doctor | db ...`: the service's command line."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import sys
@@ -13,6 +14,7 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
+from catalog.db.commands import db_commands
 from catalog.platform.logging import configure_logging, get_logger
 from catalog.settings import Settings
 
@@ -103,6 +105,35 @@ def seed_demo(
     settings = _settings()
     loaded = asyncio.run(seed(settings, only_if_empty=if_empty))
     log.info("seed_demo", loaded=loaded)
+
+
+@cli.command()
+def doctor(
+    as_json: bool = typer.Option(False, "--json", help="A JSON list of checks, for CI."),
+    workers: int | None = typer.Option(
+        None, min=1, help="Workers per replica the pool check assumes (default: CATALOG_WORKERS)."
+    ),
+    replicas: int = typer.Option(1, min=1, help="Replicas sharing the database (pool check)."),
+) -> None:
+    """Run the pre-deployment checklist against this configuration and its dependencies.
+
+    One line per check: PASS, WARN or FAIL, the check and its detail. Exit code 1 when any
+    check fails.
+    """
+    from catalog.doctor import as_json as results_json
+    from catalog.doctor import as_lines, exit_code, run_checks
+
+    if workers is not None:
+        os.environ["CATALOG_WORKERS"] = str(workers)
+    settings = _settings()
+    # Whatever a dependency's client logs goes to stderr: stdout is the report (--json).
+    with contextlib.redirect_stdout(sys.stderr):
+        results = asyncio.run(run_checks(settings, replicas=replicas))
+    typer.echo(results_json(results) if as_json else as_lines(results))
+    raise typer.Exit(exit_code(results))
+
+
+cli.add_typer(db_commands(_settings), name="db")
 
 
 def main() -> None:

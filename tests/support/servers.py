@@ -76,7 +76,8 @@ def _as_postgres_user(argv: list[str]) -> list[str]:
     return argv
 
 
-def start_postgres(servers: Servers) -> str:
+def start_postgres(servers: Servers, *, settings: tuple[str, ...] = ()) -> str:
+    """A throwaway server; `settings` are extra `name=value` server settings (-c)."""
     initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
     if not (initdb and pg_ctl):
         raise MissingServerError("no PostgreSQL binaries (initdb, pg_ctl). " + INSTALL_HINT)
@@ -91,6 +92,7 @@ def start_postgres(servers: Servers) -> str:
         capture_output=True,
     )
     options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
+    options += "".join(f" -c {setting}" for setting in settings)
     # -l: the postmaster must not inherit our pipes, or waiting for its output never ends.
     log = data / "server.log"
     subprocess.run(
