@@ -311,6 +311,10 @@ async def test_redis_down_bypasses_to_the_database_and_comes_back(
         ok(await a.client.patch(path, json={"description": "written during the outage"}))
         assert ok(await a.client.get(path))["description"] == "written during the outage"
         assert a.cache._unretired  # remembered, retried every second
+        health = ok(await a.client.get("/healthz"))
+        assert health["cache"] == {"backend": "redis", "pending_invalidations": 2}
+        assert "redis_cache" in health["circuit_breakers"]  # (this process has two apps)
+        assert a.cache.breaker.snapshot()["state"] in {"open", "half_open"}
 
         await proxy.up()
         for _ in range(50):

@@ -102,6 +102,7 @@ async def healthz(resources: ResourcesDep) -> dict[str, Any]:
         "uptime_s": round(time.time() - resources.started_at, 1),
         "pid": os.getpid(),  # which worker answered (catalog serve --workers N)
         "circuit_breakers": {name: b.snapshot() for name, b in sorted(BREAKERS.items())},
+        "cache": resources.cache.describe(),
         "dependencies": results,
     }
 
