@@ -2,7 +2,7 @@
 
 Request flow (outermost first): request id -> tracing (when configured) -> access (metrics +
 log line) -> errors -> body guard -> protection (load shedding, timeout) -> rate limit -> auth
--> router.
+-> idempotency keys -> router.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from catalog.platform.body_guard import BodyGuardMiddleware
 from catalog.platform.error_handling import ErrorMiddleware, install_exception_handlers
 from catalog.platform.error_schema import COMMON_ERRORS
 from catalog.platform.error_tracking import setup_error_tracking
+from catalog.platform.idempotency import IdempotencyMiddleware
 from catalog.platform.logging import configure_logging, get_logger
 from catalog.platform.metrics import AccessMiddleware
 from catalog.platform.protection import ProtectionMiddleware
@@ -85,6 +86,8 @@ def build_middleware(settings: Settings) -> list[Middleware]:
         )
     if settings.enable_auth:
         stack.append(Middleware(AuthMiddleware, settings=settings))
+    # After auth: keys are scoped by the principal it found.
+    stack.append(Middleware(IdempotencyMiddleware, retry_after=settings.unavailable_retry_after_s))
     return stack
 
 

@@ -19,6 +19,7 @@ from catalog.db.pool_metrics import instrument_pool
 from catalog.discover.history import SearchHistoryRecorder
 from catalog.platform.alerting.engine import AlertEngine
 from catalog.platform.auth.authenticator import Authenticator
+from catalog.platform.idempotency_store import IdempotencyStore
 from catalog.platform.metrics import flush_observations, flush_periodically
 from catalog.platform.ratelimit.limiter import RateLimiter
 from catalog.platform.ratelimit.local import LocalBuckets
@@ -39,6 +40,7 @@ class Resources:
     rate_limiter: RateLimiter
     authenticator: Authenticator
     alerts: AlertEngine
+    idempotency: IdempotencyStore
     started_at: float = field(default_factory=time.time)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -46,6 +48,7 @@ class Resources:
         """Start the background work (call inside the running event loop)."""
         self.search_history.start()
         self.alerts.start()
+        self.idempotency.start()
         self._tasks.append(asyncio.create_task(flush_periodically(), name="metrics-flush"))
 
     async def close(self) -> None:
@@ -53,6 +56,7 @@ class Resources:
             task.cancel()
         flush_observations()
         await self.alerts.stop()
+        await self.idempotency.stop()
         await self.search_history.stop()  # drains queued history while the DB is still open
         await self.authenticator.aclose()
         if self.redis is not None:
@@ -100,6 +104,11 @@ def open_resources(settings: Settings) -> Resources:
         rate_limiter=open_rate_limiter(settings, redis),
         authenticator=Authenticator(settings, write_sessions),
         alerts=AlertEngine(settings, write_sessions),
+        idempotency=IdempotencyStore(
+            write_sessions,
+            ttl_s=settings.idempotency_ttl_s,
+            lock_timeout_s=settings.idempotency_lock_timeout_s,
+        ),
         search_history=SearchHistoryRecorder(
             write_sessions,
             queue_size=settings.search_history_queue_size,

@@ -202,6 +202,10 @@ class Settings(BaseSettings):
         3600, gt=0, validation_alias=_env("CATALOG_SEARCH_HISTORY_PRUNE_INTERVAL_S")
     )
     lineage_max_nodes: int = Field(1000, ge=10, validation_alias=_env("CATALOG_LINEAGE_MAX_NODES"))
+    idempotency_ttl_s: int = Field(86400, ge=1, validation_alias=_env("CATALOG_IDEMPOTENCY_TTL_S"))
+    idempotency_lock_timeout_s: float = Field(
+        60.0, gt=0, validation_alias=_env("CATALOG_IDEMPOTENCY_LOCK_TIMEOUT_S")
+    )
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -1,0 +1,245 @@
+"""Where idempotency keys live: one row per (principal, key) in the database.
+
+The database, not a process, holds the keys so they survive restarts and every replica sees
+the same ones. Each step is its own short write transaction, apart from the request's:
+
+- `claim` inserts a `processing` row (INSERT ... ON CONFLICT DO NOTHING, so of two concurrent
+  first attempts exactly one wins) or reports what the existing row says: the stored answer, a
+  different request under the same key, or an attempt still running. An expired row, or a
+  `processing` row older than the lock timeout (its attempt died with its process), is
+  replaced by a fresh attempt with a new id.
+- `complete` stores the answer on the attempt's own row (by id, so an attempt that was taken
+  over cannot overwrite its successor); `release` deletes it so the key can be used again.
+- A background task deletes expired rows in bounded batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from catalog.db.models import IdempotencyKey
+from catalog.kit.ids import new_id
+from catalog.kit.repository import Repository, table_of
+from catalog.kit.time import utcnow
+from catalog.platform.logging import get_logger
+
+log = get_logger(__name__)
+
+PRUNE_BATCH = 1000
+MAX_PRUNE_INTERVAL_S = 3600.0
+CLAIM_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class KeyedRequest:
+    """What identifies a keyed request and what a retry must repeat exactly."""
+
+    scope: str
+    key: str
+    method: str
+    path: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """This attempt owns the key: run the request, then `complete` or `release`."""
+
+    attempt_id: str
+    took_over: bool = False
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """The key was first used for another request (other body, method or path)."""
+
+    method: str
+    path: str
+
+
+@dataclass(frozen=True)
+class InProgress:
+    """The first attempt with this key is still running."""
+
+
+Outcome = Claimed | Replay | Mismatch | InProgress
+
+
+class IdempotencyRepository(Repository[IdempotencyKey]):
+    model = IdempotencyKey
+
+    async def insert_processing(
+        self, attempt_id: str, request: KeyedRequest, ttl: timedelta
+    ) -> bool:
+        """Insert the `processing` row unless the key exists; whether it was inserted."""
+        table = table_of(IdempotencyKey)
+        now = utcnow()
+        statement = (
+            self.insert(table)
+            .values(
+                id=attempt_id,
+                scope=request.scope,
+                idempotency_key=request.key,
+                method=request.method,
+                path=request.path,
+                fingerprint=request.fingerprint,
+                state="processing",
+                created_at=now,
+                expires_at=now + ttl,
+            )
+            .on_conflict_do_nothing(index_elements=["scope", "idempotency_key"])
+            .returning(table.c.id)
+        )
+        return (await self.session.execute(statement)).first() is not None
+
+    async def find(self, scope: str, key: str) -> IdempotencyKey | None:
+        statement = select(IdempotencyKey).where(
+            IdempotencyKey.scope == scope, IdempotencyKey.idempotency_key == key
+        )
+        return (await self.session.scalars(statement)).first()
+
+    async def delete_attempt(self, attempt_id: str) -> bool:
+        result: Any = await self.session.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.id == attempt_id)
+        )
+        return bool(result.rowcount)
+
+    async def complete(
+        self, attempt_id: str, status: int, headers: dict[str, str], body: bytes, ttl: timedelta
+    ) -> bool:
+        result: Any = await self.session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.id == attempt_id, IdempotencyKey.state == "processing")
+            .values(
+                state="completed",
+                response_status=status,
+                response_headers=headers,
+                response_body=body,
+                expires_at=utcnow() + ttl,
+            )
+        )
+        return bool(result.rowcount)
+
+    async def delete_expired(self, limit: int) -> int:
+        expired = select(IdempotencyKey.id).where(IdempotencyKey.expires_at < utcnow()).limit(limit)
+        result: Any = await self.session.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.id.in_(expired.scalar_subquery()))
+        )
+        return int(result.rowcount or 0)
+
+
+class IdempotencyStore:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        ttl_s: float,
+        lock_timeout_s: float,
+    ) -> None:
+        self.sessions = sessions
+        self.ttl = timedelta(seconds=ttl_s)
+        self.lock_timeout = timedelta(seconds=lock_timeout_s)
+        self.prune_interval_s = min(float(ttl_s), MAX_PRUNE_INTERVAL_S)
+        self._task: asyncio.Task[None] | None = None
+
+    async def claim(self, request: KeyedRequest) -> Outcome:
+        for _ in range(CLAIM_ATTEMPTS):
+            async with self.sessions() as session, session.begin():
+                outcome = await self._claim_once(IdempotencyRepository(session), request)
+            if outcome is not None:
+                return outcome
+        # Lost every race for the key to other attempts: one of them is running now.
+        return InProgress()
+
+    async def _claim_once(
+        self, repository: IdempotencyRepository, request: KeyedRequest
+    ) -> Outcome | None:
+        """The outcome, or None when another attempt changed the row under us (look again)."""
+        attempt_id = new_id()
+        if await repository.insert_processing(attempt_id, request, self.ttl):
+            return Claimed(attempt_id)
+        row = await repository.find(request.scope, request.key)
+        if row is None:
+            return None  # released or pruned between the two statements
+        now = utcnow()
+        if row.expires_at > now:
+            if (row.method, row.path, row.fingerprint) != (
+                request.method,
+                request.path,
+                request.fingerprint,
+            ):
+                return Mismatch(row.method, row.path)
+            if row.state == "completed":
+                return Replay(
+                    row.response_status or 200,
+                    dict(row.response_headers or {}),
+                    bytes(row.response_body or b""),
+                )
+            if row.created_at > now - self.lock_timeout:
+                return InProgress()
+        # Expired, or a `processing` attempt that outlived the lock timeout: start afresh.
+        # Deleting by id makes one of several concurrent takers win; the others look again.
+        if not await repository.delete_attempt(row.id):
+            return None
+        if not await repository.insert_processing(attempt_id, request, self.ttl):
+            return None
+        return Claimed(attempt_id, took_over=row.state == "processing" and row.expires_at > now)
+
+    async def complete(
+        self, attempt_id: str, status: int, headers: dict[str, str], body: bytes
+    ) -> bool:
+        """Store the answer; False if the attempt no longer owns its row (taken over)."""
+        async with self.sessions() as session, session.begin():
+            return await IdempotencyRepository(session).complete(
+                attempt_id, status, headers, body, self.ttl
+            )
+
+    async def release(self, attempt_id: str) -> None:
+        async with self.sessions() as session, session.begin():
+            await IdempotencyRepository(session).delete_attempt(attempt_id)
+
+    async def prune(self) -> int:
+        """Delete every expired key, a bounded batch per transaction; how many were deleted."""
+        total = 0
+        while True:
+            async with self.sessions() as session, session.begin():
+                deleted = await IdempotencyRepository(session).delete_expired(PRUNE_BATCH)
+            total += deleted
+            if deleted < PRUNE_BATCH:
+                return total
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._prune_periodically(), name="idempotency-prune")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _prune_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.prune_interval_s)
+            try:
+                deleted = await self.prune()
+            except Exception as exc:  # the database is down: try again next round
+                log.warning("idempotency_prune_failed", error=repr(exc)[:500])
+                continue
+            if deleted:
+                log.info("idempotency_keys_pruned", deleted=deleted)
