@@ -1,8 +1,8 @@
 """The application factory and its lifespan.
 
 Request flow (outermost first): request id -> tracing (when configured) -> access (metrics +
-log line) -> errors -> body guard -> protection (load shedding, timeout) -> rate limit -> auth
--> idempotency keys -> router.
+log line) -> errors -> conditional (ETag, 304) -> body guard -> protection (load shedding,
+timeout) -> rate limit -> auth -> idempotency keys -> router.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from catalog.graph import metrics as graph_metrics  # noqa: F401 - registers the
 from catalog.platform import probes
 from catalog.platform.auth.middleware import AuthMiddleware
 from catalog.platform.body_guard import BodyGuardMiddleware
+from catalog.platform.conditional import ConditionalMiddleware
 from catalog.platform.error_handling import ErrorMiddleware, install_exception_handlers
 from catalog.platform.error_schema import COMMON_ERRORS
 from catalog.platform.error_tracking import setup_error_tracking
@@ -68,6 +69,7 @@ def build_middleware(settings: Settings) -> list[Middleware]:
         *tracing_middleware(settings),
         Middleware(AccessMiddleware),
         Middleware(ErrorMiddleware, retry_after=settings.unavailable_retry_after_s),
+        Middleware(ConditionalMiddleware),
         Middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes),
         Middleware(
             ProtectionMiddleware,

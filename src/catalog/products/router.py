@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from catalog.deps import Session, SettingsDep
 from catalog.kit.bulk import BulkItems, BulkOut, bulk_answer
+from catalog.kit.conditional import IfMatch
 from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
 from catalog.kit.schemas import Name
@@ -20,6 +21,7 @@ PRODUCTS = "/api/data-products"
 PRODUCT = PRODUCTS + "/{product_id}"
 NOT_FOUND = error_responses(404)
 WRITE_ERRORS = error_responses(404, 409)
+CONDITIONAL_WRITE_ERRORS = error_responses(404, 409, 412)
 
 router = APIRouter(tags=["data products"])
 
@@ -74,18 +76,24 @@ async def get_product(product_id: str, session: Session, actor: Viewer) -> schem
     return schemas.ProductOut.model_validate(await service(session, actor).get(product_id))
 
 
-@router.patch(PRODUCT, responses=WRITE_ERRORS)
+@router.patch(PRODUCT, responses=CONDITIONAL_WRITE_ERRORS)
 async def update_product(
-    product_id: str, body: schemas.ProductUpdate, session: Session, actor: Editor
+    product_id: str,
+    body: schemas.ProductUpdate,
+    session: Session,
+    actor: Editor,
+    if_match: IfMatch = None,
 ) -> schemas.ProductOut:
     """Change fields; `status` moves draft -> published -> deprecated (-> published)."""
-    product = await service(session, actor).update(product_id, body)
+    product = await service(session, actor).update(product_id, body, if_match)
     return schemas.ProductOut.model_validate(product)
 
 
-@router.delete(PRODUCT, status_code=204, responses=NOT_FOUND)
-async def delete_product(product_id: str, session: Session, actor: Editor) -> Response:
-    await service(session, actor).delete(product_id)
+@router.delete(PRODUCT, status_code=204, responses=error_responses(404, 412))
+async def delete_product(
+    product_id: str, session: Session, actor: Editor, if_match: IfMatch = None
+) -> Response:
+    await service(session, actor).delete(product_id, if_match)
     return Response(status_code=204)
 
 

@@ -23,6 +23,7 @@ from catalog.db.models import (
     ProductElement,
 )
 from catalog.kit.bulk import ItemOutcome, merge_outcomes, parse_items
+from catalog.kit.conditional import check_if_match
 from catalog.kit.ids import new_id
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
@@ -116,8 +117,11 @@ class ProductService(DomainService):
             statement = self.products.only_visible(statement, team)
         return await self.products.paginate(statement, page.limit, page.offset)
 
-    async def update(self, product_id: str, body: schemas.ProductUpdate) -> DataProduct:
+    async def update(
+        self, product_id: str, body: schemas.ProductUpdate, if_match: str | None = None
+    ) -> DataProduct:
         product = await self.get(product_id)
+        await check_if_match(self.session, if_match, product, schemas.ProductOut, "data product")
         changes = body.model_dump(exclude_unset=True, exclude_none=True)
         await self._name_free(self.products, "data product", changes.get("name"), product.name)
         status = changes.get("status", product.status)
@@ -134,8 +138,9 @@ class ProductService(DomainService):
         await self.search_index.refresh([product.id])
         return updated
 
-    async def delete(self, product_id: str) -> None:
+    async def delete(self, product_id: str, if_match: str | None = None) -> None:
         product = await self.get(product_id)
+        await check_if_match(self.session, if_match, product, schemas.ProductOut, "data product")
         await self.products.release_tags(product.id)
         await self.products.delete_lineage_of("product", product.id)
         await self._delete("data_product", product)

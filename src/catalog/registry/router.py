@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from catalog.deps import Session
 from catalog.kit.bulk import BulkItems, BulkOut, bulk_answer
+from catalog.kit.conditional import IfMatch
 from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
 from catalog.kit.schemas import Name
@@ -18,6 +19,7 @@ from catalog.registry.service import RegistryService
 
 NOT_FOUND = error_responses(404)
 WRITE_ERRORS = error_responses(404, 409)
+CONDITIONAL_WRITE_ERRORS = error_responses(404, 409, 412)
 
 router = APIRouter(tags=["registry"])
 
@@ -53,17 +55,23 @@ async def get_concept(concept_id: str, session: Session, actor: Viewer) -> schem
     return schemas.ConceptOut.model_validate(await service(session, actor).get_concept(concept_id))
 
 
-@router.patch(CONCEPTS + "/{concept_id}", responses=WRITE_ERRORS)
+@router.patch(CONCEPTS + "/{concept_id}", responses=CONDITIONAL_WRITE_ERRORS)
 async def update_concept(
-    concept_id: str, body: schemas.ConceptUpdate, session: Session, actor: Editor
+    concept_id: str,
+    body: schemas.ConceptUpdate,
+    session: Session,
+    actor: Editor,
+    if_match: IfMatch = None,
 ) -> schemas.ConceptOut:
-    concept = await service(session, actor).update_concept(concept_id, body)
+    concept = await service(session, actor).update_concept(concept_id, body, if_match)
     return schemas.ConceptOut.model_validate(concept)
 
 
-@router.delete(CONCEPTS + "/{concept_id}", status_code=204, responses=WRITE_ERRORS)
-async def delete_concept(concept_id: str, session: Session, actor: Editor) -> Response:
-    await service(session, actor).delete_concept(concept_id)
+@router.delete(CONCEPTS + "/{concept_id}", status_code=204, responses=CONDITIONAL_WRITE_ERRORS)
+async def delete_concept(
+    concept_id: str, session: Session, actor: Editor, if_match: IfMatch = None
+) -> Response:
+    await service(session, actor).delete_concept(concept_id, if_match)
     return Response(status_code=204)
 
 
@@ -101,17 +109,23 @@ async def get_value_domain(
     return schemas.ValueDomainOut.model_validate(domain)
 
 
-@router.patch(DOMAINS + "/{domain_id}", responses=WRITE_ERRORS)
+@router.patch(DOMAINS + "/{domain_id}", responses=CONDITIONAL_WRITE_ERRORS)
 async def update_value_domain(
-    domain_id: str, body: schemas.ValueDomainUpdate, session: Session, actor: Editor
+    domain_id: str,
+    body: schemas.ValueDomainUpdate,
+    session: Session,
+    actor: Editor,
+    if_match: IfMatch = None,
 ) -> schemas.ValueDomainOut:
-    domain = await service(session, actor).update_value_domain(domain_id, body)
+    domain = await service(session, actor).update_value_domain(domain_id, body, if_match)
     return schemas.ValueDomainOut.model_validate(domain)
 
 
-@router.delete(DOMAINS + "/{domain_id}", status_code=204, responses=WRITE_ERRORS)
-async def delete_value_domain(domain_id: str, session: Session, actor: Editor) -> Response:
-    await service(session, actor).delete_value_domain(domain_id)
+@router.delete(DOMAINS + "/{domain_id}", status_code=204, responses=CONDITIONAL_WRITE_ERRORS)
+async def delete_value_domain(
+    domain_id: str, session: Session, actor: Editor, if_match: IfMatch = None
+) -> Response:
+    await service(session, actor).delete_value_domain(domain_id, if_match)
     return Response(status_code=204)
 
 
@@ -157,19 +171,27 @@ async def get_representation(
     return schemas.RepresentationOut.model_validate(representation)
 
 
-@router.patch(REPRESENTATIONS + "/{representation_id}", responses=WRITE_ERRORS)
+@router.patch(REPRESENTATIONS + "/{representation_id}", responses=CONDITIONAL_WRITE_ERRORS)
 async def update_representation(
-    representation_id: str, body: schemas.RepresentationUpdate, session: Session, actor: Editor
+    representation_id: str,
+    body: schemas.RepresentationUpdate,
+    session: Session,
+    actor: Editor,
+    if_match: IfMatch = None,
 ) -> schemas.RepresentationOut:
-    representation = await service(session, actor).update_representation(representation_id, body)
+    representation = await service(session, actor).update_representation(
+        representation_id, body, if_match
+    )
     return schemas.RepresentationOut.model_validate(representation)
 
 
-@router.delete(REPRESENTATIONS + "/{representation_id}", status_code=204, responses=WRITE_ERRORS)
+@router.delete(
+    REPRESENTATIONS + "/{representation_id}", status_code=204, responses=CONDITIONAL_WRITE_ERRORS
+)
 async def delete_representation(
-    representation_id: str, session: Session, actor: Editor
+    representation_id: str, session: Session, actor: Editor, if_match: IfMatch = None
 ) -> Response:
-    await service(session, actor).delete_representation(representation_id)
+    await service(session, actor).delete_representation(representation_id, if_match)
     return Response(status_code=204)
 
 
@@ -230,17 +252,23 @@ async def get_element(element_id: str, session: Session, actor: Viewer) -> schem
     return schemas.DataElementOut.model_validate(element)
 
 
-@router.patch(ELEMENTS + "/{element_id}", responses=WRITE_ERRORS)
+@router.patch(ELEMENTS + "/{element_id}", responses=CONDITIONAL_WRITE_ERRORS)
 async def update_element(
-    element_id: str, body: schemas.DataElementUpdate, session: Session, actor: Editor
+    element_id: str,
+    body: schemas.DataElementUpdate,
+    session: Session,
+    actor: Editor,
+    if_match: IfMatch = None,
 ) -> schemas.DataElementOut:
-    element = await service(session, actor).update_element(element_id, body)
+    element = await service(session, actor).update_element(element_id, body, if_match)
     return schemas.DataElementOut.model_validate(element)
 
 
-@router.delete(ELEMENTS + "/{element_id}", status_code=204, responses=WRITE_ERRORS)
-async def delete_element(element_id: str, session: Session, actor: Editor) -> Response:
-    await service(session, actor).delete_element(element_id)
+@router.delete(ELEMENTS + "/{element_id}", status_code=204, responses=CONDITIONAL_WRITE_ERRORS)
+async def delete_element(
+    element_id: str, session: Session, actor: Editor, if_match: IfMatch = None
+) -> Response:
+    await service(session, actor).delete_element(element_id, if_match)
     return Response(status_code=204)
 
 

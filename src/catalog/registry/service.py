@@ -23,6 +23,7 @@ from catalog.db.models import (
     ValueDomain,
 )
 from catalog.kit.bulk import ItemOutcome, merge_outcomes, parse_items
+from catalog.kit.conditional import check_if_match
 from catalog.kit.ids import new_id
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
@@ -90,17 +91,23 @@ class RegistryService(DomainService):
         )
 
     async def update_concept(
-        self, concept_id: str, body: schemas.ConceptUpdate
+        self, concept_id: str, body: schemas.ConceptUpdate, if_match: str | None = None
     ) -> DataElementConcept:
         concept = await self.get_concept(concept_id)
+        await check_if_match(
+            self.session, if_match, concept, schemas.ConceptOut, "data element concept"
+        )
         changes = body.model_dump(exclude_unset=True, exclude_none=True)
         await self._name_free(
             self.concepts, "data element concept", changes.get("name"), concept.name
         )
         return await self._update("data_element_concept", concept, changes)
 
-    async def delete_concept(self, concept_id: str) -> None:
+    async def delete_concept(self, concept_id: str, if_match: str | None = None) -> None:
         concept = await self.get_concept(concept_id)
+        await check_if_match(
+            self.session, if_match, concept, schemas.ConceptOut, "data element concept"
+        )
         referrers = await self.concepts.element_referrers(concept_id)
         if referrers:
             raise still_referenced(
@@ -154,15 +161,17 @@ class RegistryService(DomainService):
         )
 
     async def update_value_domain(
-        self, domain_id: str, body: schemas.ValueDomainUpdate
+        self, domain_id: str, body: schemas.ValueDomainUpdate, if_match: str | None = None
     ) -> ValueDomain:
         domain = await self.get_value_domain(domain_id)
+        await check_if_match(self.session, if_match, domain, schemas.ValueDomainOut, "value domain")
         changes = body.model_dump(exclude_unset=True, exclude_none=True)
         await self._name_free(self.domains, "value domain", changes.get("name"), domain.name)
         return await self._update("value_domain", domain, changes)
 
-    async def delete_value_domain(self, domain_id: str) -> None:
+    async def delete_value_domain(self, domain_id: str, if_match: str | None = None) -> None:
         domain = await self.get_value_domain(domain_id)
+        await check_if_match(self.session, if_match, domain, schemas.ValueDomainOut, "value domain")
         referrers = await self.domains.representation_referrers(domain_id)
         if referrers:
             raise still_referenced(
@@ -215,9 +224,15 @@ class RegistryService(DomainService):
         )
 
     async def update_representation(
-        self, representation_id: str, body: schemas.RepresentationUpdate
+        self,
+        representation_id: str,
+        body: schemas.RepresentationUpdate,
+        if_match: str | None = None,
     ) -> Representation:
         representation = await self.get_representation(representation_id)
+        await check_if_match(
+            self.session, if_match, representation, schemas.RepresentationOut, "representation"
+        )
         changes = body.model_dump(exclude_unset=True, exclude_none=True)
         await self._name_free(
             self.representations, "representation", changes.get("name"), representation.name
@@ -225,8 +240,13 @@ class RegistryService(DomainService):
         await self._require_domain(changes.get("value_domain_id"))
         return await self._update("representation", representation, changes)
 
-    async def delete_representation(self, representation_id: str) -> None:
+    async def delete_representation(
+        self, representation_id: str, if_match: str | None = None
+    ) -> None:
         representation = await self.get_representation(representation_id)
+        await check_if_match(
+            self.session, if_match, representation, schemas.RepresentationOut, "representation"
+        )
         referrers = await self.representations.element_referrers(representation_id)
         if referrers:
             raise still_referenced(
@@ -422,8 +442,13 @@ class RegistryService(DomainService):
         )
         return await self.elements.paginate(statement, page.limit, page.offset)
 
-    async def update_element(self, element_id: str, body: schemas.DataElementUpdate) -> DataElement:
+    async def update_element(
+        self, element_id: str, body: schemas.DataElementUpdate, if_match: str | None = None
+    ) -> DataElement:
         element = await self.get_element(element_id)
+        await check_if_match(
+            self.session, if_match, element, schemas.DataElementOut, "data element"
+        )
         if element.registration_status == "archived":
             raise Conflict("an archived data element cannot be changed")
         changes = body.model_dump(exclude_unset=True, exclude_none=True)
@@ -464,8 +489,11 @@ class RegistryService(DomainService):
         )
         return element
 
-    async def delete_element(self, element_id: str) -> None:
+    async def delete_element(self, element_id: str, if_match: str | None = None) -> None:
         element = await self.get_element(element_id)
+        await check_if_match(
+            self.session, if_match, element, schemas.DataElementOut, "data element"
+        )
         referrers = [
             ("data_product", i, n) for i, n in await self.elements.product_referrers(element.id)
         ] + [("schema_mapping", i, n) for i, n in await self.elements.mapping_referrers(element.id)]

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from catalog.deps import Session
+from catalog.kit.conditional import IfMatch
 from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
 from catalog.kit.schemas import Identifier, Name
@@ -22,6 +23,7 @@ TAG = TAGS + "/{tag_id}"
 PRODUCT_TAGS = "/api/data-products/{product_id}/tags"
 NOT_FOUND = error_responses(404)
 WRITE_ERRORS = error_responses(404, 409)
+CONDITIONAL_WRITE_ERRORS = error_responses(404, 409, 412)
 
 router = APIRouter(tags=["tags"])
 
@@ -87,21 +89,29 @@ async def get_tag(tag_id: str, session: Session, actor: Viewer) -> schemas.TagOu
     return schemas.TagOut.model_validate(await service(session, actor).get(tag_id))
 
 
-@router.patch(TAG, responses=WRITE_ERRORS)
+@router.patch(TAG, responses=CONDITIONAL_WRITE_ERRORS)
 async def update_tag(
-    tag_id: str, body: schemas.TagUpdate, session: Session, actor: Editor
+    tag_id: str,
+    body: schemas.TagUpdate,
+    session: Session,
+    actor: Editor,
+    if_match: IfMatch = None,
 ) -> schemas.TagOut:
     """Rename, recategorise, describe or move a tag (`parent_tag_id: null` makes it a root).
 
     Moving a tag under itself or under one of its descendants is a 409 (a cycle).
     """
-    return schemas.TagOut.model_validate(await service(session, actor).update(tag_id, body))
+    return schemas.TagOut.model_validate(
+        await service(session, actor).update(tag_id, body, if_match)
+    )
 
 
-@router.delete(TAG, status_code=204, responses=WRITE_ERRORS)
-async def delete_tag(tag_id: str, session: Session, actor: Editor) -> Response:
+@router.delete(TAG, status_code=204, responses=CONDITIONAL_WRITE_ERRORS)
+async def delete_tag(
+    tag_id: str, session: Session, actor: Editor, if_match: IfMatch = None
+) -> Response:
     """Delete a tag without children (409 naming them otherwise); products lose the tag."""
-    await service(session, actor).delete(tag_id)
+    await service(session, actor).delete(tag_id, if_match)
     return Response(status_code=204)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.db.models import DataProduct, Tag
+from catalog.kit.conditional import check_if_match
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
 from catalog.kit.service import DomainService
@@ -59,8 +60,11 @@ class TagService(DomainService):
         """Every tag (of `category`) nested under its parent, from one query."""
         return build_forest(await self.tags.all_tags(category))
 
-    async def update(self, tag_id: str, body: schemas.TagUpdate) -> Tag:
+    async def update(
+        self, tag_id: str, body: schemas.TagUpdate, if_match: str | None = None
+    ) -> Tag:
         tag = await self.get(tag_id)
+        await check_if_match(self.session, if_match, tag, schemas.TagOut, "tag")
         changes = body.model_dump(exclude_unset=True)
         await self._name_free(self.tags, "tag", changes.get("name"), tag.name)
         new_parent = changes.get("parent_tag_id", tag.parent_tag_id)
@@ -72,8 +76,9 @@ class TagService(DomainService):
             await self.search_index.refresh(await self.search_index.products_with_tags([tag.id]))
         return updated
 
-    async def delete(self, tag_id: str) -> None:
+    async def delete(self, tag_id: str, if_match: str | None = None) -> None:
         tag = await self.get(tag_id)
+        await check_if_match(self.session, if_match, tag, schemas.TagOut, "tag")
         children = await self.tags.children(tag_id)
         if children:
             raise still_referenced(
