@@ -25,6 +25,7 @@ from catalog.platform.ratelimit.limiter import RateLimiter
 from catalog.platform.ratelimit.local import LocalBuckets
 from catalog.platform.ratelimit.policy import Policy
 from catalog.platform.ratelimit.redis_buckets import RedisBuckets
+from catalog.platform.retry import RetryBudget
 from catalog.platform.tracing import instrument_engine, instrument_redis
 from catalog.settings import Settings
 
@@ -41,6 +42,8 @@ class Resources:
     authenticator: Authenticator
     alerts: AlertEngine
     idempotency: IdempotencyStore
+    # Retries of requests after transient database errors (platform/retrying_route.py).
+    db_retry_budget: RetryBudget = field(default_factory=RetryBudget)
     started_at: float = field(default_factory=time.time)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 

@@ -14,13 +14,14 @@ from catalog.kit.projection import Fields, page_of
 from catalog.kit.schemas import Identifier, Name
 from catalog.platform.error_schema import error_responses
 from catalog.platform.principal import Actor, Steward, Viewer
+from catalog.platform.retrying_route import RetryingRoute
 
 REQUESTS = "/api/access-requests"
 REQUEST = REQUESTS + "/{request_id}"
 NOT_FOUND = error_responses(404)
 MOVE_ERRORS = error_responses(403, 404, 409)
 
-router = APIRouter(tags=["access"])
+router = APIRouter(tags=["access"], route_class=RetryingRoute)
 
 OptionalDecision = Annotated[schemas.Decision | None, Body()]
 

@@ -14,13 +14,14 @@ from catalog.kit.projection import Fields, page_of
 from catalog.platform.auth.apikeys import KeyStatus
 from catalog.platform.error_schema import error_responses
 from catalog.platform.principal import Actor, Admin
+from catalog.platform.retrying_route import RetryingRoute
 
 API_KEYS = "/api/admin/api-keys"
 API_KEY = API_KEYS + "/{key_id}"
 FORBIDDEN = error_responses(403)
 NOT_FOUND = error_responses(403, 404)
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], route_class=RetryingRoute)
 
 
 def service(session: Session, actor: Actor) -> ApiKeyService:

@@ -14,11 +14,12 @@ from catalog.kit.projection import Fields, page_of
 from catalog.kit.schemas import AwareDatetime
 from catalog.platform.error_schema import error_responses
 from catalog.platform.principal import Actor, Editor, Steward
+from catalog.platform.retrying_route import RetryingRoute
 
 LANGEXTRACT = "/api/audit/langextract"
 EVENTS = "/api/audit/events"
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], route_class=RetryingRoute)
 
 
 def service(session: Session, actor: Actor) -> AuditService:

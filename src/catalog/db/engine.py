@@ -50,6 +50,8 @@ def create_engine(settings: Settings, *, echo: bool = False) -> AsyncEngine:
             echo=echo,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             pool_pre_ping=True,
+            # The default pool (5 + 10 overflow) would make a request wait 30 s for a connection.
+            pool_timeout=settings.db_pool_timeout_s,
         )
         _configure_sqlite(engine)
         return engine

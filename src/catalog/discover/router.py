@@ -15,10 +15,11 @@ from catalog.kit.schemas import Name
 from catalog.platform.error_schema import error_responses
 from catalog.platform.principal import Actor, Viewer
 from catalog.platform.ratelimit.policy import endpoint_limit
+from catalog.platform.retrying_route import RetryingRoute
 from catalog.products.schemas import ProductStatus
 from catalog.resources import Resources
 
-router = APIRouter(tags=["discovery"])
+router = APIRouter(tags=["discovery"], route_class=RetryingRoute)
 DISCOVER = "/api/discover"
 SEARCH_MAX_LIMIT = 100
 SEARCH_MAX_OFFSET = 10_000

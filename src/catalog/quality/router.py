@@ -8,12 +8,13 @@ from catalog.deps import Session, SettingsDep
 from catalog.kit.pagination import Paging
 from catalog.platform.error_schema import error_responses
 from catalog.platform.principal import Editor, Viewer
+from catalog.platform.retrying_route import RetryingRoute
 from catalog.quality import schemas
 from catalog.quality.service import QualityService
 
 QUALITY = "/api/data-elements/{element_id}/quality"
 
-router = APIRouter(tags=["quality"])
+router = APIRouter(tags=["quality"], route_class=RetryingRoute)
 
 
 @router.post(QUALITY, status_code=201, responses=error_responses(404))

@@ -26,10 +26,11 @@ from catalog.kit.schemas import Identifier, JSONObject, LongText, Name, RequestM
 from catalog.platform.error_schema import error_responses
 from catalog.platform.errors import PayloadTooLarge, Unprocessable
 from catalog.platform.principal import Editor, Viewer
+from catalog.platform.retrying_route import RetryingRoute
 from catalog.registry import schemas
 from catalog.registry.service import RegistryService
 
-router = APIRouter(tags=["compatibility"])
+router = APIRouter(tags=["compatibility"], route_class=RetryingRoute)
 BASE = "/catalog/data-elements"
 
 

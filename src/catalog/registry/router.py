@@ -14,6 +14,7 @@ from catalog.kit.projection import Fields, page_of
 from catalog.kit.schemas import Name
 from catalog.platform.error_schema import error_responses
 from catalog.platform.principal import Actor, Editor, Steward, Viewer
+from catalog.platform.retrying_route import RetryingRoute
 from catalog.registry import schemas
 from catalog.registry.service import RegistryService
 
@@ -21,7 +22,7 @@ NOT_FOUND = error_responses(404)
 WRITE_ERRORS = error_responses(404, 409)
 CONDITIONAL_WRITE_ERRORS = error_responses(404, 409, 412)
 
-router = APIRouter(tags=["registry"])
+router = APIRouter(tags=["registry"], route_class=RetryingRoute)
 
 
 def service(session: Session, actor: Actor) -> RegistryService:

@@ -11,6 +11,7 @@ from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
 from catalog.platform.error_schema import error_responses
 from catalog.platform.principal import Actor, Editor, Steward, Viewer
+from catalog.platform.retrying_route import RetryingRoute
 from catalog.regulatory import schemas
 from catalog.regulatory.service import RegulatoryService
 
@@ -20,7 +21,7 @@ MAPPINGS = SCHEMA + "/product-mappings"
 NOT_FOUND = error_responses(404)
 WRITE_ERRORS = error_responses(404, 409)
 
-router = APIRouter(tags=["regulatory"])
+router = APIRouter(tags=["regulatory"], route_class=RetryingRoute)
 
 
 def service(session: Session, actor: Actor) -> RegulatoryService:

@@ -14,6 +14,7 @@ from catalog.kit.schemas import Identifier, Name
 from catalog.platform.error_schema import error_responses
 from catalog.platform.errors import Unprocessable
 from catalog.platform.principal import Actor, Editor, Viewer
+from catalog.platform.retrying_route import RetryingRoute
 from catalog.tags import schemas
 from catalog.tags.service import TagService
 from catalog.tags.tree import render_tree_page
@@ -25,7 +26,7 @@ NOT_FOUND = error_responses(404)
 WRITE_ERRORS = error_responses(404, 409)
 CONDITIONAL_WRITE_ERRORS = error_responses(404, 409, 412)
 
-router = APIRouter(tags=["tags"])
+router = APIRouter(tags=["tags"], route_class=RetryingRoute)
 
 
 def service(session: Session, actor: Actor) -> TagService:

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Body
 from catalog.deps import Session
 from catalog.platform.error_schema import error_responses
 from catalog.platform.principal import Viewer
+from catalog.platform.retrying_route import RetryingRoute
 from catalog.usage import schemas
 from catalog.usage.service import UsageService
 
 USAGE = "/api/data-products/{product_id}/usage"
 
-router = APIRouter(tags=["usage"])
+router = APIRouter(tags=["usage"], route_class=RetryingRoute)
 
 
 @router.post(USAGE, status_code=201, responses=error_responses(404))
