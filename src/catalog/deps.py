@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.platform.cache.invalidation import take_stale
 from catalog.platform.errors import ServiceUnavailable
 from catalog.platform.logging import get_logger
 from catalog.resources import Resources
@@ -18,22 +19,29 @@ log = get_logger(__name__)
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_resources(request: Request) -> Resources:
+def resources_of(request: Request) -> Resources:
     resources: Resources = request.state.catalog
     return resources
 
 
-def get_settings(request: Request) -> Settings:
-    return get_resources(request).settings
+# Dependencies are `async def` even when they do no I/O: FastAPI runs a plain `def` dependency
+# in a worker thread, which cost ~0.3 ms per request on this machine.
+async def get_resources(request: Request) -> Resources:
+    return resources_of(request)
+
+
+async def get_settings(request: Request) -> Settings:
+    return resources_of(request).settings
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request: committed when the handler succeeds, rolled back otherwise.
 
-    Services only flush; this is the one place that commits. Reads and writes get different
-    factories so SQLite can take its write lock up front (see db/engine.py).
+    Services only flush; this is the one place that commits, and then retires the cache
+    scopes the transaction changed, before the answer leaves (platform/cache). Reads and
+    writes get different factories so SQLite can take its write lock up front (db/engine.py).
     """
-    resources = get_resources(request)
+    resources = resources_of(request)
     factory = (
         resources.read_sessions if request.method in _READ_METHODS else resources.write_sessions
     )
@@ -41,6 +49,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
             await session.commit()
+            await resources.cache.retire(take_stale(session))
         except BaseException as exc:
             # A rollback on a dead connection fails too; the first error is the one to report.
             with contextlib.suppress(Exception):

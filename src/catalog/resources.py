@@ -7,6 +7,7 @@ service running, `/readyz` red and requests answered 503 until it comes back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from catalog.db.pool_metrics import instrument_pool
 from catalog.discover.history import SearchHistoryRecorder
 from catalog.platform.alerting.engine import AlertEngine
 from catalog.platform.auth.authenticator import Authenticator
+from catalog.platform.cache import Cache, open_cache
 from catalog.platform.idempotency_store import IdempotencyStore
 from catalog.platform.metrics import flush_observations, flush_periodically
 from catalog.platform.ratelimit.limiter import RateLimiter
@@ -42,6 +44,7 @@ class Resources:
     authenticator: Authenticator
     alerts: AlertEngine
     idempotency: IdempotencyStore
+    cache: Cache
     # Retries of requests after transient database errors (platform/retrying_route.py).
     db_retry_budget: RetryBudget = field(default_factory=RetryBudget)
     started_at: float = field(default_factory=time.time)
@@ -53,6 +56,10 @@ class Resources:
         self.alerts.start()
         self.idempotency.start()
         self._tasks.append(asyncio.create_task(flush_periodically(), name="metrics-flush"))
+        if self.redis is not None:
+            # Open a connection now, so the first requests do not pay for it within the
+            # rate limiter's and the cache's short timeouts.
+            self._tasks.append(asyncio.create_task(_warm_up(self.redis), name="redis-warm-up"))
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -60,6 +67,7 @@ class Resources:
         flush_observations()
         await self.alerts.stop()
         await self.idempotency.stop()
+        await self.cache.close()
         await self.search_history.stop()  # drains queued history while the DB is still open
         await self.authenticator.aclose()
         if self.redis is not None:
@@ -67,16 +75,27 @@ class Resources:
         await self.engine.dispose()
 
 
+async def _warm_up(redis: aioredis.Redis) -> None:
+    with contextlib.suppress(Exception):  # down at start: /readyz says so, requests fall back
+        await redis.ping()
+
+
 def open_redis(settings: Settings) -> aioredis.Redis | None:
     if not settings.redis_url:
         return None
     timeout = settings.dependency_timeout_s
-    return aioredis.Redis.from_url(
+    # A bounded pool that makes callers wait for a free connection: a burst of requests then
+    # shares a few warm connections instead of opening one each (a cold burst of 100 took
+    # ~400 ms to connect here, against ~50 ms through 16 connections).
+    pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=timeout,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
         health_check_interval=30,
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 def open_rate_limiter(settings: Settings, redis: aioredis.Redis | None) -> RateLimiter:
@@ -112,6 +131,7 @@ def open_resources(settings: Settings) -> Resources:
             ttl_s=settings.idempotency_ttl_s,
             lock_timeout_s=settings.idempotency_lock_timeout_s,
         ),
+        cache=open_cache(settings, redis),
         search_history=SearchHistoryRecorder(
             write_sessions,
             queue_size=settings.search_history_queue_size,

@@ -42,6 +42,19 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL"))
     redis_cache_ttl: int = Field(3600, ge=1, validation_alias=_env("REDIS_CACHE_TTL"))
+    # The response cache (platform/cache): REDIS_CACHE_TTL is the lifetime of cached
+    # resources (products, elements, the tag tree) in Redis or in process alike.
+    cache_enabled: bool = Field(True, validation_alias=_env("CATALOG_CACHE_ENABLED"))
+    cache_list_ttl_s: int = Field(30, ge=1, validation_alias=_env("CATALOG_CACHE_LIST_TTL_S"))
+    cache_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, validation_alias=_env("CATALOG_CACHE_MAX_BYTES")
+    )
+    redis_max_connections: int = Field(
+        16, ge=1, validation_alias=_env("CATALOG_REDIS_MAX_CONNECTIONS")
+    )
+    cache_redis_timeout_ms: int = Field(
+        250, ge=1, validation_alias=_env("CATALOG_CACHE_REDIS_TIMEOUT_MS")
+    )
     neo4j_uri: str | None = Field(None, validation_alias=_env("NEO4J_URI"))
     neo4j_username: str | None = Field(None, validation_alias=_env("NEO4J_USERNAME"))
     neo4j_password: SecretStr | None = Field(None, validation_alias=_env("NEO4J_PASSWORD"))

@@ -26,7 +26,7 @@ def service(session: Session, actor: Actor) -> AuditService:
     return AuditService(session, actor)
 
 
-def time_range(
+async def time_range(
     since: Annotated[
         AwareDatetime | None, Query(description="Inclusive lower bound, with a timezone")
     ] = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from catalog.deps import ResourcesDep, Session
 from catalog.discover import schemas
@@ -28,7 +28,9 @@ Filter = Annotated[Name | None, Query()]
 
 
 def service(session: Session, actor: Actor, resources: Resources) -> DiscoverService:
-    return DiscoverService(session, actor, resources.settings, resources.search_history)
+    return DiscoverService(
+        session, actor, resources.settings, resources.search_history, resources.cache
+    )
 
 
 @router.get(DISCOVER + "/search")
@@ -75,16 +77,17 @@ async def click(
     return await service(session, actor, resources).click(search_id, body.product_id)
 
 
-@router.get(DISCOVER + "/suggest")
+@router.get(DISCOVER + "/suggest", response_model=schemas.SuggestOut)
 async def suggest(
     session: Session,
     actor: Viewer,
     resources: ResourcesDep,
     q: Annotated[str, Query(min_length=1, max_length=100)],
     limit: int = Query(10, ge=1, le=50),
-) -> schemas.SuggestOut:
+) -> Response:
     """Typeahead: product, tag and element names starting with `q`, then near misses."""
-    return await service(session, actor, resources).suggest(q, limit)
+    body = await service(session, actor, resources).suggest_json(q, limit)
+    return Response(body, media_type="application/json")
 
 
 @router.get(DISCOVER + "/popular-searches")
@@ -110,7 +113,7 @@ async def recent_searches(
     return await service(session, actor, resources).recent(limit)
 
 
-@router.get(DISCOVER + "/marketplace")
+@router.get(DISCOVER + "/marketplace", response_model=schemas.MarketplaceOut)
 async def marketplace(
     session: Session,
     actor: Viewer,
@@ -121,7 +124,10 @@ async def marketplace(
     sort_by: schemas.MarketplaceSort = "popularity",
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=1_000_000),
-) -> schemas.MarketplaceOut:
+) -> Response:
     """Published data products with usage, tags and latest version."""
     filters = Filters(team=team, category=category, tag=tag)
-    return await service(session, actor, resources).marketplace(filters, sort_by, limit, offset)
+    body = await service(session, actor, resources).marketplace_json(
+        filters, sort_by, limit, offset
+    )
+    return Response(body, media_type="application/json")

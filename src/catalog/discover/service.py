@@ -30,6 +30,8 @@ from catalog.discover.repository import (
 )
 from catalog.kit.ids import new_id
 from catalog.kit.time import utcnow
+from catalog.platform.cache import Cache, cache_key
+from catalog.platform.cache.invalidation import LISTINGS
 from catalog.platform.errors import NotFound, Unprocessable
 from catalog.platform.principal import Actor, restricted_view, sees
 from catalog.settings import Settings
@@ -57,12 +59,14 @@ class DiscoverService:
         actor: Actor,
         settings: Settings,
         history: SearchHistoryRecorder,
+        cache: Cache,
     ) -> None:
         self.session = session
         self.actor = actor
         self.repo = DiscoverRepository(session)
         self.weights = Weights.from_settings(settings)
         self.history = history
+        self.cache = cache
 
     async def search(
         self,
@@ -75,6 +79,46 @@ class DiscoverService:
     ) -> schemas.SearchOut:
         query = parse(q)
         filters.see_all, filters.restricted_team = restricted_view(self.actor)
+
+        async def load() -> bytes:
+            page = await self._rank(query, filters, sort_by, limit, offset, explain)
+            return page.model_dump_json().encode()
+
+        # Cached per visibility (see_all, restricted_team are part of the filters).
+        key = cache_key(query.raw, filters, sort_by, limit, offset, explain)
+        body = await self.cache.fetch("search", LISTINGS, key, load, ttl_s=self.cache.list_ttl_s)
+        answer = schemas.SearchOut.model_validate_json(body)
+        answer.search_id = new_id()  # every search is its own, cached or not
+        await self.history.record(
+            "search",
+            {
+                "id": answer.search_id,
+                "user_id": self.actor.subject,
+                "query": query.raw,
+                "filters": {
+                    k: v
+                    for k in ("team", "category", "status", "tag")
+                    if (v := getattr(filters, k)) is not None
+                }
+                | {"sort_by": sort_by},
+                "result_count": answer.total_count,
+                "clicked": False,
+                "clicked_product_id": None,
+                "timestamp": utcnow(),
+            },
+        )
+        return answer
+
+    async def _rank(
+        self,
+        query: ParsedQuery,
+        filters: Filters,
+        sort_by: str,
+        limit: int,
+        offset: int,
+        explain: bool,
+    ) -> schemas.SearchOut:
+        """One page of results with total and facets (the search id is filled in later)."""
         fuzzy = False
         page = SearchPage()
         if not query.unsearchable:
@@ -89,25 +133,6 @@ class DiscoverService:
                     )
         details = await self.repo.details([hit.value for hit in page.hits])
         total = page.total
-        search_id = new_id()
-        await self.history.record(
-            "search",
-            {
-                "id": search_id,
-                "user_id": self.actor.subject,
-                "query": query.raw,
-                "filters": {
-                    k: v
-                    for k in ("team", "category", "status", "tag")
-                    if (v := getattr(filters, k)) is not None
-                }
-                | {"sort_by": sort_by},
-                "result_count": total,
-                "clicked": False,
-                "clicked_product_id": None,
-                "timestamp": utcnow(),
-            },
-        )
         return schemas.SearchOut(
             results=[
                 self._result(details[hit.value], hit, explain)
@@ -121,7 +146,7 @@ class DiscoverService:
                     for name, values in page.facets.items()
                 }
             ),
-            search_id=search_id,
+            search_id="",
             query=query.raw,
             terms=list(query.terms),
             fuzzy=fuzzy,
@@ -168,6 +193,15 @@ class DiscoverService:
             if explain
             else None,
         )
+
+    async def suggest_json(self, q: str, limit: int) -> bytes:
+        """Suggestions as their JSON answer, cached per prefix (the same for every caller)."""
+
+        async def load() -> bytes:
+            return (await self.suggest(q, limit)).model_dump_json().encode()
+
+        key = cache_key(q, limit)
+        return await self.cache.fetch("suggest", LISTINGS, key, load, ttl_s=self.cache.list_ttl_s)
 
     async def suggest(self, q: str, limit: int) -> schemas.SuggestOut:
         """Prefix matches first, then names containing the text, then (typos) near names."""
@@ -258,6 +292,21 @@ class DiscoverService:
                 )
                 for row in rows
             ],
+        )
+
+    async def marketplace_json(
+        self, filters: Filters, sort_by: str, limit: int, offset: int
+    ) -> bytes:
+        """A marketplace page as its JSON answer, cached per visibility and parameters."""
+        filters.see_all, filters.restricted_team = restricted_view(self.actor)
+
+        async def load() -> bytes:
+            page = await self.marketplace(filters, sort_by, limit, offset)
+            return page.model_dump_json().encode()
+
+        key = cache_key(filters, sort_by, limit, offset)
+        return await self.cache.fetch(
+            "marketplace", LISTINGS, key, load, ttl_s=self.cache.list_ttl_s
         )
 
     async def marketplace(

@@ -47,7 +47,7 @@ class BulkOut(ResponseModel):
     results: list[BulkItemResult]
 
 
-def bulk_items(body: BulkIn, settings: SettingsDep) -> list[dict[str, Any]]:
+async def bulk_items(body: BulkIn, settings: SettingsDep) -> list[dict[str, Any]]:
     if len(body.items) > settings.bulk_max_items:
         raise PayloadTooLarge(
             f"a batch holds at most {settings.bulk_max_items} items; got {len(body.items)}"

@@ -21,7 +21,7 @@ class PageParams:
     offset: int
 
 
-def page_params(
+async def page_params(
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size (1-500)"),
     offset: int = Query(0, ge=0, le=MAX_OFFSET, description="Items to skip"),
 ) -> PageParams:

@@ -20,7 +20,7 @@ from catalog.platform.errors import Unprocessable
 T = TypeVar("T", bound=BaseModel)
 
 
-def fields_param(
+async def fields_param(
     fields: str | None = Query(
         None,
         max_length=1000,

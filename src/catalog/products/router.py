@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from catalog.deps import Session, SettingsDep
+from catalog.deps import ResourcesDep, Session, SettingsDep
 from catalog.kit.bulk import BulkItems, BulkOut, bulk_answer
 from catalog.kit.conditional import IfMatch
 from catalog.kit.pagination import Page, Paging
@@ -72,9 +72,12 @@ async def bulk_create_products(items: BulkItems, session: Session, actor: Editor
     return bulk_answer(await service(session, actor).bulk_create(items))
 
 
-@router.get(PRODUCT, responses=NOT_FOUND)
-async def get_product(product_id: str, session: Session, actor: Viewer) -> schemas.ProductOut:
-    return schemas.ProductOut.model_validate(await service(session, actor).get(product_id))
+@router.get(PRODUCT, response_model=schemas.ProductOut, responses=NOT_FOUND)
+async def get_product(
+    product_id: str, session: Session, actor: Viewer, resources: ResourcesDep
+) -> Response:
+    body = await service(session, actor).get_json(product_id, resources.cache)
+    return Response(body, media_type="application/json")
 
 
 @router.patch(PRODUCT, responses=CONDITIONAL_WRITE_ERRORS)

@@ -8,6 +8,7 @@ from sqlalchemy import Select, case, or_, select, update
 
 from catalog.db.models import DataElement, QualityMeasurement
 from catalog.kit.repository import Repository
+from catalog.platform.cache.invalidation import element_scope, mark_stale
 
 
 def _element_by_key(key: str) -> Select[Any]:
@@ -59,3 +60,4 @@ class MeasurementRepository(Repository[QualityMeasurement]):
             .where(DataElement.id == element_id)
             .values(quality_score=score, quality_level=level, updated_at=DataElement.updated_at)
         )
+        mark_stale(self.session, element_scope(element_id))  # rows the events cannot see

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from catalog.deps import Session
+from catalog.deps import ResourcesDep, Session
 from catalog.kit.bulk import BulkItems, BulkOut, bulk_answer
 from catalog.kit.conditional import IfMatch
 from catalog.kit.pagination import Page, Paging
@@ -245,12 +245,14 @@ async def bulk_create_elements(items: BulkItems, session: Session, actor: Editor
     return bulk_answer(await service(session, actor).bulk_create_elements(items))
 
 
-@router.get(ELEMENTS + "/{element_id}", responses=NOT_FOUND)
-async def get_element(element_id: str, session: Session, actor: Viewer) -> schemas.DataElementOut:
+@router.get(ELEMENTS + "/{element_id}", response_model=schemas.DataElementOut, responses=NOT_FOUND)
+async def get_element(
+    element_id: str, session: Session, actor: Viewer, resources: ResourcesDep
+) -> Response:
     """A data element by its id, or by its registry identifier when that has no `/` in it
     (identifiers that are URIs: `GET /api/data-elements?identifier=...`)."""
-    element = await service(session, actor).get_element(element_id)
-    return schemas.DataElementOut.model_validate(element)
+    body = await service(session, actor).get_element_json(element_id, resources.cache)
+    return Response(body, media_type="application/json")
 
 
 @router.patch(ELEMENTS + "/{element_id}", responses=CONDITIONAL_WRITE_ERRORS)

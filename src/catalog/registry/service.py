@@ -29,6 +29,8 @@ from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
 from catalog.kit.service import DomainService
 from catalog.kit.time import utcnow
+from catalog.platform.cache import Cache, Uncacheable
+from catalog.platform.cache.invalidation import element_scope
 from catalog.platform.errors import (
     CatalogError,
     Conflict,
@@ -420,6 +422,19 @@ class RegistryService(DomainService):
         if element is None:
             raise NotFound("data element", key)
         return element
+
+    async def get_element_json(self, key: str, cache: Cache) -> bytes:
+        """The element's JSON answer, cached by id. A lookup by registry identifier is
+        answered but not kept: invalidation knows elements by id only."""
+
+        async def load() -> bytes:
+            element = await self.get_element(key)
+            body = schemas.DataElementOut.model_validate(element).model_dump_json().encode()
+            if element.id != key:
+                raise Uncacheable(body)
+            return body
+
+        return await cache.fetch("element", element_scope(key), key, load)
 
     async def list_elements(
         self,

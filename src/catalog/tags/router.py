@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from catalog.deps import Session
+from catalog.deps import ResourcesDep, Session
 from catalog.kit.conditional import IfMatch
 from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
@@ -17,7 +17,6 @@ from catalog.platform.principal import Actor, Editor, Viewer
 from catalog.platform.retrying_route import RetryingRoute
 from catalog.tags import schemas
 from catalog.tags.service import TagService
-from catalog.tags.tree import render_tree_page
 
 TAGS = "/api/tags"
 TAG = TAGS + "/{tag_id}"
@@ -47,6 +46,7 @@ async def create_tag(body: schemas.TagCreate, session: Session, actor: Editor) -
 async def list_tags(
     session: Session,
     actor: Viewer,
+    resources: ResourcesDep,
     page: Paging,
     fields: Fields,
     category: Annotated[Name | None, Query(description="Exact category")] = None,
@@ -77,8 +77,8 @@ async def list_tags(
         ]
         if unsupported:
             raise Unprocessable(f"{', '.join(unsupported)} cannot be combined with tree=true")
-        forest = await service(session, actor).tree(category)
-        return Response(render_tree_page(forest), media_type="application/json")
+        body = await service(session, actor).tree_json(category, resources.cache)
+        return Response(body, media_type="application/json")
     rows, total = await service(session, actor).list_tags(
         page, category=category, parent_tag_id=parent_tag_id, name=name
     )

@@ -21,11 +21,13 @@ from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
 from catalog.kit.service import DomainService
 from catalog.kit.time import utcnow
+from catalog.platform.cache import Cache
+from catalog.platform.cache.invalidation import TAGS as TAGS_SCOPE
 from catalog.platform.errors import Conflict, NotFound, still_referenced
 from catalog.platform.principal import Actor
 from catalog.tags import schemas
 from catalog.tags.repository import ProductTagRepository, TagRepository
-from catalog.tags.tree import Forest, build_forest
+from catalog.tags.tree import Forest, build_forest, render_tree_page
 
 
 class TagService(DomainService):
@@ -59,6 +61,14 @@ class TagService(DomainService):
     async def tree(self, category: str | None) -> Forest:
         """Every tag (of `category`) nested under its parent, from one query."""
         return build_forest(await self.tags.all_tags(category))
+
+    async def tree_json(self, category: str | None, cache: Cache) -> bytes:
+        """The tree's JSON answer, cached until a tag or a product's tags change."""
+
+        async def load() -> bytes:
+            return render_tree_page(await self.tree(category))
+
+        return await cache.fetch("tag_tree", TAGS_SCOPE, category or "", load)
 
     async def update(
         self, tag_id: str, body: schemas.TagUpdate, if_match: str | None = None

@@ -117,6 +117,13 @@ class Cache:
     def enabled(self) -> bool:
         return self.backend is not None
 
+    def describe(self) -> dict[str, object]:
+        """For /healthz: where entries live, and invalidations Redis has not taken yet."""
+        return {
+            "backend": self.backend.name if self.backend is not None else "off",
+            "pending_invalidations": len(self._unretired),
+        }
+
     # --- reads ---------------------------------------------------------------------------
 
     async def fetch(

@@ -6,16 +6,22 @@ catalog), the fallback is counted and logged, and Redis is tried again after a c
 While it lasts, each replica enforces the limits on its own, so the whole fleet may admit up
 to N times the global limit. Operators see it in `catalog_rate_limit_redis_fallback_total`
 and `catalog_rate_limit_backend`.
+
+The cool-down is the `redis_rate_limit` circuit breaker (platform/breaker.py): half of the
+last few decisions failing (at least 3) opens it for the cool-down, so one slow call (say, a
+connection being opened under load) does not send the fleet to local limits; then one trial
+decides whether it closes. Its state shows in `/healthz` and `catalog_circuit_breaker_state`
+like every dependency's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 
 from prometheus_client import Counter, Gauge
 
+from catalog.platform.breaker import CircuitBreaker, CircuitOpen
 from catalog.platform.logging import get_logger
 from catalog.platform.ratelimit.buckets import Check, Decision
 from catalog.platform.ratelimit.local import LocalBuckets
@@ -51,7 +57,15 @@ class RateLimiter:
         self.timeout_s = timeout_s
         self.cooldown_s = cooldown_s
         self.idle_after_s = idle_after_s
-        self._remote_retry_at = 0.0
+        self.breaker = CircuitBreaker(
+            "redis_rate_limit",
+            window=10,
+            minimum_calls=3,
+            failure_rate=0.5,
+            slow_call_rate=1.1,  # too slow is a timeout, hence a failure
+            open_s=cooldown_s,
+            half_open_calls=1,
+        )
         self._degraded = False
         self._decisions = 0
         self._mark("redis" if remote is not None else "local")
@@ -60,24 +74,29 @@ class RateLimiter:
         self._decisions += 1
         if self._decisions % IDLE_SWEEP_EVERY == 0:
             self.local.forget_idle(self.idle_after_s)
-        if self.remote is not None and time.monotonic() >= self._remote_retry_at:
-            try:
+        remote = self.remote
+        if remote is not None:
+
+            async def ask_redis() -> Decision:
                 async with asyncio.timeout(self.timeout_s):
-                    decision = await self.remote.decide(checks, consume)
-                if self._degraded:
-                    self._degraded = False
-                    self._mark("redis")
-                    log.info("rate_limit_redis_recovered")
-                return decision
+                    return await remote.decide(checks, consume)
+
+            try:
+                decision = await self.breaker.call(ask_redis)
+            except CircuitOpen:  # cooling down: decide locally
+                FALLBACKS.inc()
             except Exception as exc:  # Redis down or slow: decide locally, try again later
                 FALLBACKS.inc()
                 if not self._degraded:
                     self._degraded = True
                     log.warning("rate_limit_redis_fallback", error=repr(exc)[:200])
                     self._mark("local")
-                self._remote_retry_at = time.monotonic() + self.cooldown_s
-        elif self.remote is not None:
-            FALLBACKS.inc()
+            else:
+                if self._degraded:
+                    self._degraded = False
+                    self._mark("redis")
+                    log.info("rate_limit_redis_recovered")
+                return decision
         return self.local.decide(checks, consume)
 
     @staticmethod
