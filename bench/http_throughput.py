@@ -63,7 +63,7 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
 
 
 @contextmanager
-def server(factory: str, port: int, env: dict[str, str]) -> Iterator[None]:
+def server(factory: str, port: int, env: dict[str, str], ready_path: str = PATH) -> Iterator[None]:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -87,7 +87,7 @@ def server(factory: str, port: int, env: dict[str, str]) -> Iterator[None]:
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}{PATH}", timeout=1).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -100,9 +100,9 @@ def server(factory: str, port: int, env: dict[str, str]) -> Iterator[None]:
         process.wait(30)
 
 
-def wrk(port: int, duration: int, connections: int) -> float:
+def wrk(port: int, duration: int, connections: int, path: str = PATH) -> float:
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", f"http://127.0.0.1:{port}{PATH}"],
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", f"http://127.0.0.1:{port}{path}"],
         capture_output=True,
         text=True,
         check=True,
