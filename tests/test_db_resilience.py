@@ -168,7 +168,7 @@ async def test_a_dropped_connection_is_not_retried_for_a_post_without_idempotenc
     for method in ("POST", "PATCH"):
         answer, token = await fail(pg_faults, "terminate", times=1, method=method, write=True)
         error = assert_unavailable(answer)
-        assert "Idempotency-Key" in error["details"]
+        assert "unknown" in error["details"]
         assert ATTEMPTS[token] == 1, method  # not run again: it might have been applied
         rows = await query(clean_postgres_url, "SELECT count(*) FROM tags WHERE name = :n", n=token)
         assert rows[0][0] == 0  # the connection died before COMMIT
@@ -176,16 +176,17 @@ async def test_a_dropped_connection_is_not_retried_for_a_post_without_idempotenc
     assert await metrics.delta("connection", "retried") == 0
 
 
-async def test_a_dropped_connection_is_retried_for_a_post_with_idempotency_key(
-    pg_faults: AsyncClient, clean_postgres_url: str
+async def test_a_dropped_connection_is_not_retried_for_a_post_even_with_idempotency_key(
+    pg_faults: AsyncClient,
 ) -> None:
+    """The key's record is written outside the request's transaction, so it cannot tell
+    whether a COMMIT lost on the wire took effect: the server does not guess."""
     key = {"Idempotency-Key": unique("key")}
     answer, token = await fail(
         pg_faults, "terminate", times=1, method="POST", write=True, headers=key
     )
-    assert ok(answer) == {"attempts": 2}
-    rows = await query(clean_postgres_url, "SELECT count(*) FROM tags WHERE name = :n", n=token)
-    assert rows[0][0] == 1
+    assert "unknown" in assert_unavailable(answer)["details"]
+    assert ATTEMPTS[token] == 1
 
 
 async def test_a_post_is_retried_on_a_serialization_failure_without_idempotency_key(

@@ -10,9 +10,11 @@ the attempt too.
 
 What is retried (see db/transient.py): "conflict" errors (serialization failure, deadlock,
 SQLite busy) for every method, since the database rolled the transaction back; "connection"
-errors only when repeating is safe: GET/HEAD/OPTIONS/PUT/DELETE, or a POST/PATCH with an
-`Idempotency-Key`. Pool exhaustion is never retried (it answers 503 at once). Waits follow
-`catalog.platform.retry`: the guide's defaults (3 retries, 100 ms doubling to 5 s) with full
+errors only when repeating is safe: GET/HEAD/OPTIONS/PUT/DELETE. Not a POST or PATCH, even with
+an `Idempotency-Key`: the connection may have died after the COMMIT reached the database, and
+the key's record (platform/idempotency.py) is written after the answer, outside that
+transaction, so it cannot tell a retry that the first run took effect. Pool exhaustion is
+never retried (it answers 503 at once). Waits follow `catalog.platform.retry`: the guide's defaults (3 retries, 100 ms doubling to 5 s) with full
 jitter, and a per-process retry budget so an outage is not multiplied by retries. When a
 transient failure is not retried, or retries run out, the answer is 503 with `Retry-After`.
 
@@ -45,7 +47,6 @@ log = get_logger(__name__)
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
-IDEMPOTENCY_KEY_HEADER = "idempotency-key"
 FUNCTION_SCOPE_KEY = "fastapi_function_astack"  # where FastAPI keeps scope="function" deps
 
 DB_RETRIES = Counter(
@@ -57,8 +58,8 @@ DETAILS: dict[str, str] = {
     "conflict": "the database kept refusing the transaction (concurrent changes); try again",
     "connection": "database unavailable",
     "unsafe": (
-        "database connection lost; whether the change was applied is unknown "
-        "(send an Idempotency-Key to make retrying safe)"
+        "database connection lost; whether the change was applied is unknown: "
+        "read the resource before sending it again"
     ),
 }
 
@@ -67,7 +68,7 @@ def may_repeat(request: Request, kind: TransientKind) -> bool:
     """Whether running the request again cannot apply it twice."""
     if kind == "conflict":
         return True  # the database rolled the transaction back: nothing was applied
-    return request.method in IDEMPOTENT_METHODS or bool(request.headers.get(IDEMPOTENCY_KEY_HEADER))
+    return request.method in IDEMPOTENT_METHODS
 
 
 async def _attempt(handler: Handler, request: Request) -> Response:
@@ -91,6 +92,18 @@ async def run_with_db_retries(
     policy: RetryPolicy = DEFAULT,
 ) -> Response:
     budget.record_attempt()
+    try:
+        return await _attempt(handler, request)  # the common case, without tenacity's ~30 µs
+    except Exception as exc:
+        if is_transient_db_error(exc) is None:
+            raise
+        first_failure = [exc]
+
+    async def attempt() -> Response:
+        if first_failure:  # tenacity's first attempt is the one that just failed
+            raise first_failure.pop()
+        return await _attempt(handler, request)
+
     gave_up: list[str] = []  # why retrying stopped, when it stopped on a retryable failure
     kinds: list[TransientKind] = []
 
@@ -132,7 +145,7 @@ async def run_with_db_retries(
         reraise=True,
     )
     try:
-        response: Response = await retrying(_attempt, handler, request)
+        response: Response = await retrying(attempt)
     except Exception as exc:
         kind = is_transient_db_error(exc)
         if kind is None:
