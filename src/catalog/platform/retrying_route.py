@@ -14,9 +14,10 @@ errors only when repeating is safe: GET/HEAD/OPTIONS/PUT/DELETE. Not a POST or P
 an `Idempotency-Key`: the connection may have died after the COMMIT reached the database, and
 the key's record (platform/idempotency.py) is written after the answer, outside that
 transaction, so it cannot tell a retry that the first run took effect. Pool exhaustion is
-never retried (it answers 503 at once). Waits follow `catalog.platform.retry`: the guide's defaults (3 retries, 100 ms doubling to 5 s) with full
-jitter, and a per-process retry budget so an outage is not multiplied by retries. When a
-transient failure is not retried, or retries run out, the answer is 503 with `Retry-After`.
+never retried (it answers 503 at once). Waits follow `catalog.platform.retry`: the guide's
+defaults (3 retries, 100 ms doubling to 5 s) with full jitter, and a per-process retry budget
+so an outage is not multiplied by retries. When a transient failure is not retried, or
+retries run out, the answer is 503 with `Retry-After`.
 
 Counted in `catalog_db_retries_total{kind, outcome}`: `retried` per retry; per request that
 retried and then succeeded, `succeeded`; per request given up, `exhausted` (no retries left),
