@@ -149,6 +149,7 @@ def domain_routers() -> list[APIRouter]:
     from catalog.admin.router import router as admin
     from catalog.audit.router import router as audit
     from catalog.discover.router import router as discover
+    from catalog.graph.router import router as graph
     from catalog.products.router import router as products
     from catalog.quality.router import router as quality
     from catalog.registry.compat import router as registry_compat
@@ -167,6 +168,7 @@ def domain_routers() -> list[APIRouter]:
         regulatory,
         audit,
         discover,
+        graph,
         admin,
         admin_alerts,
         admin_db_indexes,

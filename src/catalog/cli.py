@@ -15,6 +15,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from catalog.db.commands import db_commands
+from catalog.graph.commands import graph_commands
 from catalog.platform.logging import configure_logging, get_logger
 from catalog.settings import Settings
 
@@ -134,6 +135,7 @@ def doctor(
 
 
 cli.add_typer(db_commands(_settings), name="db")
+cli.add_typer(graph_commands(_settings), name="graph")
 
 
 def main() -> None:

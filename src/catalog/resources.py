@@ -18,10 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from catalog.db.engine import WRITE, create_engine, session_factory
 from catalog.db.pool_metrics import instrument_pool
 from catalog.discover.history import SearchHistoryRecorder
+from catalog.graph import open_graph_store
+from catalog.graph.outbox import OUTBOX
+from catalog.graph.store import GraphStore
+from catalog.graph.worker import OutboxWorker
 from catalog.platform.alerting.engine import AlertEngine
 from catalog.platform.auth.authenticator import Authenticator
+from catalog.platform.breaker import CircuitBreaker
 from catalog.platform.cache import Cache, open_cache
 from catalog.platform.idempotency_store import IdempotencyStore
+from catalog.platform.logging import get_logger
 from catalog.platform.metrics import flush_observations, flush_periodically
 from catalog.platform.ratelimit.limiter import RateLimiter
 from catalog.platform.ratelimit.local import LocalBuckets
@@ -30,6 +36,8 @@ from catalog.platform.ratelimit.redis_buckets import RedisBuckets
 from catalog.platform.retry import RetryBudget
 from catalog.platform.tracing import instrument_engine, instrument_redis
 from catalog.settings import Settings
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -45,6 +53,11 @@ class Resources:
     alerts: AlertEngine
     idempotency: IdempotencyStore
     cache: Cache
+    graph: GraphStore
+    # Guards every call into a graph database (reads and the outbox worker's writes).
+    graph_breaker: CircuitBreaker
+    # Projects the outbox into a Neo4j/FalkorDB store; None with the `sql` store.
+    graph_worker: OutboxWorker | None
     # Retries of requests after transient database errors (platform/retrying_route.py).
     db_retry_budget: RetryBudget = field(default_factory=RetryBudget)
     started_at: float = field(default_factory=time.time)
@@ -55,6 +68,9 @@ class Resources:
         self.search_history.start()
         self.alerts.start()
         self.idempotency.start()
+        if self.graph_worker is not None:
+            self.graph_worker.start()
+            self._tasks.append(asyncio.create_task(_ensure_indexes(self.graph), name="graph-init"))
         self._tasks.append(asyncio.create_task(flush_periodically(), name="metrics-flush"))
         if self.redis is not None:
             # Open a connection now, so the first requests do not pay for it within the
@@ -67,6 +83,9 @@ class Resources:
         flush_observations()
         await self.alerts.stop()
         await self.idempotency.stop()
+        if self.graph_worker is not None:
+            await self.graph_worker.stop()
+        await self.graph.close()
         await self.cache.close()
         await self.search_history.stop()  # drains queued history while the DB is still open
         await self.authenticator.aclose()
@@ -78,6 +97,17 @@ class Resources:
 async def _warm_up(redis: aioredis.Redis) -> None:
     with contextlib.suppress(Exception):  # down at start: /readyz says so, requests fall back
         await redis.ping()
+
+
+async def _ensure_indexes(graph: GraphStore) -> None:
+    """The guide's graph indexes, created at start in the background: a graph database that
+    is down at start must not hold the service up (`catalog graph init` does it by hand)."""
+    try:
+        created = await graph.ensure_indexes()
+    except Exception as exc:
+        log.warning("graph_indexes_not_created", store=graph.name, error=repr(exc)[:300])
+    else:
+        log.info("graph_indexes_ensured", store=graph.name, created=len(created))
 
 
 def open_redis(settings: Settings) -> aioredis.Redis | None:
@@ -116,11 +146,17 @@ def open_resources(settings: Settings) -> Resources:
         instrument_engine(engine)
         if redis is not None:
             instrument_redis(redis)
+    read_sessions = session_factory(engine)
+    graph = open_graph_store(settings, read_sessions)
     write_sessions = session_factory(engine.execution_options(**WRITE))
+    if graph.projected:
+        # Writes through these sessions append to the graph outbox (graph/outbox.py).
+        write_sessions.configure(info={OUTBOX: True})
+    graph_breaker = CircuitBreaker("graph", open_s=10.0)
     resources = Resources(
         settings=settings,
         engine=engine,
-        read_sessions=session_factory(engine),
+        read_sessions=read_sessions,
         write_sessions=write_sessions,
         redis=redis,
         rate_limiter=open_rate_limiter(settings, redis),
@@ -132,6 +168,18 @@ def open_resources(settings: Settings) -> Resources:
             lock_timeout_s=settings.idempotency_lock_timeout_s,
         ),
         cache=open_cache(settings, redis),
+        graph=graph,
+        graph_breaker=graph_breaker,
+        graph_worker=OutboxWorker(
+            graph,
+            write_sessions,
+            batch=settings.graph_outbox_batch,
+            interval_s=settings.graph_outbox_interval_s,
+            postgres=engine.dialect.name == "postgresql",
+            breaker=graph_breaker,
+        )
+        if graph.projected
+        else None,
         search_history=SearchHistoryRecorder(
             write_sessions,
             queue_size=settings.search_history_queue_size,

@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -59,6 +59,23 @@ class Settings(BaseSettings):
     neo4j_username: str | None = Field(None, validation_alias=_env("NEO4J_USERNAME"))
     neo4j_password: SecretStr | None = Field(None, validation_alias=_env("NEO4J_PASSWORD"))
     neo4j_max_connections: int = Field(50, ge=1, validation_alias=_env("NEO4J_MAX_CONNECTIONS"))
+    # The graph (graph/): `sql` reads the catalog tables; `neo4j` / `falkordb` hold a projection
+    # fed through the transactional outbox.
+    graph_store: Literal["sql", "neo4j", "falkordb"] = Field(
+        "sql", validation_alias=_env("CATALOG_GRAPH_STORE")
+    )
+    neo4j_database: str | None = Field(None, validation_alias=_env("CATALOG_NEO4J_DATABASE"))
+    falkordb_url: str | None = Field(None, validation_alias=_env("CATALOG_FALKORDB_URL"))
+    falkordb_graph: str = Field(
+        "catalog", min_length=1, max_length=100, validation_alias=_env("CATALOG_FALKORDB_GRAPH")
+    )
+    graph_timeout_s: float = Field(5.0, gt=0, validation_alias=_env("CATALOG_GRAPH_TIMEOUT_S"))
+    graph_outbox_batch: int = Field(
+        500, ge=1, le=10_000, validation_alias=_env("CATALOG_GRAPH_OUTBOX_BATCH")
+    )
+    graph_outbox_interval_s: float = Field(
+        0.5, gt=0, validation_alias=_env("CATALOG_GRAPH_OUTBOX_INTERVAL_S")
+    )
     enable_auth: bool = Field(False, validation_alias=_env("ENABLE_AUTH"))
     auth_tokens_file: Path | None = Field(None, validation_alias=_env("AUTH_TOKENS_FILE"))
     jwt_jwks_url: str | None = Field(None, validation_alias=_env("JWT_JWKS_URL"))
@@ -248,6 +265,14 @@ class Settings(BaseSettings):
                     f"(METHOD path: per_minute/burst); got {name!r}: {limit!r}"
                 )
         return value
+
+    @model_validator(mode="after")
+    def _graph_store_has_its_address(self) -> Settings:
+        if self.graph_store == "neo4j" and not self.neo4j_uri:
+            raise ValueError("CATALOG_GRAPH_STORE=neo4j needs NEO4J_URI")
+        if self.graph_store == "falkordb" and not self.falkordb_url:
+            raise ValueError("CATALOG_GRAPH_STORE=falkordb needs CATALOG_FALKORDB_URL")
+        return self
 
     @field_validator("database_url")
     @classmethod

@@ -103,8 +103,20 @@ async def healthz(resources: ResourcesDep) -> dict[str, Any]:
         "pid": os.getpid(),  # which worker answered (catalog serve --workers N)
         "circuit_breakers": {name: b.snapshot() for name, b in sorted(BREAKERS.items())},
         "cache": resources.cache.describe(),
+        "graph": await _graph_status(resources),
         "dependencies": results,
     }
+
+
+async def _graph_status(resources: Resources) -> dict[str, Any]:
+    """The store in use and, when it is projected, how far behind the outbox is."""
+    worker = resources.graph_worker
+    if worker is None:
+        return {"store": resources.graph.name, "projected": False}
+    try:
+        return {"projected": True, **await asyncio.wait_for(worker.status(), 2.0)}
+    except Exception as exc:  # the database is down: the dependencies above say so
+        return {"store": resources.graph.name, "projected": True, "error": type(exc).__name__}
 
 
 @router.get("/metrics", summary="Prometheus text exposition", response_class=Response)

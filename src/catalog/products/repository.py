@@ -17,6 +17,8 @@ from catalog.db.models import (
     ProductUsageStats,
     Tag,
 )
+from catalog.graph.model import NodeRef
+from catalog.graph.outbox import touch
 from catalog.kit.repository import Repository, contains, table_of
 
 
@@ -67,6 +69,7 @@ class ProductRepository(Repository[DataProduct]):
         if not rows:
             return
         await self.session.execute(insert(table_of(DataProduct)), list(rows))
+        touch(self.session, *(NodeRef("DataProduct", row["id"]) for row in rows))
         await self.session.execute(
             insert(table_of(ProductUsageStats)),
             [{"product_id": row["id"], "updated_at": row["updated_at"]} for row in rows],
@@ -181,16 +184,3 @@ class LineageRepository(Repository[LineageEdge]):
             downstream_type=downstream[0],
             downstream_id=downstream[1],
         )
-
-    async def names(self, nodes: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        by_type: dict[str, set[str]] = {"product": set(), "element": set()}
-        for node_type, node_id in nodes:
-            by_type[node_type].add(node_id)
-        found: dict[tuple[str, str], str] = {}
-        for node_type, model in (("product", DataProduct), ("element", DataElement)):
-            if by_type[node_type]:
-                rows = await self.session.execute(
-                    select(model.id, model.name).where(model.id.in_(by_type[node_type]))
-                )
-                found.update({(node_type, r.id): r.name for r in rows})
-        return found

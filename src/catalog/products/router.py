@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from catalog.deps import ResourcesDep, Session, SettingsDep
+from catalog.deps import ResourcesDep, Session
+from catalog.graph.service import for_request
 from catalog.kit.bulk import BulkItems, BulkOut, bulk_answer
 from catalog.kit.conditional import IfMatch
 from catalog.kit.pagination import Page, Paging
@@ -179,17 +180,19 @@ async def remove_member(
 # --- lineage -------------------------------------------------------------------------------
 
 
-@router.get(PRODUCT + "/lineage", responses=NOT_FOUND)
+@router.get(PRODUCT + "/lineage", responses=error_responses(404, 503))
 async def get_lineage(
     product_id: str,
     session: Session,
     actor: Viewer,
-    settings: SettingsDep,
+    resources: ResourcesDep,
     direction: schemas.Direction = "both",
     depth: int = Query(3, ge=1, le=50, description="Levels to follow (capped by settings)"),
 ) -> schemas.LineageOut:
-    """Products and elements upstream, downstream or both; `truncated` says more exists."""
-    return await service(session, actor).get_lineage(
+    """Products and elements upstream, downstream or both, from the configured graph store
+    (CATALOG_GRAPH_STORE); `truncated` says more exists."""
+    settings = resources.settings
+    return await for_request(session, actor, resources).product_lineage(
         product_id, direction, min(depth, settings.lineage_max_depth), settings.lineage_max_nodes
     )
 

@@ -342,53 +342,6 @@ class ProductService(DomainService):
             seen |= frontier
         return seen
 
-    async def get_lineage(
-        self, product_id: str, direction: schemas.Direction, depth: int, max_nodes: int
-    ) -> schemas.LineageOut:
-        """Breadth-first, one query per level, at most `depth` levels and `max_nodes` nodes."""
-        await self.get(product_id)
-        root: Node = ("product", product_id)
-        depths: dict[Node, int] = {root: 0}
-        edges: dict[str, LineageEdge] = {}
-        truncated = False
-        directions = ["upstream", "downstream"] if direction == "both" else [direction]
-        for way in directions:
-            frontier = {root}
-            for level in range(1, depth + 1):
-                if not frontier:
-                    break
-                found = await self.lineage.edges_touching(frontier, way)
-                next_frontier: set[Node] = set()
-                for edge in found:
-                    far = _far_end(edge, way)
-                    if far not in depths:
-                        if len(depths) >= max_nodes:
-                            truncated = True
-                            continue
-                        depths[far] = level
-                        next_frontier.add(far)
-                    edges[edge.id] = edge
-                frontier = next_frontier
-            if frontier and await self.lineage.edges_touching(frontier, way):
-                truncated = True  # there is more beyond the depth asked for
-        names = await self.lineage.names(depths)
-        return schemas.LineageOut(
-            product_id=product_id,
-            direction=direction,
-            depth=depth,
-            nodes=[
-                schemas.LineageNode(type=t, id=i, name=names.get((t, i)), depth=d)  # type: ignore[arg-type]
-                for (t, i), d in sorted(depths.items(), key=lambda item: (item[1], item[0]))
-            ],
-            edges=[
-                schemas.LineageEdgeOut.model_validate(edge)
-                for edge in edges.values()
-                if (edge.upstream_type, edge.upstream_id) in depths
-                and (edge.downstream_type, edge.downstream_id) in depths
-            ],
-            truncated=truncated,
-        )
-
 
 def _far_end(edge: LineageEdge, direction: str) -> Node:
     if direction == "upstream":

@@ -18,6 +18,8 @@ from catalog.db.models import (
     ValueDomain,
 )
 from catalog.db.models.products import DataProduct
+from catalog.graph.model import NodeRef
+from catalog.graph.outbox import touch
 from catalog.kit.repository import Repository, contains, table_of
 
 REFERRERS_SHOWN = 20
@@ -156,6 +158,7 @@ class DataElementRepository(Repository[DataElement]):
         """One multi-row INSERT (keys are column names: `metadata`, not `metadata_`)."""
         if rows:
             await self.session.execute(insert(table_of(DataElement)), list(rows))
+            touch(self.session, *(NodeRef("DataElement", row["id"]) for row in rows))
 
     async def product_referrers(self, element_id: str) -> list[tuple[str, str]]:
         rows = await self.session.execute(

@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import Select, delete, func, literal, select, update
 
 from catalog.db.models import ProductTag, Tag
+from catalog.graph.model import NodeRef
+from catalog.graph.outbox import touch
 from catalog.kit.repository import Repository, contains
 
 # Key of the PostgreSQL advisory lock that serialises moves in the tag hierarchy.
@@ -124,6 +126,7 @@ class ProductTagRepository(Repository[ProductTag]):
             .on_conflict_do_nothing(index_elements=["product_id", "tag_id"])
             .returning(ProductTag.tag_id)
         )
+        touch(self.session, NodeRef("DataProduct", values["product_id"]))
         return (await self.session.execute(statement)).first() is not None
 
     async def delete_if_present(self, product_id: str, tag_id: str) -> dict[str, Any] | None:
@@ -134,4 +137,5 @@ class ProductTagRepository(Repository[ProductTag]):
             .returning(ProductTag.confidence, ProductTag.source, ProductTag.created_by)
         )
         row = (await self.session.execute(statement)).first()
+        touch(self.session, NodeRef("DataProduct", product_id))
         return dict(row._mapping) if row is not None else None

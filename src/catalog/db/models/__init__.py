@@ -5,6 +5,7 @@ from catalog.db.models.admin import Alert, ApiKey
 from catalog.db.models.audit import AuditEvent, LangExtractAuditTrail
 from catalog.db.models.base import Base
 from catalog.db.models.discovery import ProductSearch, SearchHistory
+from catalog.db.models.graph import GraphOutbox
 from catalog.db.models.idempotency import IdempotencyKey
 from catalog.db.models.products import DataProduct, DataProductVersion, LineageEdge, ProductElement
 from catalog.db.models.quality import QualityMeasurement
@@ -29,6 +30,7 @@ __all__ = [
     "DataElementConcept",
     "DataProduct",
     "DataProductVersion",
+    "GraphOutbox",
     "IdempotencyKey",
     "LangExtractAuditTrail",
     "LineageEdge",

@@ -1,0 +1,118 @@
+"""The graph's vocabulary: node labels, relationship types, and the shapes stores exchange.
+
+Labels and relationship types are closed sets (Cypher cannot take them as parameters, so the
+Cypher adapters interpolate them; only these names ever reach a query). Everything else a
+query needs (ids, names, properties) travels as a parameter.
+
+Relationships point from the node that owns them (whose row holds the reference) to the node
+they name, so a node's outgoing relationships are rebuilt from that node's own rows:
+
+    (DataProduct)-[:HAS_TAG {timestamp, confidence, source}]->(Tag)
+    (DataProduct)-[:HAS_VERSION {timestamp}]->(DataProductVersion)
+    (DataProduct)-[:CONTAINS]->(DataElement)
+    (DataElement)-[:USES_CONCEPT]->(DataElementConcept)
+    (DataElement)-[:USES_REPRESENTATION {representation_id, name}]->(ValueDomain)
+    (DataProduct|DataElement)-[:DERIVED_FROM {relationship}]->(DataProduct|DataElement)
+        lineage: the downstream node is derived from the upstream one
+    (Tag)-[:CHILD_OF]->(Tag)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Label = Literal[
+    "DataElement",
+    "DataElementConcept",
+    "ValueDomain",
+    "DataProduct",
+    "DataProductVersion",
+    "Tag",
+]
+RelType = Literal[
+    "HAS_TAG",
+    "HAS_VERSION",
+    "CONTAINS",
+    "USES_CONCEPT",
+    "USES_REPRESENTATION",
+    "DERIVED_FROM",
+    "CHILD_OF",
+]
+LABELS: tuple[Label, ...] = (
+    "DataElement",
+    "DataElementConcept",
+    "ValueDomain",
+    "DataProduct",
+    "DataProductVersion",
+    "Tag",
+)
+REL_TYPES: tuple[RelType, ...] = (
+    "HAS_TAG",
+    "HAS_VERSION",
+    "CONTAINS",
+    "USES_CONCEPT",
+    "USES_REPRESENTATION",
+    "DERIVED_FROM",
+    "CHILD_OF",
+)
+Direction = Literal["out", "in", "both"]
+LineageDirection = Literal["upstream", "downstream", "both"]
+
+# The lineage API names node kinds "product" / "element" (lineage_edges.upstream_type).
+LINEAGE_LABELS: dict[str, Label] = {"product": "DataProduct", "element": "DataElement"}
+LINEAGE_KINDS: dict[str, str] = {label: kind for kind, label in LINEAGE_LABELS.items()}
+
+
+@dataclass(frozen=True, order=True)
+class NodeRef:
+    label: Label
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.label}:{self.id}"
+
+
+@dataclass(frozen=True)
+class Edge:
+    type: RelType
+    source: NodeRef
+    target: NodeRef
+    props: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """What the graph must hold for one node: its properties and outgoing relationships, or,
+    when `props` is None, nothing (the node was deleted)."""
+
+    ref: NodeRef
+    props: dict[str, Any] | None
+    edges: tuple[Edge, ...] = ()
+
+
+@dataclass(frozen=True)
+class FoundNode:
+    ref: NodeRef
+    name: str | None
+    depth: int
+    props: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass
+class Subgraph:
+    """A bounded answer: the nodes reached (with their distance), the edges among them, and
+    whether anything was left out (depth or size limits)."""
+
+    nodes: list[FoundNode]
+    edges: list[Edge]
+    truncated: bool = False
+
+
+@dataclass
+class GraphPath:
+    """A shortest path: `nodes[i]` and `nodes[i + 1]` are joined by `edges[i]` (in either
+    direction)."""
+
+    nodes: list[FoundNode]
+    edges: list[Edge]

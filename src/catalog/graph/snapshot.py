@@ -1,0 +1,214 @@
+"""What the graph must hold for given nodes, read from the catalog tables (the source of truth).
+
+The projection is state-based: the outbox names nodes that changed, and the worker reads each
+one's current row and outgoing relationships here and makes the graph hold exactly that. So a
+replay, a duplicate outbox row or a rebuild can only converge on the same graph, and no change
+has to be described twice (once in SQL, once as a graph delta).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.db.models import (
+    DataElement,
+    DataElementConcept,
+    DataProduct,
+    DataProductVersion,
+    LineageEdge,
+    ProductElement,
+    ProductTag,
+    Representation,
+    Tag,
+    ValueDomain,
+)
+from catalog.graph.model import (
+    LINEAGE_KINDS,
+    LINEAGE_LABELS,
+    Edge,
+    Label,
+    NodeRef,
+    NodeState,
+    RelType,
+)
+
+MODELS: dict[Label, Any] = {
+    "DataElement": DataElement,
+    "DataElementConcept": DataElementConcept,
+    "ValueDomain": ValueDomain,
+    "DataProduct": DataProduct,
+    "DataProductVersion": DataProductVersion,
+    "Tag": Tag,
+}
+# The columns each node carries into the graph (besides `id`).
+PROPERTIES: dict[Label, tuple[str, ...]] = {
+    "DataElement": ("identifier", "name", "registration_status", "steward"),
+    "DataElementConcept": ("name", "object_class", "property"),
+    "ValueDomain": ("name", "type", "data_type"),
+    "DataProduct": ("name", "team", "category", "status", "visibility", "owner"),
+    "DataProductVersion": ("version", "product_id"),
+    "Tag": ("name", "category"),
+}
+
+
+def millis(moment: datetime | None) -> int | None:
+    """Timestamps travel as epoch milliseconds: every graph database indexes integers."""
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+async def read_states(session: AsyncSession, refs: Iterable[NodeRef]) -> list[NodeState]:
+    by_label: dict[Label, set[str]] = defaultdict(set)
+    for ref in refs:
+        by_label[ref.label].add(ref.id)
+    states: list[NodeState] = []
+    for label, ids in by_label.items():
+        rows = {row.id: row for row in await _rows(session, label, ids)}
+        edges = await _edges(session, label, sorted(rows))
+        for node_id in sorted(ids):
+            row = rows.get(node_id)
+            ref = NodeRef(label, node_id)
+            if row is None:
+                states.append(NodeState(ref, None))
+            else:
+                states.append(NodeState(ref, _props(label, row), tuple(edges.get(ref, ()))))
+    return states
+
+
+async def all_ids(session: AsyncSession, label: Label, after: str, limit: int) -> list[str]:
+    """Ids of `label` in id order after `after` (a rebuild pages through every node)."""
+    model = MODELS[label]
+    query = select(model.id).where(model.id > after).order_by(model.id).limit(limit)
+    return list((await session.scalars(query)).all())
+
+
+def _props(label: Label, row: Any) -> dict[str, Any]:
+    props: dict[str, Any] = {"id": row.id}
+    for column in PROPERTIES[label]:
+        props[column] = getattr(row, column)
+    if label == "DataProductVersion":
+        props["timestamp"] = millis(row.created_at)
+        props["deprecated"] = row.deprecated_at is not None
+    return props
+
+
+async def _rows(session: AsyncSession, label: Label, ids: set[str]) -> Sequence[Any]:
+    model = MODELS[label]
+    return (await session.scalars(select(model).where(model.id.in_(ids)))).all()
+
+
+async def _edges(session: AsyncSession, label: Label, ids: list[str]) -> dict[NodeRef, list[Edge]]:
+    found: dict[NodeRef, list[Edge]] = defaultdict(list)
+    if not ids:
+        return found
+    readers = {
+        "DataProduct": (_product_edges, _lineage_edges),
+        "DataElement": (_element_edges, _lineage_edges),
+        "Tag": (_tag_edges,),
+    }
+    for reader in readers.get(label, ()):
+        for edge in await reader(session, label, ids):
+            found[edge.source].append(edge)
+    for edges in found.values():
+        edges.sort(key=lambda e: (e.type, e.target))
+    return found
+
+
+async def _product_edges(session: AsyncSession, _label: Label, ids: list[str]) -> list[Edge]:
+    edges: list[Edge] = []
+    for tag in await session.scalars(select(ProductTag).where(ProductTag.product_id.in_(ids))):
+        edges.append(
+            _edge(
+                "HAS_TAG",
+                NodeRef("DataProduct", tag.product_id),
+                NodeRef("Tag", tag.tag_id),
+                timestamp=millis(tag.created_at),
+                confidence=tag.confidence,
+                source=tag.source,
+            )
+        )
+    versions = select(DataProductVersion).where(DataProductVersion.product_id.in_(ids))
+    for version in await session.scalars(versions):
+        edges.append(
+            _edge(
+                "HAS_VERSION",
+                NodeRef("DataProduct", version.product_id),
+                NodeRef("DataProductVersion", version.id),
+                timestamp=millis(version.created_at),
+            )
+        )
+    members = select(ProductElement).where(ProductElement.product_id.in_(ids))
+    for member in await session.scalars(members):
+        edges.append(
+            _edge(
+                "CONTAINS",
+                NodeRef("DataProduct", member.product_id),
+                NodeRef("DataElement", member.data_element_id),
+                role=member.role,
+            )
+        )
+    return edges
+
+
+async def _element_edges(session: AsyncSession, _label: Label, ids: list[str]) -> list[Edge]:
+    rows = await session.execute(
+        select(
+            DataElement.id,
+            DataElement.data_element_concept_id,
+            Representation.id.label("representation_id"),
+            Representation.name.label("representation_name"),
+            Representation.value_domain_id,
+        )
+        .outerjoin(Representation, Representation.id == DataElement.representation_id)
+        .where(DataElement.id.in_(ids))
+    )
+    edges: list[Edge] = []
+    for row in rows:
+        element = NodeRef("DataElement", row.id)
+        if row.data_element_concept_id is not None:
+            concept = NodeRef("DataElementConcept", row.data_element_concept_id)
+            edges.append(_edge("USES_CONCEPT", element, concept))
+        if row.value_domain_id is not None:
+            domain = NodeRef("ValueDomain", row.value_domain_id)
+            edges.append(
+                _edge(
+                    "USES_REPRESENTATION",
+                    element,
+                    domain,
+                    representation_id=row.representation_id,
+                    name=row.representation_name,
+                )
+            )
+    return edges
+
+
+async def _tag_edges(session: AsyncSession, _label: Label, ids: list[str]) -> list[Edge]:
+    rows = await session.execute(
+        select(Tag.id, Tag.parent_tag_id).where(Tag.id.in_(ids), Tag.parent_tag_id.is_not(None))
+    )
+    return [_edge("CHILD_OF", NodeRef("Tag", r.id), NodeRef("Tag", r.parent_tag_id)) for r in rows]
+
+
+async def _lineage_edges(session: AsyncSession, label: Label, ids: list[str]) -> list[Edge]:
+    kind = LINEAGE_KINDS[label]
+    query = select(LineageEdge).where(
+        LineageEdge.downstream_type == kind, LineageEdge.downstream_id.in_(ids)
+    )
+    return [
+        _edge(
+            "DERIVED_FROM",
+            NodeRef(label, edge.downstream_id),
+            NodeRef(LINEAGE_LABELS[edge.upstream_type], edge.upstream_id),
+            relationship=edge.relationship,
+        )
+        for edge in await session.scalars(query)
+    ]
+
+
+def _edge(kind: RelType, start: NodeRef, end: NodeRef, /, **props: Any) -> Edge:
+    return Edge(kind, start, end, props)

@@ -1,0 +1,155 @@
+"""The outbox worker: projects the nodes the outbox names into the graph store, in order.
+
+Each round takes the oldest `batch` rows, reads the named nodes' current state from the
+catalog tables (graph/snapshot.py), makes the graph hold exactly that (MERGE, so repeating a
+round is harmless) and only then deletes the rows. A graph outage therefore only delays the
+projection: the rows wait, the worker backs off (retries with full jitter inside a round, the
+`graph` circuit breaker across rounds) and catches up when the graph returns. Rows appended
+while a round runs are left for the next one, which reads the state again.
+
+With several replicas, one worker at a time projects: on PostgreSQL a round runs in one
+transaction holding an advisory lock (a second replica skips the round), so an older read of a
+node never overwrites a newer one. On SQLite the round does not hold the database's single
+write lock across the graph call; SQLite serves one node, so at most its own processes race,
+and a race only delays convergence until the node's next change (or `catalog graph rebuild`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from catalog.db.models import GraphOutbox
+from catalog.graph.model import NodeRef
+from catalog.graph.snapshot import read_states
+from catalog.graph.store import GraphStore
+from catalog.platform.breaker import CircuitBreaker
+from catalog.platform.logging import get_logger
+from catalog.platform.metrics import QUEUE_DEPTH
+from catalog.platform.retry import call_with_retry
+
+log = get_logger(__name__)
+
+PENDING = Gauge(
+    "catalog_graph_outbox_pending",
+    "Outbox rows not yet projected into the graph store",
+    multiprocess_mode="livemax",
+)
+LAG = Gauge(
+    "catalog_graph_outbox_lag_seconds",
+    "Age of the oldest outbox row not yet projected",
+    multiprocess_mode="livemax",
+)
+PROJECTED = Counter(
+    "catalog_graph_projected_total", "Outbox rows projected into the graph store", ("outcome",)
+)
+LOCK_KEY = 0x6772617068  # "graph": the advisory lock of the projecting worker
+MAX_BACKOFF_S = 30.0
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        store: GraphStore,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        batch: int,
+        interval_s: float,
+        postgres: bool,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self.store = store
+        self.sessions = sessions
+        self.postgres = postgres
+        self.batch = batch
+        self.interval_s = interval_s
+        self.breaker = breaker or CircuitBreaker("graph", open_s=10.0)
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="graph-outbox")
+
+    def wake(self) -> None:
+        """Start the next round now (a write just committed)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                projected = await self.run_once()
+                failures = 0
+            except Exception as exc:  # the graph is down: the rows wait, nothing is lost
+                failures += 1
+                PROJECTED.labels("failed").inc()
+                log.warning("graph_projection_failed", error=repr(exc)[:300], failures=failures)
+                projected = 0
+            if projected >= self.batch:
+                continue  # more waiting: no pause
+            pause = min(MAX_BACKOFF_S, self.interval_s * 2**failures) if failures else None
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), pause or self.interval_s)
+
+    async def run_once(self) -> int:
+        """One round; the number of outbox rows projected."""
+        async with self.sessions() as session:
+            if self.postgres and not await _lead(session):
+                return 0  # another replica's round is running
+            oldest = select(GraphOutbox).order_by(GraphOutbox.id).limit(self.batch)
+            rows = (await session.scalars(oldest)).all()
+            await self._observe(session, rows)
+            if not rows:
+                return 0
+            refs = list(dict.fromkeys(NodeRef(r.label, r.node_id) for r in rows))  # type: ignore[arg-type]
+            states = await read_states(session, refs)
+            if not self.postgres:
+                await session.commit()  # SQLite: never hold its one write lock over the call
+            await self.breaker.call(
+                lambda: call_with_retry(lambda: self.store.upsert(states), idempotent=True)
+            )
+            done = [r.id for r in rows]
+            await session.execute(delete(GraphOutbox).where(GraphOutbox.id.in_(done)))
+            await session.commit()
+        PROJECTED.labels("projected").inc(len(rows))
+        return len(rows)
+
+    async def _observe(self, session: AsyncSession, rows: Any) -> None:
+        pending = await session.scalar(select(func.count()).select_from(GraphOutbox)) or 0
+        PENDING.set(pending)
+        QUEUE_DEPTH.labels("graph_outbox").set(pending)
+        oldest = rows[0].created_at.timestamp() if rows else None
+        LAG.set(max(0.0, time.time() - oldest) if oldest is not None else 0.0)
+
+    async def status(self) -> dict[str, Any]:
+        """For /healthz: what waits, how old the oldest is, and the breaker."""
+        async with self.sessions() as session:
+            pending = await session.scalar(select(func.count()).select_from(GraphOutbox)) or 0
+            oldest = await session.scalar(select(func.min(GraphOutbox.created_at)))
+        lag = max(0.0, time.time() - oldest.timestamp()) if oldest is not None else 0.0
+        return {
+            "store": self.store.name,
+            "pending": pending,
+            "lag_s": round(lag, 3),
+            "breaker": self.breaker.snapshot()["state"],
+        }
+
+
+async def _lead(session: AsyncSession) -> bool:
+    """Whether this round may project: a transaction-scoped advisory lock, released with the
+    round's transaction whatever happens."""
+    return bool(await session.scalar(select(func.pg_try_advisory_xact_lock(LOCK_KEY))))
