@@ -51,6 +51,9 @@ def plain(value: Any) -> Any:
     """A property value both databases store as given: null, bool, int64, finite float, str,
     or a list of those. Anything else is refused here rather than coerced differently by each
     driver (FalkorDB's client would write a datetime's str() into the query text)."""
+    if isinstance(value, str) and "\x00" in value:
+        # FalkorDB cuts its query text at NUL (the client inlines parameters there)
+        raise ValueError("a string property holds no NUL character")
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int):

@@ -31,6 +31,7 @@ from catalog.graph.snapshot import MODELS
 from catalog.graph.store import GraphStore, GraphUnavailable
 from catalog.platform.breaker import CircuitBreaker, CircuitOpen
 from catalog.platform.errors import NotFound, ServiceUnavailable, Unprocessable
+from catalog.platform.logging import get_logger
 from catalog.platform.principal import Actor, restricted_view, sees
 from catalog.products import schemas as product_schemas
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from catalog.resources import Resources
 
 T = TypeVar("T")
+log = get_logger(__name__)
 
 
 def for_request(session: AsyncSession, actor: Actor, resources: Resources) -> GraphService:
@@ -54,7 +56,7 @@ def for_request(session: AsyncSession, actor: Actor, resources: Resources) -> Gr
 def parse_node(text: str, what: str = "node") -> NodeRef:
     """`Label:id`, e.g. `DataProduct:0190…`; the label must be one of the graph's."""
     label, sep, node_id = text.partition(":")
-    if not sep or not node_id or label not in LABELS:
+    if not sep or not node_id or label not in LABELS or not node_id.isprintable():
         raise Unprocessable(f"{what} must be Label:id with Label one of {', '.join(LABELS)}")
     return NodeRef(label, node_id)
 
@@ -151,9 +153,12 @@ class GraphService:
         try:
             return await self.breaker.call(question)
         except (GraphUnavailable, CircuitOpen) as exc:
+            log.warning("graph_unavailable", store=self.store.name, error=repr(exc)[:300])
+            # `from None`: not a database error, so the route's database retries (which follow
+            # the cause) must not repeat the request against a graph that is down.
             raise ServiceUnavailable(
                 f"graph database ({self.store.name}) unavailable", retry_after=self.retry_after
-            ) from exc
+            ) from None
 
     async def _visible_node(self, ref: NodeRef) -> schemas.GraphNodeOut:
         """The start or end of a question, looked up in the catalog (the source of truth), so

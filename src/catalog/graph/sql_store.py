@@ -36,7 +36,7 @@ from catalog.graph.model import (
     Subgraph,
 )
 from catalog.graph.snapshot import MODELS
-from catalog.graph.traversal import shortest_path, walk
+from catalog.graph.traversal import neighbour_walk, shortest_path
 
 EDGES = table(
     "graph_edges",
@@ -104,8 +104,7 @@ class SqlGraphStore:
     async def neighbours(
         self, ref: NodeRef, direction: Direction, types: Sequence[RelType] | None, limit: int
     ) -> Subgraph:
-        directions: list[Direction] = ["out", "in"] if direction == "both" else [direction]
-        return await walk(self.step, self.names, ref, types, directions, 1, limit + 1)
+        return await neighbour_walk(self.step, self.names, ref, direction, types, limit)
 
     async def lineage(
         self, ref: NodeRef, direction: LineageDirection, depth: int, max_nodes: int

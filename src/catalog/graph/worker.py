@@ -100,10 +100,14 @@ class OutboxWorker:
                 projected = 0
             if projected >= self.batch:
                 continue  # more waiting: no pause
-            pause = min(MAX_BACKOFF_S, self.interval_s * 2**failures) if failures else None
             self._wake.clear()
+            if failures:
+                # Backing off: commits do not cut the pause short, or a burst of writes during
+                # an outage would become a burst of attempts against the graph.
+                await asyncio.sleep(min(MAX_BACKOFF_S, self.interval_s * 2**failures))
+                continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), pause or self.interval_s)
+                await asyncio.wait_for(self._wake.wait(), self.interval_s)
 
     async def run_once(self) -> int:
         """One round; the number of outbox rows projected."""

@@ -22,6 +22,8 @@ from catalog.db.models import (
     Representation,
     ValueDomain,
 )
+from catalog.graph.model import NodeRef
+from catalog.graph.outbox import touch
 from catalog.kit.bulk import ItemOutcome, merge_outcomes, parse_items
 from catalog.kit.conditional import check_if_match
 from catalog.kit.ids import new_id
@@ -413,6 +415,8 @@ class RegistryService(DomainService):
         representation_ids, new_representations = await self.representations.ensure_named(
             [body | extra | {"id": new_id()} for body in representations.values()]
         )
+        # a core INSERT the outbox's session events cannot see
+        touch(self.session, *(NodeRef("DataElementConcept", i) for i in new_concepts))
         await self.audit.record_each("create", "data_element_concept", new_concepts, inline=True)
         await self.audit.record_each("create", "representation", new_representations, inline=True)
         return concept_ids, representation_ids
