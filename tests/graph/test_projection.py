@@ -96,6 +96,41 @@ async def test_a_graph_outage_delays_the_projection_and_loses_nothing(
     await proxy.down()
 
 
+async def test_a_stopped_graph_server_catches_up_after_its_restart(
+    database_url: str,
+    falkordb_server: Any,
+    falkordb_url: str,
+    falkordb_graph: str,
+    open_client: Opener,
+) -> None:
+    settings = falkordb_settings(database_url, falkordb_url, falkordb_graph, graph_timeout_s=1.0)
+    client: AsyncClient = await open_client(create_app(settings))
+    made = await small_catalog(client)
+    await settled(client)
+
+    falkordb_server.stop()
+    try:
+        renamed = ok(
+            await client.patch(f"/api/data-products/{made['product']['id']}", json={"name": "v2"})
+        )
+        assert renamed["name"] == "v2"
+        extra = await create_product(client, name="while-down")
+        await feed(client, extra["id"], made["product"]["id"])
+        assert ok(await client.get("/healthz"))["graph"]["pending"] >= 2
+    finally:
+        falkordb_server.start()
+    await settled(client)
+    down = ok(
+        await client.get(
+            f"/api/data-products/{made['product']['id']}/lineage",
+            params={"direction": "downstream"},
+        )
+    )
+    assert [n["name"] for n in down["nodes"]] == ["v2", "while-down"]
+    tagged = await neighbours(client, "Tag", made["tag"]["id"], direction="in")
+    assert ends(tagged) == {("HAS_TAG", "DataProduct", "v2")}
+
+
 async def test_a_failed_write_appends_nothing(
     database_url: str, falkordb_url: str, falkordb_graph: str, open_client: Opener
 ) -> None:

