@@ -101,13 +101,19 @@ async def _warm_up(redis: aioredis.Redis) -> None:
 
 async def _ensure_indexes(graph: GraphStore) -> None:
     """The guide's graph indexes, created at start in the background: a graph database that
-    is down at start must not hold the service up (`catalog graph init` does it by hand)."""
-    try:
-        created = await graph.ensure_indexes()
-    except Exception as exc:
-        log.warning("graph_indexes_not_created", store=graph.name, error=repr(exc)[:300])
-    else:
-        log.info("graph_indexes_ensured", store=graph.name, created=len(created))
+    is down at start must not hold the service up, so this tries again (1 s doubling to a
+    minute apart) until it gets through (`catalog graph init` does the same by hand)."""
+    pause = 1.0
+    while True:
+        try:
+            created = await graph.ensure_indexes()
+        except Exception as exc:
+            log.warning("graph_indexes_not_created", store=graph.name, error=repr(exc)[:300])
+            await asyncio.sleep(pause)
+            pause = min(60.0, pause * 2)
+        else:
+            log.info("graph_indexes_ensured", store=graph.name, created=len(created))
+            return
 
 
 def open_redis(settings: Settings) -> aioredis.Redis | None:

@@ -131,6 +131,35 @@ async def test_a_stopped_graph_server_catches_up_after_its_restart(
     assert ends(tagged) == {("HAS_TAG", "DataProduct", "v2")}
 
 
+async def test_a_graph_down_at_start_holds_nothing_up(
+    database_url: str, falkordb_url: str, falkordb_graph: str, open_client: Opener
+) -> None:
+    """The service starts, is ready and takes writes; the indexes and the projection follow
+    when the graph database appears."""
+    proxy = TcpProxy("127.0.0.1", int(falkordb_url.rsplit(":", 1)[1]))  # not up yet
+    settings = falkordb_settings(
+        database_url, f"redis://127.0.0.1:{proxy.port}", falkordb_graph, graph_timeout_s=1.0
+    )
+    client: AsyncClient = await open_client(create_app(settings))
+    ok(await client.get("/readyz"))  # the graph database is not a readiness dependency
+    product = await create_product(client, name="early")
+    await proxy.up()
+    try:
+        await settled(client)
+        answer = await neighbours(client, "DataProduct", product["id"])
+        assert answer["node"]["name"] == "early"
+        store = FalkorDBStore(falkordb_url, falkordb_graph, max_connections=2, timeout_s=5.0)
+        try:
+            deadline = time.monotonic() + 15
+            while ("Tag", "category") not in await store.indexes():
+                assert time.monotonic() < deadline, "indexes were not created after the outage"
+                await asyncio.sleep(0.1)
+        finally:
+            await store.close()
+    finally:
+        await proxy.down()
+
+
 async def test_a_failed_write_appends_nothing(
     database_url: str, falkordb_url: str, falkordb_graph: str, open_client: Opener
 ) -> None:
