@@ -11,22 +11,27 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from catalog.db.engine import WRITE, create_engine, session_factory
-from catalog.graph import open_graph_store
-from catalog.graph.rebuild import rebuild as run_rebuild
 from catalog.graph.store import GraphStore, GraphUnavailable
-from catalog.graph.worker import OutboxWorker
 from catalog.settings import Settings
 
+if TYPE_CHECKING:
+    from catalog.graph.worker import OutboxWorker
+
 T = TypeVar("T")
-Work = Callable[[GraphStore, OutboxWorker], Awaitable[T]]
+Work = Callable[[GraphStore, "OutboxWorker"], Awaitable[T]]
 
 
 def _run(settings: Settings, work: Work[T]) -> T:
+    # Imported here, not at the top: the worker's metrics must not be created when `catalog`
+    # starts for another command (with PROMETHEUS_MULTIPROC_DIR set, that writes files).
+    from catalog.db.engine import WRITE, create_engine, session_factory
+    from catalog.graph import open_graph_store
+    from catalog.graph.worker import OutboxWorker
+
     async def main() -> T:
         engine = create_engine(settings)
         sessions = session_factory(engine.execution_options(**WRITE))
@@ -75,8 +80,10 @@ def graph_commands(load_settings: Callable[[], Settings]) -> typer.Typer:
     def rebuild() -> None:
         """Wipe the graph store and project every node again from the catalog tables."""
 
-        async def work(store: GraphStore, _worker: OutboxWorker) -> dict[str, int]:
-            return await run_rebuild(store, _worker.sessions) if store.projected else {}
+        from catalog.graph.rebuild import rebuild as run_rebuild
+
+        async def work(store: GraphStore, worker: OutboxWorker) -> dict[str, int]:
+            return await run_rebuild(store, worker.sessions) if store.projected else {}
 
         settings = load_settings()
         counts = _run(settings, work)
