@@ -18,9 +18,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import column, or_, select, table, text, tuple_
+from sqlalchemy import and_, column, or_, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from catalog.db.models import LineageEdge
 from catalog.graph.model import (
     LINEAGE_KINDS,
     LINEAGE_LABELS,
@@ -143,9 +144,23 @@ class SqlGraphStore:
     async def step(
         self, frontier: Sequence[NodeRef], types: Sequence[RelType] | None, direction: Direction
     ) -> list[Edge]:
-        keys = [(ref.label, ref.id) for ref in frontier]
-        outgoing = tuple_(EDGES.c.source_label, EDGES.c.source_id).in_(keys)
-        incoming = tuple_(EDGES.c.target_label, EDGES.c.target_id).in_(keys)
+        by_label: dict[str, list[str]] = defaultdict(list)
+        for ref in frontier:
+            by_label[ref.label].append(ref.id)
+        # `label = constant AND id IN (…)` per label, not a tuple IN: the planner can then
+        # drop the view's branches of other labels and use the id indexes of the others.
+        outgoing = or_(
+            *(
+                and_(EDGES.c.source_label == label, EDGES.c.source_id.in_(ids))
+                for label, ids in sorted(by_label.items())
+            )
+        )
+        incoming = or_(
+            *(
+                and_(EDGES.c.target_label == label, EDGES.c.target_id.in_(ids))
+                for label, ids in sorted(by_label.items())
+            )
+        )
         where = {"out": outgoing, "in": incoming, "both": or_(outgoing, incoming)}[direction]
         query = select(EDGES).where(where)
         if types is not None:
@@ -196,20 +211,42 @@ class SqlGraphStore:
         far_nodes: dict[NodeRef, int] | None = None,
     ) -> list[Edge]:
         """DERIVED_FROM edges leaving `near_nodes` in direction `way` (and, when given,
-        arriving in `far_nodes`)."""
-        if not near_nodes:
-            return []
-        near_end = (EDGES.c.source_label, EDGES.c.source_id)
-        far_end = (EDGES.c.target_label, EDGES.c.target_id)
-        if way == "downstream":
-            near_end, far_end = far_end, near_end
-        keys = [(n.label, n.id) for n in near_nodes]
-        query = select(EDGES).where(EDGES.c.type == "DERIVED_FROM", tuple_(*near_end).in_(keys))
-        rows = (await session.execute(query)).all()
-        edges = [_edge(row) for row in rows]
+        arriving in `far_nodes`). Read from `lineage_edges` itself, one `kind = … AND id IN
+        (…)` per kind, so its indexes serve it (through the view, the label is a CASE no
+        index can use: ~20x slower at depth 10 on PostgreSQL, bench/README.md)."""
+        near, _far = ENDS[way]
+        near_kind, near_id = (
+            getattr(LineageEdge, f"{near}_type"),
+            getattr(LineageEdge, f"{near}_id"),
+        )
+        by_kind: dict[str, list[str]] = defaultdict(list)
+        for node in near_nodes:
+            by_kind[LINEAGE_KINDS[node.label]].append(node.id)
+        edges: list[Edge] = []
+        for kind, ids in sorted(by_kind.items()):
+            for chunk in _chunks(sorted(ids)):
+                rows = await session.scalars(
+                    select(LineageEdge).where(near_kind == kind, near_id.in_(chunk))
+                )
+                edges += [_derived_from(row) for row in rows]
         if far_nodes is None:
             return edges
         return [e for e in edges if (e.target if way == "upstream" else e.source) in far_nodes]
+
+
+def _derived_from(row: LineageEdge) -> Edge:
+    """The downstream node derives from the upstream one."""
+    return Edge(
+        "DERIVED_FROM",
+        NodeRef(LINEAGE_LABELS[row.downstream_type], row.downstream_id),
+        NodeRef(LINEAGE_LABELS[row.upstream_type], row.upstream_id),
+        {"relationship": row.relationship},
+    )
+
+
+def _chunks(ids: list[str], size: int = 500) -> list[list[str]]:
+    """Bounded IN lists (SQLite allows ~32k parameters, PostgreSQL 65k)."""
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def _edge(row: Any) -> Edge:
