@@ -176,11 +176,10 @@ def open_resources(settings: Settings) -> Resources:
         cache=open_cache(settings, redis),
         graph=graph,
         graph_breaker=graph_breaker,
-        graph_worker=OutboxWorker(
+        graph_worker=OutboxWorker.configured(
             graph,
             write_sessions,
-            batch=settings.graph_outbox_batch,
-            interval_s=settings.graph_outbox_interval_s,
+            settings,
             postgres=engine.dialect.name == "postgresql",
             breaker=graph_breaker,
         )

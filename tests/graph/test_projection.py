@@ -40,6 +40,18 @@ def falkordb_settings(database_url: str, url: str, graph: str, **overrides: Any)
     )
 
 
+async def wait_for_indexes(url: str, graph: str) -> None:
+    """Until the app's background task has created the guide's indexes (bounded)."""
+    store = FalkorDBStore(url, graph, max_connections=2, timeout_s=5.0)
+    try:
+        deadline = time.monotonic() + 15
+        while not {("DataElement", "identifier"), ("Tag", "category")} <= await store.indexes():
+            assert time.monotonic() < deadline, "the indexes were not created"
+            await asyncio.sleep(0.05)
+    finally:
+        await store.close()
+
+
 async def outbox_rows(database_url: str) -> int:
     return int((await query(database_url, "SELECT count(*) FROM graph_outbox"))[0][0])
 
@@ -148,14 +160,7 @@ async def test_a_graph_down_at_start_holds_nothing_up(
         await settled(client)
         answer = await neighbours(client, "DataProduct", product["id"])
         assert answer["node"]["name"] == "early"
-        store = FalkorDBStore(falkordb_url, falkordb_graph, max_connections=2, timeout_s=5.0)
-        try:
-            deadline = time.monotonic() + 15
-            while ("Tag", "category") not in await store.indexes():
-                assert time.monotonic() < deadline, "indexes were not created after the outage"
-                await asyncio.sleep(0.1)
-        finally:
-            await store.close()
+        await wait_for_indexes(falkordb_url, falkordb_graph)
     finally:
         await proxy.down()
 
@@ -180,6 +185,15 @@ async def test_the_sql_store_needs_no_outbox(database_url: str, open_client: Ope
     assert await outbox_rows(database_url) == 0
     graph = ok(await client.get("/healthz"))["graph"]
     assert graph == {"store": "sql", "projected": False}
+
+
+def cli_env(database_url: str, url: str, graph: str) -> dict[str, str]:
+    return {
+        "CATALOG_DATABASE_URL": database_url,
+        "CATALOG_GRAPH_STORE": "falkordb",
+        "CATALOG_FALKORDB_URL": url,
+        "CATALOG_FALKORDB_GRAPH": graph,
+    }
 
 
 def run_cli(*args: str, env: dict[str, str]) -> Result:
@@ -228,12 +242,7 @@ async def test_rebuild_equals_the_incremental_projection(
     await store.delete([*(await _some_refs(store))])
     await store.close()
     assert await dump(falkordb_url, falkordb_graph) != incremental
-    env = {
-        "CATALOG_DATABASE_URL": database_url,
-        "CATALOG_GRAPH_STORE": "falkordb",
-        "CATALOG_FALKORDB_URL": falkordb_url,
-        "CATALOG_FALKORDB_GRAPH": falkordb_graph,
-    }
+    env = cli_env(database_url, falkordb_url, falkordb_graph)
     rebuilt = await asyncio.to_thread(run_cli, "graph", "rebuild", env=env)
     assert rebuilt.exit_code == 0, rebuilt.output
     assert "rebuilt 8 node(s) into falkordb" in rebuilt.output
@@ -250,12 +259,7 @@ async def _some_refs(store: FalkorDBStore) -> list[Any]:
 async def test_graph_init_creates_the_guide_indexes_once(
     database_url: str, falkordb_url: str, falkordb_graph: str
 ) -> None:
-    env = {
-        "CATALOG_DATABASE_URL": database_url,
-        "CATALOG_GRAPH_STORE": "falkordb",
-        "CATALOG_FALKORDB_URL": falkordb_url,
-        "CATALOG_FALKORDB_GRAPH": falkordb_graph,
-    }
+    env = cli_env(database_url, falkordb_url, falkordb_graph)
     first = await asyncio.to_thread(run_cli, "graph", "init", env=env)
     assert first.exit_code == 0, first.output
     for expected in (
@@ -284,12 +288,8 @@ async def test_graph_init_creates_the_guide_indexes_once(
 async def test_graph_commands_report_an_unreachable_graph(database_url: str) -> None:
     from tests.support.servers import free_port
 
-    env = {
-        "CATALOG_DATABASE_URL": database_url,
-        "CATALOG_GRAPH_STORE": "falkordb",
-        "CATALOG_FALKORDB_URL": f"redis://127.0.0.1:{free_port()}",
-        "CATALOG_GRAPH_TIMEOUT_S": "1",
-    }
+    env = cli_env(database_url, f"redis://127.0.0.1:{free_port()}", "catalog")
+    env["CATALOG_GRAPH_TIMEOUT_S"] = "1"
     started = time.monotonic()
     result = await asyncio.to_thread(run_cli, "graph", "init", env=env)
     assert result.exit_code == 1
@@ -320,14 +320,7 @@ async def test_the_app_creates_indexes_at_start_and_emits_graph_metrics(
         ), query_type
     assert value(samples, "catalog_neo4j_connection_pool_size", state="max") == 7
     assert value(samples, "catalog_graph_projected_total", outcome="projected") >= 8
-    store = FalkorDBStore(falkordb_url, falkordb_graph, max_connections=2, timeout_s=5.0)
-    try:
-        deadline = time.monotonic() + 10
-        while ("DataElement", "identifier") not in await store.indexes():
-            assert time.monotonic() < deadline, "indexes were not created at start"
-            await asyncio.sleep(0.05)
-    finally:
-        await store.close()
+    await wait_for_indexes(falkordb_url, falkordb_graph)
     health = ok(await client.get("/healthz"))
     assert health["graph"]["store"] == "falkordb"
     assert health["circuit_breakers"]["graph"]["state"] == "closed"

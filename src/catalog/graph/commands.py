@@ -36,13 +36,8 @@ def _run(settings: Settings, work: Work[T]) -> T:
         engine = create_engine(settings)
         sessions = session_factory(engine.execution_options(**WRITE))
         store = open_graph_store(settings, session_factory(engine))
-        worker = OutboxWorker(
-            store,
-            sessions,
-            batch=settings.graph_outbox_batch,
-            interval_s=settings.graph_outbox_interval_s,
-            postgres=engine.dialect.name == "postgresql",
-        )
+        postgres = engine.dialect.name == "postgresql"
+        worker = OutboxWorker.configured(store, sessions, settings, postgres=postgres)
         try:
             return await work(store, worker)
         finally:

@@ -33,6 +33,7 @@ from catalog.platform.breaker import CircuitBreaker
 from catalog.platform.logging import get_logger
 from catalog.platform.metrics import QUEUE_DEPTH
 from catalog.platform.retry import call_with_retry
+from catalog.settings import Settings
 
 log = get_logger(__name__)
 
@@ -72,6 +73,26 @@ class OutboxWorker:
         self.breaker = breaker or CircuitBreaker("graph", open_s=10.0)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+
+    @classmethod
+    def configured(
+        cls,
+        store: GraphStore,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        *,
+        postgres: bool,
+        breaker: CircuitBreaker | None = None,
+    ) -> OutboxWorker:
+        """The worker as CATALOG_GRAPH_OUTBOX_* configure it."""
+        return cls(
+            store,
+            sessions,
+            batch=settings.graph_outbox_batch,
+            interval_s=settings.graph_outbox_interval_s,
+            postgres=postgres,
+            breaker=breaker,
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="graph-outbox")
