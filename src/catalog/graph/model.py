@@ -20,7 +20,7 @@ they name, so a node's outgoing relationships are rebuilt from that node's own r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Label = Literal[
     "DataElement",
@@ -39,23 +39,9 @@ RelType = Literal[
     "DERIVED_FROM",
     "CHILD_OF",
 ]
-LABELS: tuple[Label, ...] = (
-    "DataElement",
-    "DataElementConcept",
-    "ValueDomain",
-    "DataProduct",
-    "DataProductVersion",
-    "Tag",
-)
-REL_TYPES: tuple[RelType, ...] = (
-    "HAS_TAG",
-    "HAS_VERSION",
-    "CONTAINS",
-    "USES_CONCEPT",
-    "USES_REPRESENTATION",
-    "DERIVED_FROM",
-    "CHILD_OF",
-)
+# The same names as values (for membership checks and loops).
+LABELS: tuple[Label, ...] = get_args(Label)
+REL_TYPES: tuple[RelType, ...] = get_args(RelType)
 Direction = Literal["out", "in", "both"]
 LineageDirection = Literal["upstream", "downstream", "both"]
 
