@@ -63,6 +63,7 @@ INVALIDATIONS = Counter(
 
 _HEADER = struct.Struct("!dd")  # expires at (epoch seconds), load duration (seconds)
 RETRY_INTERVAL_S = 1.0
+FLIGHT_GRACE_S = 1.0  # how long a landed load stays joinable (see _load_once)
 
 Load = Callable[[], Awaitable[bytes]]
 
@@ -208,11 +209,17 @@ class Cache:
                     flight.done.cancel()
                 else:
                     flight.done.set_exception(exc)
+            self._forget(flight_key, flight)
             raise
-        finally:
-            if self._flights.get(flight_key) is flight:
-                del self._flights[flight_key]
+        # Kept a moment after it landed: a request whose Redis read was answered "miss" just
+        # before the store landed joins here instead of loading again (same scope token, so
+        # the value is exactly what it would read now).
+        asyncio.get_running_loop().call_later(FLIGHT_GRACE_S, self._forget, flight_key, flight)
         return value
+
+    def _forget(self, flight_key: str, flight: _Flight) -> None:
+        if self._flights.get(flight_key) is flight:
+            del self._flights[flight_key]
 
     async def _store(
         self,
