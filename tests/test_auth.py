@@ -272,6 +272,17 @@ async def test_restricted_products_are_visible_to_their_team_and_stewards(
     )
     assert found["total_count"] == 2
     error_of(await auth_client.get(f"{url}/versions", headers=bearer("viewer")), 404)
+
+    async def suggested(who: str) -> set[str]:
+        answer = await auth_client.get(
+            "/api/discover/suggest", params={"q": "risk"}, headers=bearer(who)
+        )
+        return {s["text"] for s in ok(answer)["suggestions"] if s["kind"] == "product"}
+
+    # the steward's answer is cached first: a viewer must not be served it
+    assert await suggested("steward") == {"Risk Limits", "Risk Digest"}
+    assert await suggested("viewer") == {"Risk Digest"}
+    assert await suggested("viewer2") == {"Risk Limits", "Risk Digest"}
     error_of(
         await auth_client.post(
             "/api/access-requests",

@@ -12,6 +12,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.db.models import DataProduct
@@ -195,12 +196,13 @@ class DiscoverService:
         )
 
     async def suggest_json(self, q: str, limit: int) -> bytes:
-        """Suggestions as their JSON answer, cached per prefix (the same for every caller)."""
+        """Suggestions as their JSON answer, cached per prefix and per visibility (restricted
+        products are suggested only to those who may see them)."""
 
         async def load() -> bytes:
             return (await self.suggest(q, limit)).model_dump_json().encode()
 
-        key = cache_key(q, limit)
+        key = cache_key(q, limit, *restricted_view(self.actor))
         return await self.cache.fetch("suggest", LISTINGS, key, load, ttl_s=self.cache.list_ttl_s)
 
     async def suggest(self, q: str, limit: int) -> schemas.SuggestOut:
@@ -215,7 +217,10 @@ class DiscoverService:
                 rows = await self._near_names(typed)
             else:
                 rows = list(await self.repo.suggest(typed, limit, how))
+            hidden = await self._hidden_products(rows)
             for row in rows:
+                if row.kind == "product" and row.id in hidden:
+                    continue
                 found.setdefault(
                     (row.kind, row.id),
                     schemas.Suggestion(
@@ -229,6 +234,19 @@ class DiscoverService:
                 break
         suggestions = sorted(found.values(), key=lambda s: (-s.score, len(s.text), s.text))
         return schemas.SuggestOut(query=q, suggestions=suggestions[:limit])
+
+    async def _hidden_products(self, rows: list[Any]) -> set[str]:
+        """The suggested products this caller may not see (restricted, another team)."""
+        see_all, _team = restricted_view(self.actor)
+        ids = {row.id for row in rows if row.kind == "product"}
+        if see_all or not ids:
+            return set()
+        products = await self.session.execute(
+            select(DataProduct.id, DataProduct.visibility, DataProduct.team).where(
+                DataProduct.id.in_(ids)
+            )
+        )
+        return {p.id for p in products if not sees(self.actor, p.visibility, p.team)}
 
     async def _near_names(self, typed: str) -> list[Any]:
         """SQLite's typo step: trigram candidates scored here like pg_trgm would."""
