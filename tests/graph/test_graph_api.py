@@ -360,6 +360,12 @@ async def test_restricted_products_stay_hidden(
             201,
         )
     await feed_as(client, bearer("steward"), public["id"], secret["id"])  # sees both
+    version = ok(
+        await client.post(
+            f"/api/data-products/{secret['id']}/versions", json={"version": "9.9.9"}, headers=editor
+        ),
+        201,
+    )
     await settled(client)
 
     params = {"node": f"DataElement:{shared['id']}"}
@@ -378,6 +384,11 @@ async def test_restricted_products_stay_hidden(
     )
     assert [n["name"] for n in lineage["nodes"]] == ["open"]
     assert lineage["edges"] == []
+    of_version = {"node": f"DataProductVersion:{version['id']}"}
+    error_of(
+        await client.get("/api/graph/neighbours", params=of_version, headers=bearer("viewer")), 404
+    )
+    ok(await client.get("/api/graph/neighbours", params=of_version, headers=bearer("viewer2")))
     route = {"from": f"DataProduct:{public['id']}", "to": f"DataElement:{shared['id']}"}
     ok(await client.get("/api/graph/path", params=route, headers=bearer("viewer")))
     error_of(await client.get("/api/graph/neighbours", params=params), 401)

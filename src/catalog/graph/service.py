@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.db.models import DataProduct
+from catalog.db.models import DataProduct, DataProductVersion
 from catalog.graph import schemas
 from catalog.graph.model import (
     LABELS,
@@ -171,20 +171,36 @@ class GraphService:
         return schemas.GraphNodeOut(label=ref.label, id=ref.id, name=row[0], depth=0)
 
     async def _hidden(self, refs: Sequence[NodeRef]) -> set[NodeRef]:
+        """The products, and versions of products, among `refs` the caller may not see."""
         see_all, _ = restricted_view(self.actor)
         products = [r.id for r in refs if r.label == "DataProduct"]
-        if see_all or not products:
+        versions = [r.id for r in refs if r.label == "DataProductVersion"]
+        if see_all or not (products or versions):
             return set()
-        rows = await self.session.execute(
-            select(DataProduct.id, DataProduct.visibility, DataProduct.team).where(
-                DataProduct.id.in_(products)
+        hidden: set[NodeRef] = set()
+        if products:
+            rows = await self.session.execute(
+                select(DataProduct.id, DataProduct.visibility, DataProduct.team).where(
+                    DataProduct.id.in_(products)
+                )
             )
-        )
-        return {
-            NodeRef("DataProduct", row.id)
-            for row in rows
-            if not sees(self.actor, row.visibility, row.team)
-        }
+            hidden |= {
+                NodeRef("DataProduct", row.id)
+                for row in rows
+                if not sees(self.actor, row.visibility, row.team)
+            }
+        if versions:
+            rows = await self.session.execute(
+                select(DataProductVersion.id, DataProduct.visibility, DataProduct.team)
+                .join(DataProduct, DataProduct.id == DataProductVersion.product_id)
+                .where(DataProductVersion.id.in_(versions))
+            )
+            hidden |= {
+                NodeRef("DataProductVersion", row.id)
+                for row in rows
+                if not sees(self.actor, row.visibility, row.team)
+            }
+        return hidden
 
     async def _without_hidden(self, found: Subgraph) -> Subgraph:
         hidden = await self._hidden([n.ref for n in found.nodes])
