@@ -604,3 +604,20 @@ def _no_stray_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings read the environment: keep a developer's JWT_* variables out of the tests."""
     for name in ("JWT_JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE"):
         monkeypatch.delenv(name, raising=False)
+
+
+async def test_an_identity_provider_outage_shows_as_an_open_jwks_breaker(
+    idp: Harness, rsa1: Key
+) -> None:
+    from catalog.platform.breaker import REGISTRY
+
+    token = rsa1.sign(claims())
+    idp.server.status = 503
+    verifier = idp.verifier()
+    await rejected(verifier, token, JWKS_UNAVAILABLE)
+    assert REGISTRY["jwks"].snapshot()["state"] == "open"
+    idp.clock.advance(5)
+    assert REGISTRY["jwks"].snapshot()["state"] == "half_open"
+    idp.server.status = 200
+    assert (await verifier.verify(token)).subject == "alice"
+    assert REGISTRY["jwks"].snapshot()["state"] == "closed"

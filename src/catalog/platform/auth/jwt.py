@@ -77,6 +77,7 @@ from catalog.platform.auth.credentials import (
     WRONG_ISSUER,
     InvalidCredentials,
 )
+from catalog.platform.breaker import CircuitBreaker, CircuitOpen
 from catalog.platform.logging import get_logger
 from catalog.platform.principal import ROLES, Principal
 from catalog.settings import Settings
@@ -171,6 +172,19 @@ class JwtVerifier:
         self._keys: KeySet | None = None
         self._fetches_done = 0  # attempts finished, successful or not
         self._retry_at = -math.inf  # no fetch before this, after a failed one
+        # The same rule as a circuit breaker, so the identity provider's state shows with the
+        # other dependencies (`catalog_circuit_breaker_state{dependency="jwks"}`, /healthz):
+        # one failed fetch opens it, one trial after the pause closes it again.
+        self._breaker = CircuitBreaker(
+            "jwks",
+            window=1,
+            minimum_calls=1,
+            failure_rate=1.0,
+            slow_call_s=FETCH_TIMEOUT_S * 2,
+            open_s=RETRY_AFTER_FAILED_FETCH_S,
+            half_open_calls=1,
+            clock=clock,
+        )
         self._kid_refetch_at = -math.inf  # no unknown-kid refetch before this
 
     async def aclose(self) -> None:
@@ -321,8 +335,8 @@ class JwtVerifier:
             if self._fetches_done != seen:
                 return
             try:
-                document = await self._download()
-            except JwksUnavailable as exc:
+                document = await self._breaker.call(self._download)
+            except (JwksUnavailable, CircuitOpen) as exc:
                 self._retry_at = self._clock() + RETRY_AFTER_FAILED_FETCH_S
                 self._fetches_done += 1
                 log.warning(
