@@ -166,7 +166,7 @@ def open_resources(settings: Settings) -> Resources:
         write_sessions=write_sessions,
         redis=redis,
         rate_limiter=open_rate_limiter(settings, redis),
-        authenticator=Authenticator(settings, write_sessions),
+        authenticator=Authenticator(settings, read_sessions, write_sessions),
         alerts=AlertEngine(settings, write_sessions),
         idempotency=IdempotencyStore(
             write_sessions,

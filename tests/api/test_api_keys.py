@@ -332,13 +332,13 @@ async def test_the_refresh_of_last_used_at_is_one_conditional_update(
     """A request within the window issues no UPDATE at all; a stale one issues exactly one."""
     created = await create_key(admin)
     touches: list[str] = []
-    real_touch = apikeys._touch
+    real_touch = apikeys.touch_last_used
 
     async def counting_touch(*args: Any) -> None:
         touches.append("touch")
         await real_touch(*args)
 
-    monkeypatch.setattr(apikeys, "_touch", counting_touch)
+    monkeypatch.setattr(apikeys, "touch_last_used", counting_touch)
     await authenticate(created["key"])
     await authenticate(created["key"])
     await authenticate(created["key"])
@@ -483,3 +483,34 @@ async def test_every_admin_route_needs_the_admin_role(
         assert created["key"] not in response.text
     assert ok(await admin.get(KEYS))["total"] == 1
     assert ok(await admin.get(f"{KEYS}/{created['id']}"))["status"] == "active"
+
+
+async def test_api_key_requests_do_not_queue_for_the_sqlite_write_lock(
+    sqlite_url: str, open_client: Opener, tmp_path: Any
+) -> None:
+    """Checking a key only reads; the write lock is taken only when `last_used_at` is due."""
+    import sqlite3
+    import time
+
+    from tests.conftest import base_settings
+    from tests.test_auth import TOKENS, bearer, write_tokens
+
+    tokens = write_tokens(tmp_path / "tokens", TOKENS)
+    settings = base_settings(sqlite_url, enable_auth=True, auth_tokens_file=tokens)
+    client = await open_client(create_app(settings))
+    made = ok(
+        await client.post(KEYS, json={"name": "reader", "role": "viewer"}, headers=bearer("admin")),
+        201,
+    )
+    headers = {"authorization": f"Bearer {made['key']}"}
+    ok(await client.get("/api/data-products", headers=headers))  # first use: last_used_at written
+
+    holder = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock (busy timeout: 5 s)
+    try:
+        started = time.monotonic()
+        ok(await client.get("/api/data-products", headers=headers))
+        assert time.monotonic() - started < 2
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

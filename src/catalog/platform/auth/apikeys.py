@@ -20,8 +20,9 @@ from the database on every request, never cached, so a revocation takes effect i
 it is NULL or older than `LAST_USED_RESOLUTION` (5 minutes), by one conditional
 `UPDATE api_keys SET last_used_at = :now WHERE id = :id AND (last_used_at IS NULL OR
 last_used_at < :threshold)`, so concurrent requests with the same key write it at most once
-per window. Most requests issue only the SELECT. The UPDATE runs in the session the caller
-gave, which must be able to write, and the caller commits it.
+per window. Most requests issue only the SELECT: `check_api_key` reads (in a read session, so
+on SQLite it does not queue for the write lock) and says whether the key is due a touch;
+`touch_last_used` writes it, in a write session, only then.
 
 This module lives below the domain packages (the auth middleware calls it), so its two
 statements are here rather than in `catalog.admin.repository`.
@@ -113,11 +114,17 @@ def key_status(
 
 
 async def authenticate_api_key(session: AsyncSession, token: str) -> Principal:
-    """The principal of an active key, or `InvalidCredentials` saying why not.
+    """`check_api_key` and, when due, `touch_last_used` in one (writable) session; the caller
+    commits."""
+    principal, due = await check_api_key(session, token)
+    if due is not None:
+        await touch_last_used(session, due)
+    return principal
 
-    May issue one UPDATE of `last_used_at` in `session` (see the module docstring); the
-    caller commits.
-    """
+
+async def check_api_key(session: AsyncSession, token: str) -> tuple[Principal, str | None]:
+    """The principal of an active key (or `InvalidCredentials` saying why not), and the key's
+    id when its `last_used_at` is due to be written (else None). Reads only."""
     if not looks_like_key(token):
         raise InvalidCredentials(MALFORMED, "the API key is malformed")
     row = (
@@ -141,14 +148,15 @@ async def authenticate_api_key(session: AsyncSession, token: str) -> Principal:
         raise InvalidCredentials(REVOKED, "the API key has been revoked")
     if status == "expired":
         raise InvalidCredentials(EXPIRED, "the API key has expired")
-    threshold = now - LAST_USED_RESOLUTION
-    if row.last_used_at is None or row.last_used_at < threshold:
-        await _touch(session, row.id, now, threshold)
-    return Principal(subject=subject_of(row.name), role=row.role, team=row.team, kind=KIND)
+    due = row.last_used_at is None or row.last_used_at < now - LAST_USED_RESOLUTION
+    principal = Principal(subject=subject_of(row.name), role=row.role, team=row.team, kind=KIND)
+    return principal, row.id if due else None
 
 
-async def _touch(session: AsyncSession, key_id: str, now: datetime, threshold: datetime) -> None:
+async def touch_last_used(session: AsyncSession, key_id: str) -> None:
     # Conditional in SQL too: of concurrent requests that all saw a stale value, one writes.
+    now = utcnow()
+    threshold = now - LAST_USED_RESOLUTION
     await session.execute(
         update(ApiKey)
         .where(

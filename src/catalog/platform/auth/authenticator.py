@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from catalog.platform.auth.apikeys import authenticate_api_key, looks_like_key
+from catalog.platform.auth.apikeys import check_api_key, looks_like_key, touch_last_used
 from catalog.platform.auth.jwt import JwtVerifier
 from catalog.platform.auth.static_tokens import StaticTokens
 from catalog.platform.principal import Principal
@@ -29,8 +29,14 @@ def dev_token_allowed(settings: Settings) -> bool:
 
 
 class Authenticator:
-    def __init__(self, settings: Settings, sessions: async_sessionmaker[Any]) -> None:
-        self.sessions = sessions
+    def __init__(
+        self,
+        settings: Settings,
+        read_sessions: async_sessionmaker[Any],
+        write_sessions: async_sessionmaker[Any],
+    ) -> None:
+        self.read_sessions = read_sessions
+        self.write_sessions = write_sessions
         self.static = StaticTokens(
             settings.auth_tokens_file,
             allow_dev_token=settings.enable_auth and dev_token_allowed(settings),
@@ -44,8 +50,12 @@ class Authenticator:
 
     async def authenticate(self, token: str) -> Principal:
         if looks_like_key(token):
-            async with self.sessions() as session, session.begin():
-                return await authenticate_api_key(session, token)
+            async with self.read_sessions() as session, session.begin():
+                principal, due = await check_api_key(session, token)
+            if due is not None:  # at most once per key every few minutes
+                async with self.write_sessions() as session, session.begin():
+                    await touch_last_used(session, due)
+            return principal
         if self.jwt is not None and token.count(".") == 2:
             return await self.jwt.verify(token)
         return self.static.verify(token)
