@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlencode
 
+import redis
 from sqlalchemy import text
 
 from bench.support import RESULTS, migrate, save, scratch_postgres, served
@@ -146,6 +147,11 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--reuse", action="store_true", help="keep the generated catalog")
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="serve with REDIS_URL (the response cache shared by the workers); else no cache",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
@@ -172,7 +178,13 @@ def main() -> None:
 
     search_paths = [f"/api/discover/search?{urlencode(p)}" for p in SEARCHES]
     suggest_paths = [f"/api/discover/suggest?{urlencode({'q': q})}" for q in SUGGESTS]
-    with served({"CATALOG_DATABASE_URL": url}, port=18121, workers=workers) as base:
+    env = {"CATALOG_DATABASE_URL": url}
+    if args.redis:
+        redis.Redis.from_url(args.redis).flushdb()
+        env["REDIS_URL"] = args.redis
+    else:  # several workers without Redis run without a cache anyway; say so explicitly
+        env["CATALOG_CACHE_ENABLED"] = "false"
+    with served(env, port=18121, workers=workers) as base:
         run_wrk(base, search_paths + suggest_paths, 3)  # warm-up
         search = run_wrk(base, search_paths, args.duration)
         suggest = run_wrk(base, suggest_paths, args.duration)
@@ -181,10 +193,11 @@ def main() -> None:
         "products": args.products,
         "workers": workers,
         "concurrency": 16,
+        "cache": "redis" if args.redis else "off",
         "search": search,
         "suggest": suggest,
     }
-    save(f"search_latency_{args.database}", result)
+    save(f"search_latency_{args.database}{'_cached' if args.redis else ''}", result)
     if args.database == "postgresql":
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "search_plans.txt").write_text(asyncio.run(explain_plans(url)))

@@ -182,6 +182,7 @@ def open_resources(settings: Settings) -> Resources:
             settings,
             postgres=engine.dialect.name == "postgresql",
             breaker=graph_breaker,
+            read_sessions=read_sessions,
         )
         if graph.projected
         else None,

@@ -35,9 +35,12 @@ def _run(settings: Settings, work: Work[T]) -> T:
     async def main() -> T:
         engine = create_engine(settings)
         sessions = session_factory(engine.execution_options(**WRITE))
-        store = open_graph_store(settings, session_factory(engine))
+        reads = session_factory(engine)
+        store = open_graph_store(settings, reads)
         postgres = engine.dialect.name == "postgresql"
-        worker = OutboxWorker.configured(store, sessions, settings, postgres=postgres)
+        worker = OutboxWorker.configured(
+            store, sessions, settings, postgres=postgres, read_sessions=reads
+        )
         try:
             return await work(store, worker)
         finally:
@@ -78,7 +81,7 @@ def graph_commands(load_settings: Callable[[], Settings]) -> typer.Typer:
         from catalog.graph.rebuild import rebuild as run_rebuild
 
         async def work(store: GraphStore, worker: OutboxWorker) -> dict[str, int]:
-            return await run_rebuild(store, worker.sessions) if store.projected else {}
+            return await run_rebuild(store, worker.read_sessions) if store.projected else {}
 
         settings = load_settings()
         counts = _run(settings, work)

@@ -9,8 +9,9 @@ while a round runs are left for the next one, which reads the state again.
 
 With several replicas, one worker at a time projects: on PostgreSQL a round runs in one
 transaction holding an advisory lock (a second replica skips the round), so an older read of a
-node never overwrites a newer one. On SQLite the round does not hold the database's single
-write lock across the graph call; SQLite serves one node, so at most its own processes race,
+node never overwrites a newer one. On SQLite a round reads in a read transaction and takes the
+database's single write lock only for the delete, never across the graph call (an idle poll
+takes no lock at all); SQLite serves one node, so at most its own processes race,
 and a race only delays convergence until the node's next change (or `catalog graph rebuild`).
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -26,7 +28,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog.db.models import GraphOutbox
-from catalog.graph.model import NodeRef
+from catalog.graph.model import NodeRef, NodeState
 from catalog.graph.snapshot import read_states
 from catalog.graph.store import GraphStore
 from catalog.platform.breaker import CircuitBreaker
@@ -64,9 +66,12 @@ class OutboxWorker:
         interval_s: float,
         postgres: bool,
         breaker: CircuitBreaker | None = None,
+        read_sessions: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.store = store
         self.sessions = sessions
+        # Reads that need no lock (SQLite's write sessions take its one write lock at BEGIN).
+        self.read_sessions = read_sessions or sessions
         self.postgres = postgres
         self.batch = batch
         self.interval_s = interval_s
@@ -83,6 +88,7 @@ class OutboxWorker:
         *,
         postgres: bool,
         breaker: CircuitBreaker | None = None,
+        read_sessions: async_sessionmaker[AsyncSession] | None = None,
     ) -> OutboxWorker:
         """The worker as CATALOG_GRAPH_OUTBOX_* configure it."""
         return cls(
@@ -92,6 +98,7 @@ class OutboxWorker:
             interval_s=settings.graph_outbox_interval_s,
             postgres=postgres,
             breaker=breaker,
+            read_sessions=read_sessions,
         )
 
     def start(self) -> None:
@@ -132,26 +139,42 @@ class OutboxWorker:
 
     async def run_once(self) -> int:
         """One round; the number of outbox rows projected."""
-        async with self.sessions() as session:
-            if self.postgres and not await _lead(session):
-                return 0  # another replica's round is running
-            oldest = select(GraphOutbox).order_by(GraphOutbox.id).limit(self.batch)
-            rows = (await session.scalars(oldest)).all()
-            await self._observe(session, rows)
-            if not rows:
-                return 0
-            refs = list(dict.fromkeys(NodeRef(r.label, r.node_id) for r in rows))  # type: ignore[arg-type]
-            states = await read_states(session, refs)
-            if not self.postgres:
-                await session.commit()  # SQLite: never hold its one write lock over the call
-            await self.breaker.call(
-                lambda: call_with_retry(lambda: self.store.upsert(states), idempotent=True)
-            )
-            done = [r.id for r in rows]
-            await session.execute(delete(GraphOutbox).where(GraphOutbox.id.in_(done)))
-            await session.commit()
-        PROJECTED.labels("projected").inc(len(rows))
+        if self.postgres:
+            # One transaction holding the advisory lock from the read to the delete.
+            async with self.sessions() as session:
+                if not await _lead(session):
+                    return 0  # another replica's round is running
+                rows, states = await self._oldest(session)
+                if rows:
+                    await self._project(states)
+                    await _delete(session, rows)
+        else:
+            # SQLite: read without the write lock, never hold it over the graph call, and
+            # take it only for the delete.
+            async with self.read_sessions() as session:
+                rows, states = await self._oldest(session)
+            if rows:
+                await self._project(states)
+                async with self.sessions() as session:
+                    await _delete(session, rows)
+        if rows:
+            PROJECTED.labels("projected").inc(len(rows))
         return len(rows)
+
+    async def _oldest(self, session: AsyncSession) -> tuple[Sequence[GraphOutbox], list[NodeState]]:
+        """The oldest `batch` rows and the current state of the nodes they name."""
+        oldest = select(GraphOutbox).order_by(GraphOutbox.id).limit(self.batch)
+        rows = (await session.scalars(oldest)).all()
+        await self._observe(session, rows)
+        if not rows:
+            return rows, []
+        refs = list(dict.fromkeys(NodeRef(r.label, r.node_id) for r in rows))  # type: ignore[arg-type]
+        return rows, await read_states(session, refs)
+
+    async def _project(self, states: list[NodeState]) -> None:
+        await self.breaker.call(
+            lambda: call_with_retry(lambda: self.store.upsert(states), idempotent=True)
+        )
 
     async def _observe(self, session: AsyncSession, rows: Any) -> None:
         pending = await session.scalar(select(func.count()).select_from(GraphOutbox)) or 0
@@ -162,7 +185,7 @@ class OutboxWorker:
 
     async def status(self) -> dict[str, Any]:
         """For /healthz: what waits, how old the oldest is, and the breaker."""
-        async with self.sessions() as session:
+        async with self.read_sessions() as session:
             pending = await session.scalar(select(func.count()).select_from(GraphOutbox)) or 0
             oldest = await session.scalar(select(func.min(GraphOutbox.created_at)))
         lag = max(0.0, time.time() - oldest.timestamp()) if oldest is not None else 0.0
@@ -172,6 +195,12 @@ class OutboxWorker:
             "lag_s": round(lag, 3),
             "breaker": self.breaker.snapshot()["state"],
         }
+
+
+async def _delete(session: AsyncSession, rows: Sequence[GraphOutbox]) -> None:
+    """Only the rows projected: rows appended meanwhile wait for the next round."""
+    await session.execute(delete(GraphOutbox).where(GraphOutbox.id.in_([r.id for r in rows])))
+    await session.commit()
 
 
 async def _lead(session: AsyncSession) -> bool:
