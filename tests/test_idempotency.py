@@ -429,3 +429,82 @@ async def test_database_down_while_checking_the_key_is_503(
 
     await pg_proxy.up()
     ok(await client.post("/api/data-products", json=product_body(), headers={KEY: "db-up"}), 201)
+
+
+# --- a request whose writes committed is never run twice --------------------------------------
+
+
+async def test_a_committed_request_whose_answer_was_not_stored_is_never_run_again(
+    make_settings: Callable[..., Settings], open_client: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from catalog.platform.idempotency_store import IdempotencyStore
+
+    client = await open_client(create_app(make_settings(idempotency_lock_timeout_s=0.3)))
+    real_complete = IdempotencyStore.complete
+
+    async def lost(*_args: Any) -> bool:
+        raise OSError("the database went away after the commit")
+
+    monkeypatch.setattr(IdempotencyStore, "complete", lost)
+    headers = {KEY: "lost-answer"}
+    body = product_body()
+    ok(await client.post("/api/data-products", json=body, headers=headers), 201)  # still sent
+    monkeypatch.setattr(IdempotencyStore, "complete", real_complete)
+
+    soon = error_of(await client.post("/api/data-products", json=body, headers=headers), 409)
+    assert "still being processed" in soon["details"]
+    await asyncio.sleep(0.4)  # past the lock timeout: the attempt is over
+    later = error_of(await client.post("/api/data-products", json=body, headers=headers), 409)
+    assert "was applied" in later["details"]
+    assert await product_total(client) == 1
+
+
+async def test_a_failure_after_the_commit_keeps_the_key(
+    make_settings: Callable[..., Settings], open_client: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 5xx answer normally frees the key; not when the request's writes are in."""
+    from catalog.platform.cache.core import Cache
+
+    client = await open_client(create_app(make_settings(idempotency_lock_timeout_s=0.3)))
+    real_retire = Cache.retire
+    failures = [RuntimeError("after the commit")]
+
+    async def retire_failing_once(self: Cache, scopes: Any) -> None:
+        if failures:
+            raise failures.pop()
+        await real_retire(self, scopes)
+
+    monkeypatch.setattr(Cache, "retire", retire_failing_once)
+    headers = {KEY: "after-commit"}
+    body = product_body()
+    error_of(await client.post("/api/data-products", json=body, headers=headers), 500)
+    await asyncio.sleep(0.4)
+    later = error_of(await client.post("/api/data-products", json=body, headers=headers), 409)
+    assert "was applied" in later["details"]
+    assert await product_total(client) == 1
+
+
+async def test_a_commit_that_fails_frees_the_key(
+    make_settings: Callable[..., Settings], open_client: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transaction (and its stamp on the key) rolled back: a retry runs the request."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    client = await open_client(create_app(make_settings()))
+    real_commit = AsyncSession.commit
+    failures = [ConnectionResetError("connection lost before the commit")]
+
+    async def commit_failing_once(self: AsyncSession) -> None:
+        if failures:
+            raise failures.pop()
+        await real_commit(self)
+
+    headers = {KEY: "commit-failed"}
+    body = product_body()
+    monkeypatch.setattr(AsyncSession, "commit", commit_failing_once)
+    error_of(await client.post("/api/data-products", json=body, headers=headers), 503)
+    monkeypatch.setattr(AsyncSession, "commit", real_commit)
+    retried = await client.post("/api/data-products", json=body, headers=headers)
+    ok(retried, 201)
+    assert REPLAYED not in retried.headers
+    assert await product_total(client) == 1

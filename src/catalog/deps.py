@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.graph.outbox import take_appended
 from catalog.platform.cache.invalidation import take_stale
 from catalog.platform.errors import ServiceUnavailable
+from catalog.platform.idempotency import ATTEMPT as IDEMPOTENCY_ATTEMPT
+from catalog.platform.idempotency_store import mark_committed
 from catalog.platform.logging import get_logger
 from catalog.resources import Resources
 from catalog.settings import Settings
@@ -46,9 +48,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     factory = (
         resources.read_sessions if request.method in _READ_METHODS else resources.write_sessions
     )
+    attempt = request.scope.get("state", {}).get(IDEMPOTENCY_ATTEMPT)
     async with factory() as session:
         try:
             yield session
+            if attempt is not None:  # an Idempotency-Key request: its writes commit with this
+                await mark_committed(session, attempt)
             await session.commit()
             await resources.cache.retire(take_stale(session))
             if take_appended(session) and resources.graph_worker is not None:

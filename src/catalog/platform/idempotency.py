@@ -9,7 +9,10 @@ A POST carrying `Idempotency-Key: <key>` runs at most once per principal and key
 - the same key with another body, method or path: 422; while the first attempt is still
   running: 409 with `Retry-After: 1`;
 - a first attempt answered 5xx or 429 (or that raised, or was cancelled) frees the key, so
-  the client can retry with it.
+  the client can retry with it, unless its database transaction committed (the attempt id is
+  stamped in that very transaction, deps.get_session): a request whose writes are in is never
+  run again. Its retries get 409 while the attempt may still store its answer, then 409
+  saying it was applied and its answer lost (read the resource, or use a new key).
 
 Keys are scoped by the principal's subject (`anonymous` without auth), so two callers never
 see each other's answers. A key is 1..255 printable ASCII characters (the draft's quoted
@@ -17,12 +20,12 @@ sf-string form is accepted too); anything else is a 422. A database that cannot 
 while claiming the key is a 503 with `Retry-After`: without the key the request cannot be
 made safe to retry, so it does not run.
 
-Trade-offs: an attempt whose process died leaves its key `processing`; after
-`CATALOG_IDEMPOTENCY_LOCK_TIMEOUT_S` another attempt may take it over and run the request
-again. That lock timeout must exceed the longest a request can run (`CATALOG_REQUEST_TIMEOUT_S`),
-or a slow first attempt could be run twice. If storing the answer fails (the database went
-away after the handler committed), the real answer is still sent: the client has its result
-and the key stays `processing` until the lock timeout.
+Trade-offs: an attempt whose process died before committing leaves its key `processing`;
+after `CATALOG_IDEMPOTENCY_LOCK_TIMEOUT_S` another attempt may take it over and run the request
+(which never committed) again. That lock timeout must exceed the longest a request can run
+(`CATALOG_REQUEST_TIMEOUT_S`), or a slow first attempt could be run twice. If storing the
+answer fails (the database went away after the handler committed), the real answer is still
+sent; the key stays `processing` and, being committed, is never run again.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from catalog.platform.errors import (
     send_error,
 )
 from catalog.platform.idempotency_store import (
+    Applied,
     Claimed,
     IdempotencyStore,
     InProgress,
@@ -56,6 +60,7 @@ from catalog.platform.principal import ANONYMOUS, Principal
 log = get_logger(__name__)
 
 HEADER = b"idempotency-key"
+ATTEMPT = "idempotency_attempt"  # scope["state"] key: the attempt id of this keyed request
 MAX_KEY_LENGTH = 255
 MAX_SCOPE_LENGTH = 255
 # Headers of the first answer that a replay repeats (the body's type, what was created).
@@ -126,12 +131,22 @@ class IdempotencyMiddleware:
                     retry_after=1,
                 )
             )
+        if isinstance(outcome, Applied):
+            OUTCOMES.labels("applied").inc()
+            raise _Refused(
+                Conflict(
+                    "the request with this Idempotency-Key was applied, but its answer was "
+                    "lost; read the resource to see the result, or use a new key"
+                )
+            )
         if isinstance(outcome, Replay):
             OUTCOMES.labels("replayed").inc()
             await _send_replay(send, outcome)
             return
         if outcome.took_over:
             log.warning("idempotency_key_taken_over", key=key, scope=request.scope)
+        # deps.get_session stamps the attempt in the request's own transaction.
+        scope.setdefault("state", {})[ATTEMPT] = outcome.attempt_id
         await self._first_attempt(scope, send, store, outcome, _replaying(body, receive))
 
     async def _first_attempt(
@@ -167,11 +182,9 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, capturing_send)
         except BaseException:
             if not finished:
-                OUTCOMES.labels("released").inc()
                 await _release_quietly(store, claim)
             raise
         if not finished:  # the app ended without a complete answer
-            OUTCOMES.labels("released").inc()
             await _release_quietly(store, claim)
 
 
@@ -246,7 +259,6 @@ async def _settle(store: IdempotencyStore, claim: Claimed, start: Message, body:
     """Store the answer, or free the key when the answer says "try again"."""
     status = int(start["status"])
     if status >= 500 or status == 429:
-        OUTCOMES.labels("released").inc()
         await _release_quietly(store, claim)
         return
     headers = {
@@ -265,11 +277,15 @@ async def _settle(store: IdempotencyStore, claim: Claimed, start: Message, body:
 
 
 async def _release_quietly(store: IdempotencyStore, claim: Claimed) -> None:
-    """Free the key; if the database is down it frees itself after the lock timeout."""
+    """Free the key unless the request committed; if the database is down, the key frees
+    itself after the lock timeout (or, committed, stays applied)."""
     try:
-        await asyncio.shield(store.release(claim.attempt_id))
+        freed = await asyncio.shield(store.release(claim.attempt_id))
     except DATABASE_ERRORS as exc:
+        OUTCOMES.labels("released").inc()
         log.warning("idempotency_release_failed", error=repr(exc)[:500])
+        return
+    OUTCOMES.labels("released" if freed else "committed_kept").inc()
 
 
 async def _send_replay(send: Send, replay: Replay) -> None:

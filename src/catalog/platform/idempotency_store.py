@@ -8,8 +8,13 @@ the same ones. Each step is its own short write transaction, apart from the requ
   different request under the same key, or an attempt still running. An expired row, or a
   `processing` row older than the lock timeout (its attempt died with its process), is
   replaced by a fresh attempt with a new id.
+- `mark_committed` runs inside the request's own transaction (deps.get_session) and stamps
+  `committed_at`, so the row says whether the request's writes committed.
 - `complete` stores the answer on the attempt's own row (by id, so an attempt that was taken
-  over cannot overwrite its successor); `release` deletes it so the key can be used again.
+  over cannot overwrite its successor); `release` deletes it so the key can be used again,
+  unless the request committed: a committed request is never run twice, even when its answer
+  was lost (a dropped connection during COMMIT, a failure storing the answer). Such a key
+  answers `Applied` once its attempt is past the lock timeout.
 - A background task deletes expired rows in bounded batches.
 """
 
@@ -76,7 +81,12 @@ class InProgress:
     """The first attempt with this key is still running."""
 
 
-Outcome = Claimed | Replay | Mismatch | InProgress
+@dataclass(frozen=True)
+class Applied:
+    """The first attempt committed its writes, but its answer was never stored."""
+
+
+Outcome = Claimed | Replay | Mismatch | InProgress | Applied
 
 
 class IdempotencyRepository(Repository[IdempotencyKey]):
@@ -112,10 +122,11 @@ class IdempotencyRepository(Repository[IdempotencyKey]):
         )
         return (await self.session.scalars(statement)).first()
 
-    async def delete_attempt(self, attempt_id: str) -> bool:
-        result: Any = await self.session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.id == attempt_id)
-        )
+    async def delete_attempt(self, attempt_id: str, *, uncommitted_only: bool = False) -> bool:
+        statement = delete(IdempotencyKey).where(IdempotencyKey.id == attempt_id)
+        if uncommitted_only:
+            statement = statement.where(IdempotencyKey.committed_at.is_(None))
+        result: Any = await self.session.execute(statement)
         return bool(result.rowcount)
 
     async def complete(
@@ -191,6 +202,8 @@ class IdempotencyStore:
                 )
             if row.created_at > now - self.lock_timeout:
                 return InProgress()
+            if row.committed_at is not None:
+                return Applied()  # its writes are in: running it again would repeat them
         # Expired, or a `processing` attempt that outlived the lock timeout: start afresh.
         # Deleting by id makes one of several concurrent takers win; the others look again.
         if not await repository.delete_attempt(row.id):
@@ -208,9 +221,12 @@ class IdempotencyStore:
                 attempt_id, status, headers, body, self.ttl
             )
 
-    async def release(self, attempt_id: str) -> None:
+    async def release(self, attempt_id: str) -> bool:
+        """Free the key unless the attempt's transaction committed; whether it was freed."""
         async with self.sessions() as session, session.begin():
-            await IdempotencyRepository(session).delete_attempt(attempt_id)
+            return await IdempotencyRepository(session).delete_attempt(
+                attempt_id, uncommitted_only=True
+            )
 
     async def prune(self) -> int:
         """Delete every expired key, a bounded batch per transaction; how many were deleted."""
@@ -243,3 +259,10 @@ class IdempotencyStore:
                 continue
             if deleted:
                 log.info("idempotency_keys_pruned", deleted=deleted)
+
+
+async def mark_committed(session: AsyncSession, attempt_id: str) -> None:
+    """In the request's own transaction, just before its COMMIT (deps.get_session)."""
+    await session.execute(
+        update(IdempotencyKey).where(IdempotencyKey.id == attempt_id).values(committed_at=utcnow())
+    )
