@@ -11,9 +11,10 @@ the attempt too.
 What is retried (see db/transient.py): "conflict" errors (serialization failure, deadlock,
 SQLite busy) for every method, since the database rolled the transaction back; "connection"
 errors only when repeating is safe: GET/HEAD/OPTIONS/PUT/DELETE. Not a POST or PATCH, even with
-an `Idempotency-Key`: the connection may have died after the COMMIT reached the database, and
-the key's record (platform/idempotency.py) is written after the answer, outside that
-transaction, so it cannot tell a retry that the first run took effect. Pool exhaustion is
+an `Idempotency-Key`: the connection may have died after the COMMIT reached the database. The
+client's own retry with its key is safe instead: the key is stamped in the request's
+transaction (platform/idempotency.py), so a retry learns whether the first run took effect
+(409 "applied") or runs it (the transaction rolled back). Pool exhaustion is
 never retried (it answers 503 at once). Waits follow `catalog.platform.retry`: the guide's
 defaults (3 retries, 100 ms doubling to 5 s) with full jitter, and a per-process retry budget
 so an outage is not multiplied by retries. When a transient failure is not retried, or
