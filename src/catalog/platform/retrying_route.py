@@ -61,7 +61,7 @@ DETAILS: dict[str, str] = {
     "connection": "database unavailable",
     "unsafe": (
         "database connection lost; whether the change was applied is unknown: "
-        "read the resource before sending it again"
+        "resend it with the same Idempotency-Key, or read the resource before sending it again"
     ),
 }
 
