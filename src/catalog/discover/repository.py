@@ -11,14 +11,14 @@ parameter, never part of the SQL text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Integer, cast, delete, func, select, text
 
-from catalog.db.models import SearchHistory
+from catalog.db.models import DataProduct, SearchHistory
 from catalog.db.types import JSONType, UTCDateTime
 from catalog.discover.query import ParsedQuery
 from catalog.discover.ranking import FRESHNESS, POPULARITY, QUALITY, Weights
@@ -329,6 +329,13 @@ class DiscoverRepository(Repository[SearchHistory]):
             "limit": limit,
         }
         return (await self.session.execute(text(" UNION ALL ".join(parts)), params)).all()
+
+    async def product_visibility(self, ids: Iterable[str]) -> Sequence[Any]:
+        """(id, visibility, team) of the products among suggestions."""
+        statement = select(DataProduct.id, DataProduct.visibility, DataProduct.team).where(
+            DataProduct.id.in_(list(ids))
+        )
+        return (await self.session.execute(statement)).all()
 
     # --- marketplace ---------------------------------------------------------------------
 

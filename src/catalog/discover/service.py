@@ -12,7 +12,6 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.db.models import DataProduct
@@ -241,11 +240,7 @@ class DiscoverService:
         ids = {row.id for row in rows if row.kind == "product"}
         if see_all or not ids:
             return set()
-        products = await self.session.execute(
-            select(DataProduct.id, DataProduct.visibility, DataProduct.team).where(
-                DataProduct.id.in_(ids)
-            )
-        )
+        products = await self.repo.product_visibility(ids)
         return {p.id for p in products if not sees(self.actor, p.visibility, p.team)}
 
     async def _near_names(self, typed: str) -> list[Any]:

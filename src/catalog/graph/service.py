@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.db.models import DataProduct, DataProductVersion
 from catalog.graph import schemas
 from catalog.graph.model import (
     LABELS,
@@ -27,7 +25,7 @@ from catalog.graph.model import (
     RelType,
     Subgraph,
 )
-from catalog.graph.snapshot import MODELS
+from catalog.graph.repository import GraphRepository
 from catalog.graph.store import GraphStore, GraphUnavailable
 from catalog.platform.breaker import CircuitBreaker, CircuitOpen
 from catalog.platform.errors import NotFound, ServiceUnavailable, Unprocessable
@@ -71,6 +69,7 @@ class GraphService:
         retry_after: int,
     ) -> None:
         self.session = session
+        self.repository = GraphRepository(session)
         self.actor = actor
         self.store = store
         self.breaker = breaker
@@ -163,12 +162,10 @@ class GraphService:
     async def _visible_node(self, ref: NodeRef) -> schemas.GraphNodeOut:
         """The start or end of a question, looked up in the catalog (the source of truth), so
         a node a projected store has not caught up with yet is not a 404."""
-        model = MODELS[ref.label]
-        name_column = model.version if ref.label == "DataProductVersion" else model.name
-        row = (await self.session.execute(select(name_column).where(model.id == ref.id))).first()
-        if row is None or await self._hidden([ref]):
+        found, name = await self.repository.node_name(ref)
+        if not found or await self._hidden([ref]):
             raise NotFound(_kind(ref.label), ref.id)
-        return schemas.GraphNodeOut(label=ref.label, id=ref.id, name=row[0], depth=0)
+        return schemas.GraphNodeOut(label=ref.label, id=ref.id, name=name, depth=0)
 
     async def _hidden(self, refs: Sequence[NodeRef]) -> set[NodeRef]:
         """The products, and versions of products, among `refs` the caller may not see."""
@@ -178,28 +175,16 @@ class GraphService:
         if see_all or not (products or versions):
             return set()
         hidden: set[NodeRef] = set()
-        if products:
-            rows = await self.session.execute(
-                select(DataProduct.id, DataProduct.visibility, DataProduct.team).where(
-                    DataProduct.id.in_(products)
-                )
-            )
-            hidden |= {
-                NodeRef("DataProduct", row.id)
-                for row in rows
-                if not sees(self.actor, row.visibility, row.team)
-            }
-        if versions:
-            rows = await self.session.execute(
-                select(DataProductVersion.id, DataProduct.visibility, DataProduct.team)
-                .join(DataProduct, DataProduct.id == DataProductVersion.product_id)
-                .where(DataProductVersion.id.in_(versions))
-            )
-            hidden |= {
-                NodeRef("DataProductVersion", row.id)
-                for row in rows
-                if not sees(self.actor, row.visibility, row.team)
-            }
+        for label, ids, read in (
+            ("DataProduct", products, self.repository.product_visibility),
+            ("DataProductVersion", versions, self.repository.version_visibility),
+        ):
+            if ids:
+                hidden |= {
+                    NodeRef(label, node_id)  # type: ignore[arg-type]
+                    for node_id, visibility, team in await read(ids)
+                    if not sees(self.actor, visibility, team)
+                }
         return hidden
 
     async def _without_hidden(self, found: Subgraph) -> Subgraph:

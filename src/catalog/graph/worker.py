@@ -18,7 +18,6 @@ and a race only delays convergence until the node's next change (or `catalog gra
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -54,6 +53,7 @@ PROJECTED = Counter(
 )
 LOCK_KEY = 0x6772617068  # "graph": the advisory lock of the projecting worker
 MAX_BACKOFF_S = 30.0
+STOP_TIMEOUT_S = 5.0
 
 
 class OutboxWorker:
@@ -78,6 +78,7 @@ class OutboxWorker:
         self.breaker = breaker or CircuitBreaker("graph", open_s=10.0)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
 
     @classmethod
     def configured(
@@ -109,15 +110,21 @@ class OutboxWorker:
         self._wake.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop between rounds, or cancel the round under way. The flag matters: a cancel that
+        lands inside a database driver call can be absorbed there (seen with aiosqlite), and
+        the loop must still end instead of holding shutdown up."""
+        if self._task is None:
+            return
+        self._stopping.set()
+        self._task.cancel()
+        done, _ = await asyncio.wait({self._task}, timeout=STOP_TIMEOUT_S)
+        if not done:
+            log.warning("graph_worker_did_not_stop", timeout_s=STOP_TIMEOUT_S)
+        self._task = None
 
     async def _run(self) -> None:
         failures = 0
-        while True:
+        while not self._stopping.is_set():
             try:
                 projected = await self.run_once()
                 failures = 0
@@ -129,13 +136,10 @@ class OutboxWorker:
             if projected >= self.batch:
                 continue  # more waiting: no pause
             self._wake.clear()
-            if failures:
-                # Backing off: commits do not cut the pause short, or a burst of writes during
-                # an outage would become a burst of attempts against the graph.
-                await asyncio.sleep(min(MAX_BACKOFF_S, self.interval_s * 2**failures))
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            # Backing off, commits do not cut the pause short, or a burst of writes during an
+            # outage would become a burst of attempts against the graph.
+            pause = min(MAX_BACKOFF_S, self.interval_s * 2**failures)
+            await _first_of({self._stopping} if failures else {self._wake, self._stopping}, pause)
 
     async def run_once(self) -> int:
         """One round; the number of outbox rows projected."""
@@ -201,6 +205,16 @@ async def _delete(session: AsyncSession, rows: Sequence[GraphOutbox]) -> None:
     """Only the rows projected: rows appended meanwhile wait for the next round."""
     await session.execute(delete(GraphOutbox).where(GraphOutbox.id.in_([r.id for r in rows])))
     await session.commit()
+
+
+async def _first_of(events: set[asyncio.Event], timeout_s: float) -> None:
+    """Wait until one of `events` is set, at most `timeout_s`."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def _lead(session: AsyncSession) -> bool:

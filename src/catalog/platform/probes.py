@@ -114,7 +114,8 @@ async def _graph_status(resources: Resources) -> dict[str, Any]:
     if worker is None:
         return {"store": resources.graph.name, "projected": False}
     try:
-        return {"projected": True, **await asyncio.wait_for(worker.status(), 2.0)}
+        async with asyncio.timeout(2.0):
+            return {"projected": True, **await worker.status()}
     except Exception as exc:  # the database is down: the dependencies above say so
         return {"store": resources.graph.name, "projected": True, "error": type(exc).__name__}
 
