@@ -34,6 +34,7 @@ from catalog.platform.breaker import CircuitBreaker
 from catalog.platform.logging import get_logger
 from catalog.platform.metrics import QUEUE_DEPTH
 from catalog.platform.retry import call_with_retry
+from catalog.platform.tasks import stop_task
 from catalog.settings import Settings
 
 log = get_logger(__name__)
@@ -53,7 +54,6 @@ PROJECTED = Counter(
 )
 LOCK_KEY = 0x6772617068  # "graph": the advisory lock of the projecting worker
 MAX_BACKOFF_S = 30.0
-STOP_TIMEOUT_S = 5.0
 
 
 class OutboxWorker:
@@ -113,13 +113,8 @@ class OutboxWorker:
         """Stop between rounds, or cancel the round under way. The flag matters: a cancel that
         lands inside a database driver call can be absorbed there (seen with aiosqlite), and
         the loop must still end instead of holding shutdown up."""
-        if self._task is None:
-            return
         self._stopping.set()
-        self._task.cancel()
-        done, _ = await asyncio.wait({self._task}, timeout=STOP_TIMEOUT_S)
-        if not done:
-            log.warning("graph_worker_did_not_stop", timeout_s=STOP_TIMEOUT_S)
+        await stop_task(self._task)
         self._task = None
 
     async def _run(self) -> None:

@@ -21,7 +21,6 @@ the same ones. Each step is its own short write transaction, apart from the requ
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -34,6 +33,7 @@ from catalog.kit.ids import new_id
 from catalog.kit.repository import Repository, table_of
 from catalog.kit.time import utcnow
 from catalog.platform.logging import get_logger
+from catalog.platform.tasks import stop_task
 
 log = get_logger(__name__)
 
@@ -243,11 +243,8 @@ class IdempotencyStore:
             self._task = asyncio.create_task(self._prune_periodically(), name="idempotency-prune")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def _prune_periodically(self) -> None:
         while True:

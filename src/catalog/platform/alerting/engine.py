@@ -16,7 +16,6 @@ and labels its alerts with `instance` (host:pid).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 from collections.abc import Awaitable, Callable
@@ -36,6 +35,7 @@ from catalog.platform.alerting.window import RequestWindow
 from catalog.platform.breaker import CircuitBreaker, CircuitOpen
 from catalog.platform.logging import get_logger
 from catalog.platform.metrics import QUEUE_DEPTH, flush_observations
+from catalog.platform.tasks import stop_task
 from catalog.platform.tracing import instrument_httpx
 from catalog.settings import Settings
 
@@ -99,11 +99,8 @@ class AlertEngine:
             self._task = asyncio.create_task(self._run(), name="alert-engine")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         if self._own_http:
             await self.http.aclose()
 

@@ -23,7 +23,6 @@ most of the work and none of those libraries does them; the in-process store is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import random
 import struct
@@ -38,6 +37,7 @@ from redis.exceptions import RedisError
 from catalog.platform.breaker import CircuitBreaker, CircuitOpen
 from catalog.platform.cache.backends import Backend
 from catalog.platform.logging import get_logger
+from catalog.platform.tasks import stop_task
 
 log = get_logger(__name__)
 
@@ -290,10 +290,7 @@ class Cache:
             log.info("cache_invalidation_caught_up", scopes=len(pending))
 
     async def close(self) -> None:
-        if self._retrier is not None:
-            self._retrier.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retrier
+        await stop_task(self._retrier)
 
 
 async def _uncached(load: Load) -> bytes:
