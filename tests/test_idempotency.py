@@ -439,7 +439,7 @@ async def test_a_committed_request_whose_answer_was_not_stored_is_never_run_agai
 ) -> None:
     from catalog.platform.idempotency_store import IdempotencyStore
 
-    client = await open_client(create_app(make_settings(idempotency_lock_timeout_s=0.3)))
+    client = await open_client(create_app(make_settings(idempotency_lock_timeout_s=2.0)))
     real_complete = IdempotencyStore.complete
 
     async def lost(*_args: Any) -> bool:
@@ -453,7 +453,7 @@ async def test_a_committed_request_whose_answer_was_not_stored_is_never_run_agai
 
     soon = error_of(await client.post("/api/data-products", json=body, headers=headers), 409)
     assert "still being processed" in soon["details"]
-    await asyncio.sleep(0.4)  # past the lock timeout: the attempt is over
+    await asyncio.sleep(2.1)  # past the lock timeout: the attempt is over
     later = error_of(await client.post("/api/data-products", json=body, headers=headers), 409)
     assert "was applied" in later["details"]
     assert await product_total(client) == 1
