@@ -510,7 +510,7 @@ async def test_api_key_requests_do_not_queue_for_the_sqlite_write_lock(
     try:
         started = time.monotonic()
         ok(await client.get("/api/data-products", headers=headers))
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 4  # waiting for the lock would take the 5 s
     finally:
         holder.execute("ROLLBACK")
         holder.close()
