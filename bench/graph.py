@@ -47,12 +47,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import redis
-from sqlalchemy import func, insert, make_url, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bench.support import DEFAULT_ADMIN_URL, migrate, percentiles, save, scratch_postgres
+from bench.support import (
+    DEFAULT_ADMIN_URL,
+    drop_database,
+    migrate,
+    percentiles,
+    save,
+    scratch_postgres,
+)
 from catalog.db.engine import WRITE, create_engine, session_factory
 from catalog.db.models import DataProduct, GraphOutbox, LineageEdge
 from catalog.graph.model import LineageDirection, NodeRef, Subgraph
@@ -388,17 +394,6 @@ async def engine_for(url: str) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         await engine.dispose()
-
-
-async def drop_database(admin_url: str, name: str) -> None:
-    admin = make_url(admin_url)
-    connection = await asyncpg.connect(
-        host=admin.host, port=admin.port, user=admin.username, database=admin.database
-    )
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
 
 
 async def run(args: argparse.Namespace, pg_url: str, sqlite_url: str) -> dict[str, Any]:

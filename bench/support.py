@@ -24,16 +24,27 @@ RESULTS = ROOT / "bench" / "results"
 DEFAULT_ADMIN_URL = "postgresql://root@127.0.0.1:5432/test"
 
 
-async def _recreate(admin_url: str, name: str) -> str:
+async def _as_admin(admin_url: str, *statements: str) -> None:
     admin = make_url(admin_url)
     connection = await asyncpg.connect(
         host=admin.host, port=admin.port, user=admin.username, database=admin.database
     )
     try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await connection.execute(f'CREATE DATABASE "{name}"')
+        for statement in statements:
+            await connection.execute(statement)
     finally:
         await connection.close()
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    await _as_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _recreate(admin_url: str, name: str) -> str:
+    admin = make_url(admin_url)
+    await _as_admin(
+        admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'
+    )
     return admin.set(database=name).render_as_string(hide_password=False)
 
 
