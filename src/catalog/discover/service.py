@@ -169,19 +169,9 @@ class DiscoverService:
 
     def _result(self, row: Any, hit: Any, explain: bool) -> schemas.SearchResult:
         return schemas.SearchResult(
-            id=row.product_id,
-            name=row.name,
-            description=row.description,
-            team=row.team,
-            category=row.category,
-            owner=row.owner,
+            **_listing(row),
             status=row.status,
             visibility=row.visibility,
-            tags=_tag_list(row.tag_names),
-            latest_version=row.latest_version,
-            quality_score=row.quality_score,
-            usage=_usage(row),
-            updated_at=row.updated_at,
             score=round(float(hit.score), 6),
             explain=schemas.Explain(
                 text=round(float(hit.text_score), 6),
@@ -328,27 +318,29 @@ class DiscoverService:
         filters.see_all, filters.restricted_team = restricted_view(self.actor)
         rows, total = await self.repo.marketplace(filters, sort_by, limit, offset)
         return schemas.MarketplaceOut(
-            items=[
-                schemas.MarketplaceItem(
-                    id=row.product_id,
-                    name=row.name,
-                    description=row.description,
-                    team=row.team,
-                    category=row.category,
-                    owner=row.owner,
-                    tags=_tag_list(row.tag_names),
-                    latest_version=row.latest_version,
-                    quality_score=row.quality_score,
-                    usage=_usage(row),
-                    updated_at=row.updated_at,
-                )
-                for row in rows
-            ],
+            items=[schemas.MarketplaceItem(**_listing(row)) for row in rows],
             total=total,
             limit=limit,
             offset=offset,
             sort_by=sort_by,  # type: ignore[arg-type]
         )
+
+
+def _listing(row: Any) -> dict[str, Any]:
+    """The fields a search result and a marketplace item share, from a search-document row."""
+    return {
+        "id": row.product_id,
+        "name": row.name,
+        "description": row.description,
+        "team": row.team,
+        "category": row.category,
+        "owner": row.owner,
+        "tags": _tag_list(row.tag_names),
+        "latest_version": row.latest_version,
+        "quality_score": row.quality_score,
+        "usage": _usage(row),
+        "updated_at": row.updated_at,
+    }
 
 
 def _tag_list(value: Any) -> list[str]:
