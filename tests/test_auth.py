@@ -7,8 +7,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from catalog.settings import Settings
 from tests.conftest import base_settings
 from tests.support.api import create_element, create_product, error_of, ok
 from tests.support.db import query
+from tests.support.process import run_catalog
 
 Opener = Callable[..., Awaitable[AsyncClient]]
 TOKENS = {
@@ -402,14 +401,7 @@ def test_production_refusals(tmp_path: Path) -> None:
 def test_serve_refuses_production_without_auth(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in {"ENABLE_AUTH", "AUTH_TOKENS_FILE"}}
     env |= {"ENVIRONMENT": "production", "CATALOG_DATABASE_URL": "postgresql://u@127.0.0.1/x"}
-    result = subprocess.run(
-        [sys.executable, "-m", "catalog", "serve"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_catalog("serve", env=env, inherit=False)
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "refusing to start: ENABLE_AUTH=false: production requires authentication"

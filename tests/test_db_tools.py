@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from catalog.settings import Settings
 from tests.conftest import NAMESPACE, base_settings
 from tests.support.api import error_of, ok
 from tests.support.db import execute, query
+from tests.support.process import run_catalog
 from tests.support.servers import MissingServerError, Servers, start_postgres
 
 Opener = Callable[[FastAPI], Awaitable[AsyncClient]]
@@ -45,14 +44,7 @@ PRODUCTS = 20_000
 
 def run_process(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
     """`python -m catalog ...` as an operator runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "catalog", *args],
-        env={**os.environ, "CATALOG_DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_catalog(*args, env={"CATALOG_DATABASE_URL": database_url})
 
 
 def run_cli(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:

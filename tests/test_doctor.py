@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import re
 import socket
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ from catalog.settings import Settings
 from tests.conftest import NAMESPACE
 from tests.support.db import execute
 from tests.support.jwks_server import JwksServer
+from tests.support.process import run_catalog
 from tests.support.receiver import Receiver
 from tests.support.servers import Servers, free_port
 
@@ -55,14 +54,7 @@ DSN = "https://public0123@o1.ingest.sentry.io/42"
 
 
 def doctor_process(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "catalog", "doctor", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_catalog("doctor", *args, env=env)
 
 
 async def doctor(replicas: int = 1, **values: Any) -> dict[str, Result]:

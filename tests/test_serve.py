@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,32 +12,19 @@ import httpx
 import pytest
 from sqlalchemy import make_url
 
-from tests.support.process import catalog_server
+from tests.support.process import catalog_server, run_catalog
 from tests.support.tcp_proxy import TcpProxy
 
 CLEAN_EXIT = (0, -signal.SIGTERM)
 
 
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "catalog", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_migrate_seed_and_serve_a_fresh_sqlite_file(tmp_path: Path) -> None:
     env = {"CATALOG_DATABASE_URL": f"sqlite:///{tmp_path}/fresh.db"}
-    assert run_cli("migrate", env=env).returncode == 0
-    first = run_cli("seed-demo", "--if-empty", env=env)
+    assert run_catalog("migrate", env=env).returncode == 0
+    first = run_catalog("seed-demo", "--if-empty", env=env)
     assert first.returncode == 0
     assert '"loaded": true' in first.stdout
-    again = run_cli("seed-demo", "--if-empty", env=env)
+    again = run_catalog("seed-demo", "--if-empty", env=env)
     assert '"loaded": false' in again.stdout, "demo data must load only into an empty database"
 
     with catalog_server(env) as (process, base):
@@ -101,7 +86,7 @@ def test_metrics_of_all_workers_in_one_scrape(tmp_path: Path) -> None:
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         "RATE_LIMIT_ENABLED": "false",
     }
-    assert run_cli("migrate", env=env).returncode == 0
+    assert run_catalog("migrate", env=env).returncode == 0
     (tmp_path / "metrics").mkdir()
     (tmp_path / "metrics" / "counter_stale.db").write_bytes(b"stale from an earlier run")
     with catalog_server(env, "--workers", "2") as (_, base):

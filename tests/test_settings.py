@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from catalog.app import create_app
 from catalog.settings import Settings, UnsafeSettingsError
+from tests.support.process import run_catalog
 
 API_MD_DEFAULTS = {
     "PORT": ("port", 8084),
@@ -137,14 +136,7 @@ def test_production_refuses_sqlite_unless_allowed() -> None:
 def test_serve_refuses_unsafe_production_with_exit_code_2(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in API_MD_DEFAULTS}
     env |= {"ENVIRONMENT": "production", "CATALOG_DATABASE_URL": f"sqlite:///{tmp_path}/c.db"}
-    result = subprocess.run(
-        [sys.executable, "-m", "catalog", "serve", "--port", "1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_catalog("serve", "--port", "1", env=env, inherit=False)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
@@ -153,14 +145,7 @@ def test_serve_refuses_unsafe_production_with_exit_code_2(tmp_path: Path) -> Non
 
 def test_invalid_configuration_is_one_line_and_exit_code_2() -> None:
     env = {k: v for k, v in os.environ.items() if k not in API_MD_DEFAULTS} | {"PORT": "http"}
-    result = subprocess.run(
-        [sys.executable, "-m", "catalog", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_catalog("migrate", env=env, inherit=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "invalid configuration: PORT: Input should be a valid integer, unable to parse string "

@@ -1,4 +1,4 @@
-"""Run `catalog serve` as a real process, the way an operator would."""
+"""Run `catalog` as a real process, the way an operator would."""
 
 from __future__ import annotations
 
@@ -13,6 +13,21 @@ from contextlib import contextmanager
 import httpx
 
 from tests.support.servers import free_port
+
+
+def run_catalog(
+    *args: str, env: dict[str, str], inherit: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`python -m catalog ARGS`, to completion. `env` goes on top of this process's environment,
+    or is the whole environment with `inherit=False` (to leave variables out)."""
+    return subprocess.run(
+        [sys.executable, "-m", "catalog", *args],
+        env={**os.environ, **env} if inherit else env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @contextmanager
