@@ -162,19 +162,18 @@ async def _workload(
     created = await raw.fetchval(
         "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'"
     )
-    preload = await raw.fetchval("SELECT current_setting('shared_preload_libraries')")
-    loaded = "pg_stat_statements" in [part.strip() for part in str(preload).split(",")]
+    loaded = await _preloaded(session, "pg_stat_statements")
     if not available:
         why = "pg_stat_statements is not installed on the server (PostgreSQL contrib)"
-    elif not loaded:
-        why = (
-            "pg_stat_statements is available but not loaded: add it to "
-            "shared_preload_libraries, restart, then CREATE EXTENSION pg_stat_statements"
-        )
     elif not created:
-        why = (
-            "pg_stat_statements is loaded but not created here: CREATE EXTENSION pg_stat_statements"
-        )
+        why = {
+            False: "pg_stat_statements is available but not loaded: add it to "
+            "shared_preload_libraries, restart, then CREATE EXTENSION pg_stat_statements",
+            True: "pg_stat_statements is loaded but not created here: "
+            "CREATE EXTENSION pg_stat_statements",
+            None: "pg_stat_statements is not created here (it must also be in "
+            "shared_preload_libraries, which this role may not read)",
+        }[loaded]
     else:
         try:
             rows = await session.attempt(
@@ -211,6 +210,16 @@ async def _workload(
         "hot queries",
         why + "; explaining the catalog's hot queries instead",
     )
+
+
+async def _preloaded(session: _Session, library: str) -> bool | None:
+    """Whether `library` is in shared_preload_libraries; None when this role may not read the
+    setting (it needs pg_read_all_settings): then only trying the extension tells."""
+    try:
+        rows = await session.attempt("SELECT current_setting('shared_preload_libraries')")
+    except Exception:
+        return None
+    return library in [part.strip() for part in str(rows[0][0]).split(",")]
 
 
 async def _try_hypopg(session: _Session) -> tuple[bool, str]:
