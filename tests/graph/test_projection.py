@@ -282,6 +282,7 @@ async def test_graph_init_creates_the_guide_indexes_once(
         "lag_s": 0,
         "breaker": "closed",
         "projected": True,
+        "reachable": True,
     }
 
 
@@ -295,6 +296,16 @@ async def test_graph_commands_report_an_unreachable_graph(database_url: str) -> 
     assert result.exit_code == 1
     assert "graph database unavailable" in result.output
     assert time.monotonic() - started < 10
+    status = await asyncio.to_thread(run_cli, "graph", "status", "--json", env=env)
+    assert status.exit_code == 0, status.output  # the outbox is in the catalog: still known
+    assert json.loads(status.output) | {"lag_s": 0} == {
+        "store": "falkordb",
+        "pending": 0,
+        "lag_s": 0,
+        "breaker": "closed",
+        "projected": True,
+        "reachable": False,
+    }
 
 
 async def test_the_app_creates_indexes_at_start_and_emits_graph_metrics(

@@ -96,10 +96,15 @@ def graph_commands(load_settings: Callable[[], Settings]) -> typer.Typer:
     def status(
         as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     ) -> None:
-        """The store in use, outbox rows pending and the age of the oldest."""
+        """The store in use, whether it answers, outbox rows pending and the age of the oldest."""
 
         async def work(store: GraphStore, worker: OutboxWorker) -> dict[str, Any]:
-            return {**await worker.status(), "projected": store.projected}
+            try:
+                await store.ping()
+                reachable = True
+            except GraphUnavailable:
+                reachable = False
+            return {**await worker.status(), "projected": store.projected, "reachable": reachable}
 
         report = _run(load_settings(), work)
         if as_json:

@@ -37,7 +37,7 @@ from catalog.graph.model import (
     Subgraph,
 )
 from catalog.graph.snapshot import MODELS
-from catalog.graph.traversal import neighbour_walk, shortest_path
+from catalog.graph.traversal import edge_key, neighbour_walk, shortest_path
 
 EDGES = table(
     "graph_edges",
@@ -97,11 +97,6 @@ class SqlGraphStore:
 
     # --- reads -------------------------------------------------------------------------------
 
-    async def node(self, ref: NodeRef) -> bool:
-        model = MODELS[ref.label]
-        async with self._sessions() as session:
-            return await session.scalar(select(model.id).where(model.id == ref.id)) is not None
-
     async def neighbours(
         self, ref: NodeRef, direction: Direction, types: Sequence[RelType] | None, limit: int
     ) -> Subgraph:
@@ -133,8 +128,8 @@ class SqlGraphStore:
             FoundNode(node, names.get(node), d)
             for node, d in sorted(depths.items(), key=lambda item: (item[1], item[0]))
         ]
-        unique = {(e.type, e.source, e.target): e for e in edges}
-        return Subgraph(nodes, sorted(unique.values(), key=_edge_key), truncated)
+        unique = {edge_key(e): e for e in edges}
+        return Subgraph(nodes, sorted(unique.values(), key=edge_key), truncated)
 
     async def path(self, source: NodeRef, target: NodeRef, max_depth: int) -> GraphPath | None:
         return await shortest_path(self.step, self.names, source, target, max_depth)
@@ -257,7 +252,3 @@ def _edge(row: Any) -> Edge:
         NodeRef(row.target_label, row.target_id),
         props,
     )
-
-
-def _edge_key(edge: Edge) -> tuple[str, NodeRef, NodeRef]:
-    return (edge.type, edge.source, edge.target)

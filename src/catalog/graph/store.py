@@ -40,10 +40,6 @@ class GraphStore(Protocol):
 
     async def delete(self, refs: Sequence[NodeRef]) -> None: ...
 
-    async def node(self, ref: NodeRef) -> bool:
-        """Whether the node exists (for 404s)."""
-        ...
-
     async def names(self, refs: Sequence[NodeRef]) -> dict[NodeRef, str | None]:
         """Each node's display name (a version's is its version string)."""
         ...

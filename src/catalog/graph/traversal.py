@@ -87,7 +87,7 @@ async def walk(
         for ref, d in sorted(depths.items(), key=lambda item: (item[1], item[0]))
     ]
     kept = [e for e in edges.values() if e.source in depths and e.target in depths]
-    return Subgraph(nodes, sorted(kept, key=_edge_key), truncated)
+    return Subgraph(nodes, sorted(kept, key=edge_key), truncated)
 
 
 async def neighbour_walk(
@@ -169,5 +169,6 @@ async def _join(
     return GraphPath([FoundNode(ref, found.get(ref), i) for i, ref in enumerate(refs)], edges)
 
 
-def _edge_key(edge: Edge) -> tuple[str, NodeRef, NodeRef]:
+def edge_key(edge: Edge) -> tuple[str, NodeRef, NodeRef]:
+    """The order edges are listed in, and their identity (type, source, target)."""
     return (edge.type, edge.source, edge.target)
