@@ -175,8 +175,11 @@ class OutboxWorker:
             lambda: call_with_retry(lambda: self.store.upsert(states), idempotent=True)
         )
 
-    async def _observe(self, session: AsyncSession, rows: Any) -> None:
-        pending = await session.scalar(select(func.count()).select_from(GraphOutbox)) or 0
+    async def _observe(self, session: AsyncSession, rows: Sequence[GraphOutbox]) -> None:
+        # A short batch is everything there is: an idle poll costs one query, not two.
+        pending = len(rows)
+        if pending >= self.batch:
+            pending = await session.scalar(select(func.count()).select_from(GraphOutbox)) or 0
         PENDING.set(pending)
         QUEUE_DEPTH.labels("graph_outbox").set(pending)
         oldest = rows[0].created_at.timestamp() if rows else None
