@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.db.models import DataProduct, DataProductVersion
 from catalog.graph.model import NodeRef
-from catalog.graph.snapshot import MODELS
+from catalog.graph.snapshot import MODELS, NAME_COLUMNS
 
 # (id, visibility, team) of a product, or of the product a version belongs to
 Visibility = tuple[str, str, str | None]
@@ -24,7 +24,7 @@ class GraphRepository:
     async def node_name(self, ref: NodeRef) -> tuple[bool, str | None]:
         """(whether the catalog has the node, its display name: a version's is its number)."""
         model = MODELS[ref.label]
-        name = model.version if ref.label == "DataProductVersion" else model.name
+        name = getattr(model, NAME_COLUMNS[ref.label])
         row = (await self.session.execute(select(name).where(model.id == ref.id))).first()
         return (row is not None, row[0] if row is not None else None)
 

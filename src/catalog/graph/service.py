@@ -68,7 +68,6 @@ class GraphService:
         breaker: CircuitBreaker,
         retry_after: int,
     ) -> None:
-        self.session = session
         self.repository = GraphRepository(session)
         self.actor = actor
         self.store = store

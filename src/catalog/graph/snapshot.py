@@ -46,6 +46,8 @@ MODELS: dict[Label, Any] = {
     "DataProductVersion": DataProductVersion,
     "Tag": Tag,
 }
+# The column naming each kind of node in answers (versions have no name of their own).
+NAME_COLUMNS: dict[Label, str] = dict.fromkeys(MODELS, "name") | {"DataProductVersion": "version"}
 # The columns each node carries into the graph (besides `id`).
 PROPERTIES: dict[Label, tuple[str, ...]] = {
     "DataElement": ("identifier", "name", "registration_status", "steward"),

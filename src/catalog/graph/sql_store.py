@@ -36,7 +36,7 @@ from catalog.graph.model import (
     RelType,
     Subgraph,
 )
-from catalog.graph.snapshot import MODELS
+from catalog.graph.snapshot import MODELS, NAME_COLUMNS
 from catalog.graph.traversal import edge_key, neighbour_walk, shortest_path
 
 EDGES = table(
@@ -48,8 +48,6 @@ EDGES = table(
     column("target_id"),
     column("relationship"),
 )
-# The column naming each kind of node in answers (versions have no name of their own).
-NAME_COLUMNS: dict[Label, str] = dict.fromkeys(MODELS, "name") | {"DataProductVersion": "version"}
 
 # upstream: what the node derives from (lineage_edges rows where it is downstream).
 # Both terms cast to plain VARCHAR: PostgreSQL wants one column type across the recursion.
