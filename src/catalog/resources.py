@@ -24,7 +24,6 @@ from catalog.graph.store import GraphStore
 from catalog.graph.worker import OutboxWorker
 from catalog.platform.alerting.engine import AlertEngine
 from catalog.platform.auth.authenticator import Authenticator
-from catalog.platform.breaker import CircuitBreaker
 from catalog.platform.cache import Cache, open_cache
 from catalog.platform.idempotency_store import IdempotencyStore
 from catalog.platform.logging import get_logger
@@ -54,9 +53,8 @@ class Resources:
     idempotency: IdempotencyStore
     cache: Cache
     graph: GraphStore
-    # Guards every call into a graph database (reads and the outbox worker's writes).
-    graph_breaker: CircuitBreaker
-    # Projects the outbox into a Neo4j/FalkorDB store; None with the `sql` store.
+    # Projects the outbox into a Neo4j/FalkorDB store; None with the `sql` store. Its `graph`
+    # circuit breaker guards every call into the graph database, API reads included.
     graph_worker: OutboxWorker | None
     # Retries of requests after transient database errors (platform/retrying_route.py).
     db_retry_budget: RetryBudget = field(default_factory=RetryBudget)
@@ -158,7 +156,6 @@ def open_resources(settings: Settings) -> Resources:
     if graph.projected:
         # Writes through these sessions append to the graph outbox (graph/outbox.py).
         write_sessions.configure(info={OUTBOX: True})
-    graph_breaker = CircuitBreaker("graph", open_s=10.0)
     resources = Resources(
         settings=settings,
         engine=engine,
@@ -175,13 +172,11 @@ def open_resources(settings: Settings) -> Resources:
         ),
         cache=open_cache(settings, redis),
         graph=graph,
-        graph_breaker=graph_breaker,
         graph_worker=OutboxWorker.configured(
             graph,
             write_sessions,
             settings,
             postgres=engine.dialect.name == "postgresql",
-            breaker=graph_breaker,
             read_sessions=read_sessions,
         )
         if graph.projected

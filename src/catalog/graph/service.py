@@ -46,7 +46,7 @@ def for_request(session: AsyncSession, actor: Actor, resources: Resources) -> Gr
         session,
         actor,
         resources.graph,
-        resources.graph_breaker,
+        resources.graph_worker.breaker if resources.graph_worker is not None else None,
         resources.settings.unavailable_retry_after_s,
     )
 
@@ -65,7 +65,7 @@ class GraphService:
         session: AsyncSession,
         actor: Actor,
         store: GraphStore,
-        breaker: CircuitBreaker,
+        breaker: CircuitBreaker | None,
         retry_after: int,
     ) -> None:
         self.repository = GraphRepository(session)
@@ -144,7 +144,7 @@ class GraphService:
     # --- helpers -----------------------------------------------------------------------------
 
     async def _ask(self, question: Callable[[], Awaitable[T]]) -> T:
-        if not self.store.projected:
+        if self.breaker is None:
             # The `sql` store is the catalog database: its failures are the database's, answered
             # as every other database failure is (503 with Retry-After), not a graph outage.
             return await question()

@@ -65,7 +65,6 @@ class OutboxWorker:
         batch: int,
         interval_s: float,
         postgres: bool,
-        breaker: CircuitBreaker | None = None,
         read_sessions: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.store = store
@@ -75,7 +74,8 @@ class OutboxWorker:
         self.postgres = postgres
         self.batch = batch
         self.interval_s = interval_s
-        self.breaker = breaker or CircuitBreaker("graph", open_s=10.0)
+        # Guards every call into the graph database, the API's reads included (graph/service.py).
+        self.breaker = CircuitBreaker("graph", open_s=10.0)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -88,7 +88,6 @@ class OutboxWorker:
         settings: Settings,
         *,
         postgres: bool,
-        breaker: CircuitBreaker | None = None,
         read_sessions: async_sessionmaker[AsyncSession] | None = None,
     ) -> OutboxWorker:
         """The worker as CATALOG_GRAPH_OUTBOX_* configure it."""
@@ -98,7 +97,6 @@ class OutboxWorker:
             batch=settings.graph_outbox_batch,
             interval_s=settings.graph_outbox_interval_s,
             postgres=postgres,
-            breaker=breaker,
             read_sessions=read_sessions,
         )
 
