@@ -50,4 +50,4 @@ bench: dev
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache catalog.db catalog.db-*
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache catalog.db catalog.db-* catalog.db.search catalog-search

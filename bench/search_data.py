@@ -3,9 +3,10 @@
     .venv/bin/python -m bench.search_data DATABASE_URL [--products 100000]
 
 Rows are written straight into the tables in large batches (going through the API would
-take hours for 100k products with their tags and members); the search documents are then
-built by the service's own `SearchIndex.refresh`, the code every write path uses. The data is
-deterministic (fixed seed) so runs are comparable.
+take hours for 100k products with their tags and members), bypassing the change log: the
+search index is then built from the tables by a rebuild (`catalog search rebuild`, or
+`catalog serve` on an empty index directory). The data is deterministic (fixed seed) so runs
+are comparable.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from catalog.db.models import (
     Representation,
     Tag,
 )
-from catalog.discover.index import SearchIndex
 from catalog.kit.ids import new_id
 from catalog.kit.repository import table_of
 from catalog.kit.time import utcnow
@@ -263,11 +263,6 @@ async def generate(database_url: str, products: int, elements: int) -> None:
             for batch in chunks(rows):
                 await session.execute(insert(table_of(table)), batch)
     print(f"rows written in {time.perf_counter() - started:.1f}s", flush=True)
-    ids = [row["id"] for row in product_rows]
-    for start in range(0, len(ids), 5000):
-        async with sessions() as session, session.begin():
-            await SearchIndex(session).refresh(ids[start : start + 5000])
-    print(f"search documents built in {time.perf_counter() - started:.1f}s", flush=True)
     await engine.dispose()
 
 

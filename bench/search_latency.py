@@ -1,38 +1,47 @@
-"""Search and suggest latency over a generated catalog, at concurrency 16, under wrk.
+"""Search and suggest latency over a generated catalog, under wrk, as shipped.
 
     .venv/bin/python -m bench.search_latency --database postgresql [--products 100000]
-    .venv/bin/python -m bench.search_latency --database sqlite [--products 100000]
+        [--baseline REF] [--reuse] [--duration 20]
 
-Builds (or reuses, with --reuse) a catalog of `--products` products with `bench.search_data`,
-serves it with `catalog serve` (2 workers for PostgreSQL; 1 for SQLite, whose writers are
-serialised anyway), and runs wrk (2 threads, 16 connections) over a fixed mix of search URLs
-and then of suggest URLs; a Lua script picks the URLs round-robin and reports p50/p95/p99.
-For PostgreSQL it also records EXPLAIN ANALYZE of the main queries in
-`bench/results/search_plans.txt`. Targets: search p95 < 25 ms and suggest p95 < 10 ms on
-PostgreSQL; search p95 < 50 ms on SQLite.
+Generates (or, with --reuse, keeps) a catalog of `--products` products (`bench.search_data`),
+builds its search index with `catalog search rebuild` (timed: the full-rebuild figure), and
+serves it with `catalog serve --workers 2` in the configuration a user runs: auth on (a bearer
+token from AUTH_TOKENS_FILE), rate limiting on with limits far above the load, LOG_LEVEL=info,
+and the response cache OFF, so every request reaches the engine. wrk (2 threads, 16
+connections) then runs a fixed mix of 16 search URLs and of 16 suggest URLs, round-robin, and
+a Lua script reports p50/p95/p99. It also reports the index size on disk and the resident
+memory of each worker.
+
+With `--baseline REF` the same catalog is first generated, served and measured with the code
+of git ref REF (the SQL engine before the search index), so one run shows before and after.
+Targets: search p95 <= 25 ms at 100k products on both databases, suggest p95 <= 10 ms;
+search p95 <= 50 ms at 1,000,000; full rebuild of 100k <= 30 s.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import hashlib
+import json
 import re
+import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
-import redis
-from sqlalchemy import text
-
-from bench.support import RESULTS, migrate, save, scratch_postgres, served
-from catalog.db.engine import create_engine, session_factory
-from catalog.discover.query import parse
-from catalog.discover.ranking import Weights
-from catalog.discover.repository import DiscoverRepository, Filters, page_window, text_match
-from catalog.settings import Settings
+from bench.support import (
+    baseline_source,
+    catalog_env,
+    migrate,
+    save,
+    scratch_postgres,
+    serving,
+)
 
 SEARCHES = [
     {"q": "monthly revenue"},  # multi-word
@@ -76,7 +85,7 @@ paths = {%s}
 counter = 0
 request = function()
   counter = counter + 1
-  return wrk.format("GET", paths[(counter %% #paths) + 1])
+  return wrk.format("GET", paths[(counter %% #paths) + 1], {["Authorization"] = "Bearer %s"})
 end
 done = function(summary, latency, requests)
   io.write(string.format("RESULT p50=%%.3f p95=%%.3f p99=%%.3f requests=%%d errors=%%d\\n",
@@ -86,11 +95,12 @@ done = function(summary, latency, requests)
     + summary.errors.write + summary.errors.timeout))
 end
 """
+PORT = 18121
 
 
-def run_wrk(base: str, paths: list[str], duration: int) -> dict[str, float]:
+def run_wrk(base: str, paths: list[str], duration: int, token: str) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(LUA % ", ".join(f'"{p}"' for p in paths))
+        script.write(LUA % (", ".join(f'"{p}"' for p in paths), token))
     out = subprocess.run(
         ["wrk", "-t2", "-c16", f"-d{duration}s", "--timeout", "10s", "-s", script.name, base],
         capture_output=True,
@@ -114,31 +124,88 @@ def run_wrk(base: str, paths: list[str], duration: int) -> dict[str, float]:
     }
 
 
-async def explain_plans(database_url: str) -> str:
-    """EXPLAIN ANALYZE of the search statement for a few representative queries."""
-    settings = Settings(database_url=database_url)
-    engine = create_engine(settings)
-    out = []
-    async with session_factory(engine)() as session:
-        repo = DiscoverRepository(session)
-        for params in ({"q": "monthly revenue"}, {"q": "customer"}, {"q": "gdpr"}):
-            match = text_match("postgresql", parse(params["q"]))
-            sql, binds = repo.search_sql(
-                match, Filters(), Weights.from_settings(settings), "relevance"
-            )
-            rows = await session.execute(
-                text("EXPLAIN (ANALYZE, BUFFERS) " + sql), binds | page_window(20, 0)
-            )
-            out.append(f"-- search q={params['q']!r}\n" + "\n".join(r[0] for r in rows))
-        rows = await session.execute(
-            text(
-                "EXPLAIN (ANALYZE) SELECT id, name FROM data_products"
-                " WHERE lower(name) LIKE 'cust%' ORDER BY length(name), name LIMIT 10"
-            )
-        )
-        out.append("-- suggest prefix 'cust'\n" + "\n".join(r[0] for r in rows))
-    await engine.dispose()
-    return "\n\n".join(out) + "\n"
+def shipped_env(url: str, index_dir: Path, tokens_file: Path) -> dict[str, str]:
+    """What an operator runs: auth and rate limits on (far above this load), info logs."""
+    plenty = "1000000"
+    return {
+        "CATALOG_DATABASE_URL": url,
+        "CATALOG_SEARCH_INDEX_DIR": str(index_dir),
+        "CATALOG_CACHE_ENABLED": "false",
+        "ENABLE_AUTH": "true",
+        "AUTH_TOKENS_FILE": str(tokens_file),
+        "RATE_LIMIT_ENABLED": "true",
+        "RATE_LIMIT_GLOBAL_RPS": plenty,
+        "RATE_LIMIT_GLOBAL_BURST": plenty,
+        "RATE_LIMIT_PER_IP_RPS": plenty,
+        "RATE_LIMIT_BURST": plenty,
+        "CATALOG_RATE_LIMIT_ENDPOINTS": json.dumps(
+            {"GET /api/discover/search": f"{plenty}00/{plenty}"}
+        ),
+        "LOG_LEVEL": "info",
+    }
+
+
+def generate(database: str, products: int, label: str, source: Path | None) -> str:
+    """A fresh catalog of `products` products for the engine of `source`; its URL."""
+    name = f"catalog_bench_search_{label}_{products}"
+    if database == "postgresql":
+        url = scratch_postgres(name, source=source)
+    else:
+        path = Path(tempfile.gettempdir()) / f"{name}.db"
+        path.unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+        migrate(url, source)
+    root = source.parent if source is not None else None
+    subprocess.run(
+        [sys.executable, "-m", "bench.search_data", url, "--products", str(products)],
+        env=catalog_env(source),
+        cwd=root,
+        check=True,
+    )
+    if database == "postgresql":
+        subprocess.run(["psql", url, "-qc", "VACUUM ANALYZE"], check=True)
+    return url
+
+
+def database_url(database: str, products: int, label: str) -> str:
+    name = f"catalog_bench_search_{label}_{products}"
+    if database == "postgresql":
+        return f"postgresql://root@127.0.0.1:5432/{name}"
+    return f"sqlite:///{Path(tempfile.gettempdir()) / f'{name}.db'}"
+
+
+def rebuild(url: str, index_dir: Path) -> float:
+    """`catalog search rebuild` into an empty directory; seconds it took."""
+    shutil.rmtree(index_dir, ignore_errors=True)
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "catalog", "search", "rebuild"],
+        env=catalog_env()
+        | {
+            "CATALOG_DATABASE_URL": url,
+            "CATALOG_SEARCH_INDEX_DIR": str(index_dir),
+            "LOG_LEVEL": "warning",
+        },
+        check=True,
+    )
+    return round(time.perf_counter() - started, 2)
+
+
+def measure(
+    url: str, index_dir: Path, source: Path | None, duration: int, workers: int
+) -> dict[str, Any]:
+    token = secrets.token_urlsafe(24)
+    tokens_file = Path(tempfile.mkdtemp()) / "tokens"
+    tokens_file.write_text(f"{hashlib.sha256(token.encode()).hexdigest()} bench admin\n")
+    search_paths = [f"/api/discover/search?{urlencode(p)}" for p in SEARCHES]
+    suggest_paths = [f"/api/discover/suggest?{urlencode({'q': q})}" for q in SUGGESTS]
+    env = shipped_env(url, index_dir, tokens_file)
+    with serving(env, port=PORT, workers=workers, source=source) as server:
+        run_wrk(server.base, search_paths + suggest_paths, 3, token)  # warm-up
+        search = run_wrk(server.base, search_paths, duration, token)
+        suggest = run_wrk(server.base, suggest_paths, duration, token)
+        rss = server.worker_rss_mib()
+    return {"search": search, "suggest": suggest, "worker_rss_mib": rss}
 
 
 def main() -> None:
@@ -146,67 +213,57 @@ def main() -> None:
     parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--duration", type=int, default=20)
-    parser.add_argument("--reuse", action="store_true", help="keep the generated catalog")
-    parser.add_argument(
-        "--redis",
-        metavar="URL",
-        help="serve with REDIS_URL (the response cache shared by the workers); else no cache",
-    )
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--baseline", metavar="REF", help="also measure the engine of git ref REF")
+    parser.add_argument("--reuse", action="store_true", help="keep the generated catalogs")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
 
-    if args.database == "postgresql":
-        url = "postgresql://root@127.0.0.1:5432/catalog_bench_search"
-        workers = 2
-        if not args.reuse:
-            url = scratch_postgres("catalog_bench_search")
-    else:
-        path = Path(tempfile.gettempdir()) / "catalog_bench_search.db"
-        url = f"sqlite:///{path}"
-        workers = 1
-        if not args.reuse:
-            path.unlink(missing_ok=True)
-            migrate(url)
-    if not args.reuse:
-        subprocess.run(
-            [sys.executable, "-m", "bench.search_data", url, "--products", str(args.products)],
-            check=True,
+    rows: list[dict[str, Any]] = []
+    engines: list[tuple[str, Path | None]] = []
+    if args.baseline:
+        engines.append((f"before ({args.baseline}, SQL)", baseline_source(args.baseline)))
+    engines.append(("after (Tantivy)", None))
+    for label, source in engines:
+        tag = "before" if source is not None else "after"
+        url = (
+            database_url(args.database, args.products, tag)
+            if args.reuse
+            else generate(args.database, args.products, tag, source)
         )
-        if args.database == "postgresql":
-            subprocess.run(["psql", url, "-qc", "VACUUM ANALYZE"], check=True)
-
-    search_paths = [f"/api/discover/search?{urlencode(p)}" for p in SEARCHES]
-    suggest_paths = [f"/api/discover/suggest?{urlencode({'q': q})}" for q in SUGGESTS]
-    env = {"CATALOG_DATABASE_URL": url}
-    if args.redis:
-        redis.Redis.from_url(args.redis).flushdb()
-        env["REDIS_URL"] = args.redis
-    else:  # several workers without Redis run without a cache anyway; say so explicitly
-        env["CATALOG_CACHE_ENABLED"] = "false"
-    with served(env, port=18121, workers=workers) as base:
-        run_wrk(base, search_paths + suggest_paths, 3)  # warm-up
-        search = run_wrk(base, search_paths, args.duration)
-        suggest = run_wrk(base, suggest_paths, args.duration)
+        index_dir = Path(tempfile.gettempdir()) / f"catalog_bench_search_index_{tag}"
+        row: dict[str, Any] = {"engine": label}
+        if source is None:
+            row["rebuild_s"] = rebuild(url, index_dir)
+            row["index_mib"] = round(
+                sum(f.stat().st_size for f in index_dir.rglob("*") if f.is_file()) / 2**20, 1
+            )
+        row |= measure(url, index_dir, source, args.duration, args.workers)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     result = {
         "database": args.database,
         "products": args.products,
-        "workers": workers,
+        "workers": args.workers,
         "concurrency": 16,
-        "cache": "redis" if args.redis else "off",
-        "search": search,
-        "suggest": suggest,
+        "cache": "off",
+        "configuration": "auth on, rate limits on, LOG_LEVEL=info",
+        "rows": rows,
     }
-    save(f"search_latency_{args.database}{'_cached' if args.redis else ''}", result)
-    if args.database == "postgresql":
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "search_plans.txt").write_text(asyncio.run(explain_plans(url)))
-    print(f"| {args.database} {args.products} products | p50 ms | p95 ms | p99 ms | req/s |")
-    print("|---|---|---|---|---|")
-    for name, stats in (("search", search), ("suggest", suggest)):
+    save(f"search_latency_{args.database}_{args.products}", result)
+    print(
+        f"\n| {args.database}, {args.products} products | search p50 / p95 / p99 ms | req/s "
+        "| suggest p50 / p95 / p99 ms | req/s | rebuild s | index MiB | worker RSS MiB |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        s, g = row["search"], row["suggest"]
         print(
-            f"| {name} | {stats['p50_ms']} | {stats['p95_ms']} | {stats['p99_ms']} | "
-            f"{stats['rps']} |"
+            f"| {row['engine']} | {s['p50_ms']} / {s['p95_ms']} / {s['p99_ms']} | {s['rps']} | "
+            f"{g['p50_ms']} / {g['p95_ms']} / {g['p99_ms']} | {g['rps']} | "
+            f"{row.get('rebuild_s', '-')} | {row.get('index_mib', '-')} | "
+            f"{', '.join(map(str, row['worker_rss_mib']))} |"
         )
 
 

@@ -9,9 +9,11 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,26 +50,73 @@ async def _recreate(admin_url: str, name: str) -> str:
     return admin.set(database=name).render_as_string(hide_password=False)
 
 
-def scratch_postgres(name: str, admin_url: str | None = None) -> str:
-    """A fresh, migrated PostgreSQL database for a benchmark; returns its URL."""
+def scratch_postgres(name: str, admin_url: str | None = None, source: Path | None = None) -> str:
+    """A fresh PostgreSQL database for a benchmark, migrated by `source`'s code (default: this
+    checkout's); returns its URL."""
     admin = admin_url or os.environ.get("BENCH_ADMIN_URL", DEFAULT_ADMIN_URL)
     url = asyncio.run(_recreate(admin, name))
-    migrate(url)
+    migrate(url, source)
     return url
 
 
-def migrate(url: str) -> None:
+def migrate(url: str, source: Path | None = None) -> None:
     subprocess.run(
         [sys.executable, "-m", "catalog", "migrate"],
-        env={**os.environ, "CATALOG_DATABASE_URL": url, "LOG_LEVEL": "warning"},
+        env={**catalog_env(source), "CATALOG_DATABASE_URL": url, "LOG_LEVEL": "warning"},
         check=True,
         capture_output=True,
     )
 
 
+def baseline_source(ref: str) -> Path:
+    """The `src/` of an earlier commit (`git archive`), to serve the previous engine beside
+    this one in the same run; extracted once per ref under the temp directory."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", ref], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    target = Path(tempfile.gettempdir()) / f"catalog-baseline-{commit}"
+    if not (target / "src").exists() or not (target / "bench").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "archive", commit, "src", "bench"], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target / "src"
+
+
+def catalog_env(source: Path | None = None) -> dict[str, str]:
+    """The environment of a `python -m catalog` subprocess; `source` runs another `src/` (and
+    that tree's `bench` package)."""
+    env = dict(os.environ)
+    if source is not None:
+        env["PYTHONPATH"] = f"{source}{os.pathsep}{source.parent}"
+    return env
+
+
+@dataclass(frozen=True)
+class Server:
+    base: str
+    pid: int
+
+    def worker_rss_mib(self) -> list[float]:
+        """Resident memory of each worker process (the children of `catalog serve`), MiB."""
+        children = subprocess.run(
+            ["pgrep", "-P", str(self.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        pids = [int(p) for p in children] or [self.pid]
+        sizes = []
+        for pid in pids:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    sizes.append(round(int(line.split()[1]) / 1024, 1))
+        return sizes
+
+
 @contextmanager
-def served(env: dict[str, str], port: int, workers: int = 1) -> Iterator[str]:
-    """`catalog serve` on `port` with `env`; yields its base URL."""
+def serving(
+    env: dict[str, str], port: int, workers: int = 1, source: Path | None = None
+) -> Iterator[Server]:
+    """`catalog serve` on `port` with `env` (from `source` when given), once /readyz says so."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -81,7 +130,7 @@ def served(env: dict[str, str], port: int, workers: int = 1) -> Iterator[str]:
             "--workers",
             str(workers),
         ],
-        env={**os.environ, "LOG_LEVEL": "warning", "RATE_LIMIT_ENABLED": "false", **env},
+        env={**catalog_env(source), "LOG_LEVEL": "warning", "RATE_LIMIT_ENABLED": "false", **env},
         stdout=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
@@ -96,10 +145,19 @@ def served(env: dict[str, str], port: int, workers: int = 1) -> Iterator[str]:
             if time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError("catalog serve did not become ready")
             time.sleep(0.2)
-        yield base
+        yield Server(base, process.pid)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(60)
+
+
+@contextmanager
+def served(
+    env: dict[str, str], port: int, workers: int = 1, source: Path | None = None
+) -> Iterator[str]:
+    """`catalog serve` on `port` with `env` (from `source` when given); yields its base URL."""
+    with serving(env, port, workers, source) as server:
+        yield server.base
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:

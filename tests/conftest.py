@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,22 @@ from catalog.app import create_app
 from catalog.db.engine import async_url
 from catalog.db.migrate import upgrade
 from catalog.db.models import Base
+from catalog.resources import Resources
 from catalog.settings import Settings
 from tests.support.servers import Servers, resolve_servers
 
 DATABASES = ("sqlite", "postgresql")
 # One line per test request from httpx's own logger would drown the service's log lines.
 logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@pytest.fixture(autouse=True)
+def search_index_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's apps keep their search index in a directory of the test's own (several apps
+    of one test share it, as the workers of one host do; pass `search_index_dir` for another)."""
+    directory = tmp_path / "search-index"
+    monkeypatch.setenv("CATALOG_SEARCH_INDEX_DIR", str(directory))
+    return directory
 
 
 @pytest.fixture(scope="session")
@@ -161,12 +172,27 @@ async def open_client() -> AsyncIterator[Callable[[FastAPI], Awaitable[AsyncClie
         transport = ASGITransport(app=manager.app, client=(client_ip, 50000))
         client = AsyncClient(transport=transport, base_url="http://catalog.test")
         stack.append((manager, client))
+        await search_index_built(manager._state["catalog"])
         return client
 
     yield opener
     for manager, client in reversed(stack):
         await client.aclose()
         await manager.__aexit__(None, None, None)
+
+
+async def search_index_built(resources: Resources, timeout_s: float = 15.0) -> None:
+    """Wait (bounded) until the app's first search index exists, so a test's first search is
+    not answered 503 while it is built. Watches the app's own state, not its HTTP surface (a
+    probe request would be one more span, log line and metric sample in the test's counts);
+    an app whose index cannot be built now (its database is down) is not waited for."""
+    deadline = time.monotonic() + timeout_s
+    while resources.search_index.snapshot() is None:
+        if resources.search_projector.last_error is not None:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("the search index was not built within the deadline")
+        await asyncio.sleep(0.01)
 
 
 @pytest.fixture

@@ -127,7 +127,10 @@ async def test_pool_gauges_follow_the_pool(
     postgres_url: str, open_client: Callable[[FastAPI], Awaitable[AsyncClient]]
 ) -> None:
     client = await open_client(
-        app_with_probe_routes(base_settings(postgres_url, postgres_max_connections=8))
+        # The search index writer polls the change log (a connection for a moment): rarely here.
+        app_with_probe_routes(
+            base_settings(postgres_url, postgres_max_connections=8, search_poll_interval_s=60)
+        )
     )
     await client.get("/t/db")
     samples = await scrape(client)

@@ -18,7 +18,7 @@ from catalog.app import create_app
 from catalog.platform.ratelimit.buckets import Check, Limit
 from catalog.platform.ratelimit.local import LocalBuckets
 from catalog.settings import Settings
-from tests.conftest import base_settings
+from tests.conftest import base_settings, search_index_built
 from tests.support.metrics import scrape, value
 from tests.support.probe_routes import app_with_probe_routes
 from tests.support.tcp_proxy import TcpProxy
@@ -37,6 +37,7 @@ async def running(app: FastAPI) -> AsyncIterator[tuple[Clients, dict[str, Any]]]
             made.append(AsyncClient(transport=transport, base_url="http://catalog.test"))
             return made[-1]
 
+        await search_index_built(manager._state["catalog"])
         try:
             yield client_from, manager._state
         finally:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from catalog.db.engine import async_url
 from catalog.db.indexes import GUIDE_INDEXES as GUIDE
-from catalog.db.migrate import alembic_config, head_revision, include_object, upgrade
+from catalog.db.migrate import alembic_config, head_revision, upgrade
 from catalog.db.models import Base
 from tests.conftest import NAMESPACE
 from tests.support.servers import Servers
@@ -45,7 +45,7 @@ async def _schema_drift(engine: AsyncEngine) -> list[object]:
     async with engine.connect() as connection:
         return await connection.run_sync(
             lambda sync: compare_metadata(
-                MigrationContext.configure(sync, opts={"include_object": include_object}),
+                MigrationContext.configure(sync),
                 Base.metadata,
             )
         )

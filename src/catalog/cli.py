@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from catalog.db.commands import db_commands
 from catalog.graph.commands import graph_commands
 from catalog.platform.logging import configure_logging, get_logger
+from catalog.search.commands import search_commands
 from catalog.settings import Settings
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Catalog data service.")
@@ -136,6 +137,7 @@ def doctor(
 
 cli.add_typer(db_commands(_settings), name="db")
 cli.add_typer(graph_commands(_settings), name="graph")
+cli.add_typer(search_commands(_settings), name="search")
 
 
 def main() -> None:

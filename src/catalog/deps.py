@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.graph.outbox import take_appended
+from catalog.changes.recorder import take_appended
 from catalog.platform.cache.invalidation import take_stale
 from catalog.platform.errors import ServiceUnavailable
 from catalog.platform.idempotency import ATTEMPT as IDEMPOTENCY_ATTEMPT
@@ -56,8 +56,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
                 await mark_committed(session, attempt)
             await session.commit()
             await resources.cache.retire(take_stale(session))
-            if take_appended(session) and resources.graph_worker is not None:
-                resources.graph_worker.wake()  # project the write now, not at the next poll
+            if take_appended(session):
+                resources.changes_committed()  # project the write now, not at the next poll
         except BaseException as exc:
             # A rollback on a dead connection fails too; the first error is the one to report.
             with contextlib.suppress(Exception):

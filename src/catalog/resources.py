@@ -19,7 +19,6 @@ from catalog.db.engine import WRITE, create_engine, session_factory
 from catalog.db.pool_metrics import instrument_pool
 from catalog.discover.history import SearchHistoryRecorder
 from catalog.graph import open_graph_store
-from catalog.graph.outbox import OUTBOX
 from catalog.graph.store import GraphStore
 from catalog.graph.worker import OutboxWorker
 from catalog.platform.alerting.engine import AlertEngine
@@ -34,6 +33,9 @@ from catalog.platform.ratelimit.policy import Policy
 from catalog.platform.ratelimit.redis_buckets import RedisBuckets
 from catalog.platform.retry import RetryBudget
 from catalog.platform.tracing import instrument_engine, instrument_redis
+from catalog.search.directory import IndexDirectory, default_root
+from catalog.search.index import SearchIndex
+from catalog.search.projector import SearchProjector
 from catalog.settings import Settings
 
 log = get_logger(__name__)
@@ -53,9 +55,12 @@ class Resources:
     idempotency: IdempotencyStore
     cache: Cache
     graph: GraphStore
-    # Projects the outbox into a Neo4j/FalkorDB store; None with the `sql` store. Its `graph`
-    # circuit breaker guards every call into the graph database, API reads included.
+    # Projects the change log into a Neo4j/FalkorDB store; None with the `sql` store. Its
+    # `graph` circuit breaker guards every call into the graph database, API reads included.
     graph_worker: OutboxWorker | None
+    # This process's view of the search index, and its part in writing it (search/).
+    search_index: SearchIndex
+    search_projector: SearchProjector
     # Retries of requests after transient database errors (platform/retrying_route.py).
     db_retry_budget: RetryBudget = field(default_factory=RetryBudget)
     started_at: float = field(default_factory=time.time)
@@ -66,6 +71,7 @@ class Resources:
         self.search_history.start()
         self.alerts.start()
         self.idempotency.start()
+        self.search_projector.start()
         if self.graph_worker is not None:
             self.graph_worker.start()
             self._tasks.append(asyncio.create_task(_ensure_indexes(self.graph), name="graph-init"))
@@ -75,6 +81,12 @@ class Resources:
             # rate limiter's and the cache's short timeouts.
             self._tasks.append(asyncio.create_task(_warm_up(self.redis), name="redis-warm-up"))
 
+    def changes_committed(self) -> None:
+        """A transaction of this process appended to the change log: project it now."""
+        self.search_projector.wake()
+        if self.graph_worker is not None:
+            self.graph_worker.wake()
+
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
@@ -83,6 +95,8 @@ class Resources:
         await self.idempotency.stop()
         if self.graph_worker is not None:
             await self.graph_worker.stop()
+        await self.search_projector.stop()
+        self.search_index.close()
         await self.graph.close()
         await self.cache.close()
         await self.search_history.stop()  # drains queued history while the DB is still open
@@ -153,9 +167,7 @@ def open_resources(settings: Settings) -> Resources:
     read_sessions = session_factory(engine)
     graph = open_graph_store(settings, read_sessions)
     write_sessions = session_factory(engine.execution_options(**WRITE))
-    if graph.projected:
-        # Writes through these sessions append to the graph outbox (graph/outbox.py).
-        write_sessions.configure(info={OUTBOX: True})
+    search_index = SearchIndex(IndexDirectory(default_root(settings)))
     resources = Resources(
         settings=settings,
         engine=engine,
@@ -181,6 +193,14 @@ def open_resources(settings: Settings) -> Resources:
         )
         if graph.projected
         else None,
+        search_index=search_index,
+        search_projector=SearchProjector(
+            search_index.directory,
+            search_index,
+            read_sessions=read_sessions,
+            write_sessions=write_sessions,
+            settings=settings,
+        ),
         search_history=SearchHistoryRecorder(
             write_sessions,
             queue_size=settings.search_history_queue_size,

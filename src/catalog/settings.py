@@ -219,6 +219,21 @@ class Settings(BaseSettings):
     search_weight_freshness: float = Field(
         0.05, ge=0, validation_alias=_env("CATALOG_SEARCH_WEIGHT_FRESHNESS")
     )
+    # The search index (catalog/search/): where it lives and how it follows the change log.
+    search_index_dir: Path | None = Field(None, validation_alias=_env("CATALOG_SEARCH_INDEX_DIR"))
+    search_poll_interval_s: float = Field(
+        0.2, gt=0, le=60, validation_alias=_env("CATALOG_SEARCH_POLL_INTERVAL_S")
+    )
+    search_batch: int = Field(2000, ge=1, le=100_000, validation_alias=_env("CATALOG_SEARCH_BATCH"))
+    search_usage_interval_s: float = Field(
+        30.0, gt=0, validation_alias=_env("CATALOG_SEARCH_USAGE_INTERVAL_S")
+    )
+    search_writer_memory_mb: int = Field(
+        64, ge=16, le=4096, validation_alias=_env("CATALOG_SEARCH_WRITER_MEMORY_MB")
+    )
+    change_log_retention_s: int = Field(
+        86_400, ge=60, validation_alias=_env("CATALOG_CHANGE_LOG_RETENTION_S")
+    )
     search_history_retention_days: int = Field(
         90, ge=0, validation_alias=_env("CATALOG_SEARCH_HISTORY_RETENTION_DAYS")
     )

@@ -1,4 +1,5 @@
-"""Discovery through the HTTP surface, on SQLite (FTS5) and PostgreSQL (tsvector + pg_trgm)."""
+"""Discovery through the HTTP surface, on SQLite and PostgreSQL: the search index follows the
+catalog's writes (tests wait for it through /healthz, `caught_up`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from httpx import AsyncClient
 from catalog.app import create_app
 from tests.support.api import create_element, create_product, error_of, ok
 from tests.support.db import execute, query
+from tests.support.search import caught_up
 
 SEARCH = "/api/discover/search"
 
@@ -33,7 +35,8 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0)
 async def search_client(
     make_settings: Callable[..., Any], open_client: Callable[[FastAPI], Awaitable[AsyncClient]]
 ) -> AsyncClient:
-    return await open_client(create_app(make_settings(search_history_flush_interval_s=0.05)))
+    settings = make_settings(search_history_flush_interval_s=0.05, search_usage_interval_s=0.05)
+    return await open_client(create_app(settings))
 
 
 async def tag(client: AsyncClient, product: dict[str, Any], name: str, **fields: Any) -> str:
@@ -48,8 +51,27 @@ async def tag(client: AsyncClient, product: dict[str, Any], name: str, **fields:
     return tag_id  # type: ignore[no-any-return]
 
 
+async def search(client: AsyncClient, **params: Any) -> dict[str, Any]:
+    """A search once the index holds every write made so far."""
+    await caught_up(client)
+    return ok(await client.get(SEARCH, params=params))  # type: ignore[no-any-return]
+
+
 async def names(client: AsyncClient, **params: Any) -> list[str]:
-    return [r["name"] for r in ok(await client.get(SEARCH, params=params))["results"]]
+    return [r["name"] for r in (await search(client, **params))["results"]]
+
+
+async def views(client: AsyncClient, product: dict[str, Any], n: int, user: str = "u") -> None:
+    """`n` views, then wait until the index's popularity counts them."""
+    for i in range(n):
+        ok(
+            await client.post(
+                f"/api/data-products/{product['id']}/usage",
+                json={"event": "view", "user_id": f"{user}{i}"},
+            ),
+            201,
+        )
+    await caught_up(client, usage_since=datetime.now(UTC))
 
 
 @pytest.fixture
@@ -134,35 +156,33 @@ async def test_relevance_puts_the_right_product_first(
 async def test_total_count_is_every_match_and_pages_are_stable(search_client: AsyncClient) -> None:
     for i in range(23):
         await create_product(search_client, name=f"Sales Cube {i:02d}", team="sales")
-    first = ok(await search_client.get(SEARCH, params={"q": "sales", "limit": 10}))
+    first = await search(search_client, **{"q": "sales", "limit": 10})
     assert first["total_count"] == 23
     assert len(first["results"]) == 10
     seen: list[str] = []
     for offset in (0, 10, 20):
-        page = ok(
-            await search_client.get(SEARCH, params={"q": "sales", "limit": 10, "offset": offset})
-        )
+        page = await search(search_client, **{"q": "sales", "limit": 10, "offset": offset})
         seen += [r["id"] for r in page["results"]]
     assert len(seen) == len(set(seen)) == 23
-    beyond = ok(await search_client.get(SEARCH, params={"q": "sales", "offset": 100}))
+    beyond = await search(search_client, **{"q": "sales", "offset": 100})
     assert (beyond["results"], beyond["total_count"]) == ([], 23)
 
 
 async def test_filters_and_facets_agree(
     search_client: AsyncClient, catalog: dict[str, dict[str, Any]]
 ) -> None:
-    everything = ok(await search_client.get(SEARCH))
+    everything = await search(search_client)
     assert everything["total_count"] == 5
     facets = everything["facets"]
     assert sum(v["count"] for v in facets["team"]) == everything["total_count"]
     for facet in ("team", "category", "status"):
         for value in facets[facet]:
-            filtered = ok(await search_client.get(SEARCH, params={facet: value["value"]}))
+            filtered = await search(search_client, **{facet: value["value"]})
             assert filtered["total_count"] == value["count"], (facet, value)
-    finance = ok(await search_client.get(SEARCH, params={"team": "finance", "status": "published"}))
+    finance = await search(search_client, **{"team": "finance", "status": "published"})
     assert {r["name"] for r in finance["results"]} == {"Monthly Revenue Report", "General Ledger"}
     assert {v["value"] for v in finance["facets"]["team"]} == {"finance"}
-    by_tag = ok(await search_client.get(SEARCH, params={"tag": "pii"}))
+    by_tag = await search(search_client, **{"tag": "pii"})
     assert [r["name"] for r in by_tag["results"]] == ["General Ledger"]
     assert {"value": "pii", "count": 1} in by_tag["facets"]["tag"]
 
@@ -185,14 +205,7 @@ async def test_sorts(search_client: AsyncClient, catalog: dict[str, dict[str, An
         )
     )
     assert (await names(search_client, sort_by="recent"))[0] == "Fraud Alerts"
-    for _ in range(5):
-        ok(
-            await search_client.post(
-                f"/api/data-products/{catalog['ledger']['id']}/usage",
-                json={"event": "view", "user_id": "u1"},
-            ),
-            201,
-        )
+    await views(search_client, catalog["ledger"], 5)
     assert (await names(search_client, sort_by="popularity"))[0] == "General Ledger"
 
 
@@ -201,23 +214,16 @@ async def test_popularity_breaks_text_ties_and_explain_shows_why(
 ) -> None:
     quiet = await create_product(search_client, name="Inventory Snapshot A")
     busy = await create_product(search_client, name="Inventory Snapshot B")
-    for i in range(30):
-        ok(
-            await search_client.post(
-                f"/api/data-products/{busy['id']}/usage", json={"event": "view", "user_id": f"u{i}"}
-            ),
-            201,
-        )
-    answer = ok(
-        await search_client.get(SEARCH, params={"q": "inventory snapshot", "explain": "true"})
-    )
+    await views(search_client, busy, 30)
+    answer = await search(search_client, **{"q": "inventory snapshot", "explain": "true"})
     assert [r["id"] for r in answer["results"]] == [busy["id"], quiet["id"]]
     top = answer["results"][0]["explain"]
     assert top["popularity"] > answer["results"][1]["explain"]["popularity"]
     weights = top["weights"]
     blended = sum(top[k] * weights[k] for k in ("text", "popularity", "quality", "freshness"))
     assert answer["results"][0]["score"] == pytest.approx(blended, abs=1e-4)
-    plain = ok(await search_client.get(SEARCH, params={"q": "inventory"}))
+    assert top["text_score"] > 0  # the engine's own BM25 score, before normalisation
+    plain = await search(search_client, **{"q": "inventory"})
     assert plain["results"][0]["explain"] is None
 
 
@@ -255,7 +261,7 @@ async def test_index_follows_every_change(search_client: AsyncClient) -> None:
         ),
         201,
     )
-    result = ok(await search_client.get(SEARCH, params={"q": "depot"}))["results"][0]
+    result = (await search(search_client, **{"q": "depot"}))["results"][0]
     assert result["latest_version"] == "1.4.0"
     assert result["tags"] == ["fresh-goods"]
     assert (await search_client.delete(f"/api/data-products/{product['id']}")).status_code == 204
@@ -277,14 +283,14 @@ async def test_concurrent_tagging_keeps_every_tag_in_the_document(
         )
     )
     assert {a.status_code for a in answers} == {201}
-    result = ok(await search_client.get(SEARCH, params={"q": "shared doc"}))["results"][0]
+    result = (await search(search_client, **{"q": "shared doc"}))["results"][0]
     assert sorted(result["tags"]) == sorted(f"facet-{i}" for i in range(8))
 
 
 async def test_empty_query_lists_by_sort(
     search_client: AsyncClient, catalog: dict[str, dict[str, Any]]
 ) -> None:
-    listed = ok(await search_client.get(SEARCH, params={"sort_by": "name"}))
+    listed = await search(search_client, **{"sort_by": "name"})
     assert listed["total_count"] == 5
     assert listed["query"] == ""
     assert listed["results"][0]["name"] == "Customer 360"
@@ -318,7 +324,7 @@ async def test_empty_query_lists_by_sort(
 async def test_metacharacters_never_break_search(
     search_client: AsyncClient, catalog: dict[str, dict[str, Any]], hostile: str
 ) -> None:
-    answer = ok(await search_client.get(SEARCH, params={"q": hostile}))
+    answer = await search(search_client, **{"q": hostile})
     assert answer["total_count"] >= 0
     assert ok(await search_client.get("/api/data-products"))["total"] == 5  # nothing dropped
     ok(await search_client.get("/api/discover/suggest", params={"q": hostile.strip() or "x"}))
@@ -326,7 +332,7 @@ async def test_metacharacters_never_break_search(
 
 async def test_bad_search_parameters(search_client: AsyncClient) -> None:
     error_of(await search_client.get(SEARCH, params={"q": "x" * 201}), 422)
-    ok(await search_client.get(SEARCH, params={"q": "x" * 200}))
+    await search(search_client, **{"q": "x" * 200})
     error_of(await search_client.get(SEARCH, params={"sort_by": "cleverness"}), 422)
     for params in (
         {"limit": -1},
@@ -348,6 +354,7 @@ async def test_suggest_prefix_and_fuzzy_over_products_tags_and_elements(
     search_client: AsyncClient, catalog: dict[str, dict[str, Any]]
 ) -> None:
     async def suggest(text: str) -> list[tuple[str, str]]:
+        await caught_up(search_client)
         answer = ok(await search_client.get("/api/discover/suggest", params={"q": text}))
         return [(s["kind"], s["text"]) for s in answer["suggestions"]]
 
@@ -360,9 +367,9 @@ async def test_suggest_prefix_and_fuzzy_over_products_tags_and_elements(
 
 async def test_search_history_clicks_popular_and_recent(search_client: AsyncClient) -> None:
     product = await create_product(search_client, name="Churn Signals")
-    first = ok(await search_client.get(SEARCH, params={"q": "churn"}))
-    ok(await search_client.get(SEARCH, params={"q": " Churn "}))
-    ok(await search_client.get(SEARCH, params={"q": "signals"}))
+    first = await search(search_client, **{"q": "churn"})
+    await search(search_client, **{"q": " Churn "})
+    await search(search_client, **{"q": "signals"})
     clicked = ok(
         await search_client.post(
             f"{SEARCH}/{first['search_id']}/click", json={"product_id": product["id"]}
@@ -397,6 +404,7 @@ async def test_history_is_not_lost_under_concurrent_load(
     search_client: AsyncClient, database_url: str
 ) -> None:
     await create_product(search_client, name="Load Target")
+    await caught_up(search_client)
     answers = await asyncio.gather(
         *(search_client.get(SEARCH, params={"q": f"load {i}"}) for i in range(60))
     )
@@ -420,6 +428,7 @@ async def test_shutdown_drains_queued_history(
     app = create_app(make_settings(search_history_flush_interval_s=30))
     async with LifespanManager(app) as manager:
         client = AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://t")
+        await caught_up(client)
         for i in range(25):
             ok(await client.get(SEARCH, params={"q": f"drain {i}"}))
         await client.aclose()
@@ -441,6 +450,7 @@ async def test_click_before_its_search_is_written_still_merges(
     slow_app = create_app(make_settings(search_history_flush_interval_s=30))
     async with LifespanManager(slow_app) as manager:  # replica A holds the search in its queue
         slow = AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://a")
+        await caught_up(slow)
         search = ok(await slow.get(SEARCH, params={"q": "replica"}))
         await slow.aclose()
         ok(
@@ -506,6 +516,7 @@ async def test_marketplace(search_client: AsyncClient, catalog: dict[str, dict[s
             ),
             201,
         )
+    await caught_up(search_client, usage_since=datetime.now(UTC))
     market = ok(await search_client.get("/api/discover/marketplace", params={"sort_by": "rating"}))
     assert market["total"] == 3  # published only
     top = market["items"][0]

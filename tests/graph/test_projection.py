@@ -1,7 +1,8 @@
-"""The outbox and its projection into a real FalkorDB, through the HTTP surface and the CLI:
-a graph outage delays the projection and loses nothing, in order; a failed write appends
-nothing; `catalog graph rebuild` gives the same graph as the incremental projection;
-`catalog graph init` is idempotent; the graph metrics are emitted.
+"""The change log and its projection into a real FalkorDB, through the HTTP surface and the
+CLI: a graph outage delays the projection and loses nothing, in order; a failed write appends
+nothing; a projection behind the retained log replays every node; `catalog graph rebuild`
+gives the same graph as the incremental projection; `catalog graph init` is idempotent; the
+graph metrics are emitted.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import json
 import time
 from typing import Any
 
+from asgi_lifespan import LifespanManager
 from click.testing import Result
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 from typer.testing import CliRunner
 
 from catalog.app import create_app
@@ -53,7 +55,17 @@ async def wait_for_indexes(url: str, graph: str) -> None:
 
 
 async def outbox_rows(database_url: str) -> int:
-    return int((await query(database_url, "SELECT count(*) FROM graph_outbox"))[0][0])
+    """Changes in the log the graph projection has not applied yet."""
+    rows = await query(
+        database_url,
+        "SELECT count(*) FROM change_log WHERE id > coalesce("
+        "(SELECT position FROM change_log_positions WHERE name = 'graph'), 0)",
+    )
+    return int(rows[0][0])
+
+
+async def change_rows(database_url: str) -> int:
+    return int((await query(database_url, "SELECT count(*) FROM change_log"))[0][0])
 
 
 async def test_a_graph_outage_delays_the_projection_and_loses_nothing(
@@ -173,16 +185,20 @@ async def test_a_failed_write_appends_nothing(
     )
     await create_product(client, name="taken")
     await settled(client)
-    before = await outbox_rows(database_url)
+    before = await change_rows(database_url)
     body = {"name": "taken", "team": "t", "category": "c", "owner": "o"}
     error_of(await client.post("/api/data-products", json=body), 409)
-    assert await outbox_rows(database_url) == before == 0
+    assert await change_rows(database_url) == before
+    assert await outbox_rows(database_url) == 0
 
 
-async def test_the_sql_store_needs_no_outbox(database_url: str, open_client: Opener) -> None:
+async def test_the_sql_store_projects_nothing(database_url: str, open_client: Opener) -> None:
+    """The change log is written for search either way; only a projected store follows it."""
     client = await open_client(create_app(base_settings(database_url)))
     await small_catalog(client)
-    assert await outbox_rows(database_url) == 0
+    assert await change_rows(database_url) > 0
+    positions = await query(database_url, "SELECT name FROM change_log_positions")
+    assert [row.name for row in positions] == []
     graph = ok(await client.get("/healthz"))["graph"]
     assert graph == {"store": "sql", "projected": False}
 
@@ -278,6 +294,7 @@ async def test_graph_init_creates_the_guide_indexes_once(
     status = await asyncio.to_thread(run_cli, "graph", "status", "--json", env=env)
     assert json.loads(status.output) | {"lag_s": 0} == {
         "store": "falkordb",
+        "position": 0,
         "pending": 0,
         "lag_s": 0,
         "breaker": "closed",
@@ -300,6 +317,7 @@ async def test_graph_commands_report_an_unreachable_graph(database_url: str) -> 
     assert status.exit_code == 0, status.output  # the outbox is in the catalog: still known
     assert json.loads(status.output) | {"lag_s": 0} == {
         "store": "falkordb",
+        "position": 0,
         "pending": 0,
         "lag_s": 0,
         "breaker": "closed",
@@ -335,3 +353,46 @@ async def test_the_app_creates_indexes_at_start_and_emits_graph_metrics(
     health = ok(await client.get("/healthz"))
     assert health["graph"]["store"] == "falkordb"
     assert health["circuit_breakers"]["graph"]["state"] == "closed"
+
+
+async def test_a_projection_behind_the_retained_log_replays_every_node(
+    database_url: str, falkordb_url: str, falkordb_graph: str, open_client: Opener
+) -> None:
+    """Changes the graph never saw were pruned (an outage longer than the retention): the
+    worker notices its position below the prune horizon and replays the whole catalog."""
+    from datetime import UTC, datetime, timedelta
+
+    from catalog.changes.repository import ChangeLogRepository
+    from catalog.db.engine import WRITE, create_engine, session_factory
+
+    projected = falkordb_settings(database_url, falkordb_url, falkordb_graph)
+    async with LifespanManager(create_app(projected)) as manager:
+        first = AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://a")
+        made = await small_catalog(first)
+        await settled(first)
+        await first.aclose()
+    # Written while nothing projects (the sql store), then pruned away.
+    writer = await open_client(create_app(base_settings(database_url)))
+    unseen = await create_product(writer, name="written-while-the-graph-was-away")
+    await create_product(writer, name="and-another")  # the prune always keeps the newest row
+    engine = create_engine(base_settings(database_url))
+    async with session_factory(engine.execution_options(**WRITE))() as session:
+        log = ChangeLogRepository(session)
+        assert await log.prune(datetime.now(UTC) + timedelta(days=1)) > 0
+        horizon = await log.horizon()
+        await session.commit()
+    await engine.dispose()
+    assert (
+        await query(database_url, "SELECT position FROM change_log_positions WHERE name = 'graph'")
+    )[0][0] < horizon
+
+    client = await open_client(create_app(projected))
+    await settled(client)
+    answer = await neighbours(client, "DataProduct", unseen["id"])
+    assert answer["node"]["name"] == "written-while-the-graph-was-away"
+    tagged = await neighbours(client, "Tag", made["tag"]["id"], direction="in")
+    assert ("HAS_TAG", "DataProduct", "ledger") in ends(tagged)
+    [[position]] = await query(
+        database_url, "SELECT position FROM change_log_positions WHERE name = 'graph'"
+    )
+    assert position >= horizon

@@ -20,7 +20,7 @@ from catalog.platform.retrying_route import RetryingRoute
 
 router = APIRouter(tags=["admin"], route_class=RetryingRoute)
 
-Origin = Literal["guide", "search", "schema"]
+Origin = Literal["guide", "schema"]
 
 
 class IndexOut(ResponseModel):
@@ -58,7 +58,7 @@ class IndexReportOut(ResponseModel):
 async def list_indexes(session: Session, actor: Admin) -> IndexReportOut:
     """Every index with table, definition, size in bytes and scans since the statistics were
     reset (PostgreSQL; null on SQLite). `unused`: never scanned and enforcing nothing.
-    `missing`: expected indexes (the readiness guide's, the search indexes, the models') that
+    `missing`: expected indexes (the readiness guide's and the models') that
     are absent, on other columns, or invalid. `expected` says which list an index is on.
     """
     report = await index_report(await session.connection())

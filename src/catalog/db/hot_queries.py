@@ -13,15 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ClauseElement, func, select, text, tuple_
+from sqlalchemy import ClauseElement, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from catalog.access.repository import AccessRepository
 from catalog.audit.repository import AuditEventRepository
 from catalog.db.models import LineageEdge
-from catalog.discover.query import parse
-from catalog.discover.ranking import Weights
-from catalog.discover.repository import DiscoverRepository, Filters, text_match
 from catalog.products.repository import ProductRepository
 from catalog.registry.repository import DataElementRepository
 from catalog.settings import Settings
@@ -44,8 +41,6 @@ def _count(statement: Any) -> Any:
 def hot_queries(engine: AsyncEngine, settings: Settings) -> list[HotQuery]:
     session = AsyncSession(bind=engine)  # only for the builders' dialect; never executes
     products = ProductRepository(session)
-    discover = DiscoverRepository(session)
-    weights = Weights.from_settings(settings)
     by_team = products.list_statement(team="team")
     published = products.list_statement(status="published", category="category")
     access = AccessRepository(session).list_statement(status="pending", product_id="id")
@@ -61,23 +56,12 @@ def hot_queries(engine: AsyncEngine, settings: Settings) -> list[HotQuery]:
     elements = DataElementRepository(session).list_statement(
         name=None, status="published", concept_id=None, representation_id=None, steward=None
     )
-    search_sql, _ = discover.search_sql(
-        text_match("postgresql", parse("customer revenue")),
-        Filters(team="team"),
-        weights,
-        "relevance",
-    )
-    tag_sql, _ = discover.search_sql(
-        text_match("postgresql", parse("")), Filters(tag="tag"), weights, "popularity"
-    )
     upstream = tuple_(LineageEdge.downstream_type, LineageEdge.downstream_id)
     downstream = tuple_(LineageEdge.upstream_type, LineageEdge.upstream_id)
     statements: list[tuple[str, ClauseElement]] = [
         ("products by team (GET /api/data-products?team=)", by_team.limit(PAGE).offset(0)),
         ("products by team, count", _count(by_team)),
         ("published products of a category", published.limit(PAGE).offset(0)),
-        ("search: text and team (GET /api/discover/search)", text(search_sql)),
-        ("search: tag subtree, by popularity", text(tag_sql)),
         (
             "lineage: upstream edges (GET /api/data-products/{id}/lineage)",
             select(LineageEdge).where(upstream.in_([("product", "id")])),

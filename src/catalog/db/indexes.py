@@ -1,11 +1,10 @@
 """The indexes the catalog database should have, and what it actually has.
 
-Expected indexes come from three places, each tagged with its `origin`:
+Expected indexes come from two places, each tagged with its `origin`:
 
 - `guide`: the readiness guide's "Recommended Indexes", by exact name (created by migration
   0001). This list is the one definition of them: `catalog db indexes`,
   `GET /api/admin/db/indexes`, `catalog doctor` and the schema tests all read it.
-- `search`: the text-search indexes of migration 0002, which differ per database.
 - `schema`: every other index the models declare (foreign keys, filters, the alerts table...),
   so an index any migration created and someone dropped is reported too.
 
@@ -27,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog.db.models import Base
 
-Origin = Literal["guide", "search", "schema"]
+Origin = Literal["guide", "schema"]
 
 
 @dataclass(frozen=True)
@@ -78,36 +77,9 @@ GUIDE_INDEXES: tuple[ExpectedIndex, ...] = (
 )
 
 
-def _search(name: str, table: str, *columns: str) -> ExpectedIndex:
-    return ExpectedIndex(name, table, columns, False, "search")
-
-
-# Migration 0002's text-search indexes that exist only on one database (not in the models).
-SEARCH_INDEXES: dict[str, tuple[ExpectedIndex, ...]] = {
-    "postgresql": (
-        _search("idx_product_search_vector", "product_search", "search_vector"),
-        _search("idx_product_search_name_trgm", "product_search", "name"),
-        _search("idx_data_products_name_trgm", "data_products", "name"),
-        _search("idx_tags_name_trgm", "tags", "name"),
-        _search("idx_data_elements_name_trgm", "data_elements", "name"),
-        # lower(name) text_pattern_ops: expressions, so no columns to compare
-        _search("idx_data_products_name_prefix", "data_products"),
-        _search("idx_tags_name_prefix", "tags"),
-        _search("idx_data_elements_name_prefix", "data_elements"),
-    ),
-    "sqlite": (
-        _search("idx_data_products_name_prefix", "data_products", "name"),
-        _search("idx_tags_name_prefix", "tags", "name"),
-        _search("idx_data_elements_name_prefix", "data_elements", "name"),
-    ),
-}
-
-
 def expected_indexes(dialect: str) -> list[ExpectedIndex]:
     """Every index a database of this dialect migrated to head should have."""
     found = {index.name: index for index in GUIDE_INDEXES}
-    for index in SEARCH_INDEXES.get(dialect, ()):
-        found.setdefault(index.name, index)
     for table in Base.metadata.sorted_tables:
         for declared in table.indexes:
             name = str(declared.name)

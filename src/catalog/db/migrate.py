@@ -12,34 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-# Objects migrations create for one database only (search indexes), not in the models.
-DIALECT_ONLY = frozenset(
-    {
-        "search_vector",
-        "idx_product_search_vector",
-        "idx_product_search_name_trgm",
-        "idx_data_products_name_trgm",
-        "idx_tags_name_trgm",
-        "idx_data_elements_name_trgm",
-        "idx_data_products_name_prefix",
-        "idx_tags_name_prefix",
-        "idx_data_elements_name_prefix",
-        "product_search_fts",
-        "name_trigrams",
-    }
-)
-
-
-def include_object(
-    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
-) -> bool:
-    """Autogenerate filter: leave the dialect-only search objects (and FTS5 shadow tables) be."""
-    if name is None:
-        return True
-    return name not in DIALECT_ONLY and not name.startswith(
-        ("product_search_fts_", "name_trigrams_")
-    )
-
 
 def alembic_config(database_url: str) -> Config:
     config = Config()

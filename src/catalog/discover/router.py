@@ -8,8 +8,6 @@ from fastapi import APIRouter, Query, Response
 
 from catalog.deps import ResourcesDep, Session
 from catalog.discover import schemas
-from catalog.discover.query import MAX_QUERY_LENGTH
-from catalog.discover.repository import Filters
 from catalog.discover.service import DiscoverService
 from catalog.kit.schemas import Name
 from catalog.platform.error_schema import error_responses
@@ -18,6 +16,7 @@ from catalog.platform.ratelimit.policy import endpoint_limit
 from catalog.platform.retrying_route import RetryingRoute
 from catalog.products.schemas import ProductStatus
 from catalog.resources import Resources
+from catalog.search.query import MAX_QUERY_LENGTH, Filters
 
 router = APIRouter(tags=["discovery"], route_class=RetryingRoute)
 DISCOVER = "/api/discover"
@@ -29,11 +28,16 @@ Filter = Annotated[Name | None, Query()]
 
 def service(session: Session, actor: Actor, resources: Resources) -> DiscoverService:
     return DiscoverService(
-        session, actor, resources.settings, resources.search_history, resources.cache
+        session,
+        actor,
+        resources.settings,
+        resources.search_history,
+        resources.cache,
+        resources.search_index,
     )
 
 
-@router.get(DISCOVER + "/search")
+@router.get(DISCOVER + "/search", response_model=schemas.SearchOut, responses=error_responses(503))
 @endpoint_limit(per_minute=200, burst=20)
 async def search(
     session: Session,
@@ -51,16 +55,20 @@ async def search(
     limit: int = Query(20, ge=1, le=SEARCH_MAX_LIMIT),
     offset: int = Query(0, ge=0, le=SEARCH_MAX_OFFSET),
     explain: bool = Query(False, description="Add each result's score components"),
-) -> schemas.SearchOut:
+) -> Response:
     """Full-text search over data products, ranked by text, popularity, quality, freshness.
 
+    Every word must match (in the name, tags, description or member elements), as typed, as
+    the start of a longer word, or, when no word starts so, as a near spelling (`fuzzy`).
     `total_count` counts every match; `facets` count team, category, status and tag values
-    over the whole match set. Use `search_id` to report a click.
+    over the whole match set. Use `search_id` to report a click. 503 while the search index
+    is being built.
     """
     filters = Filters(team=team, category=category, status=status, tag=tag)
-    return await service(session, actor, resources).search(
+    body = await service(session, actor, resources).search_json(
         q, filters, sort_by, limit, offset, explain
     )
+    return Response(body, media_type="application/json")
 
 
 @router.post(
@@ -77,7 +85,9 @@ async def click(
     return await service(session, actor, resources).click(search_id, body.product_id)
 
 
-@router.get(DISCOVER + "/suggest", response_model=schemas.SuggestOut)
+@router.get(
+    DISCOVER + "/suggest", response_model=schemas.SuggestOut, responses=error_responses(503)
+)
 async def suggest(
     session: Session,
     actor: Viewer,
@@ -113,7 +123,11 @@ async def recent_searches(
     return await service(session, actor, resources).recent(limit)
 
 
-@router.get(DISCOVER + "/marketplace", response_model=schemas.MarketplaceOut)
+@router.get(
+    DISCOVER + "/marketplace",
+    response_model=schemas.MarketplaceOut,
+    responses=error_responses(503),
+)
 async def marketplace(
     session: Session,
     actor: Viewer,

@@ -1,55 +1,40 @@
 """Discovery: search with filters, facets and blended ranking; suggestions; history; marketplace.
 
-Search history is written off the request path (see history.py). On SQLite, a query whose
-terms match nothing falls back to fuzzy matching of product names over trigrams (PostgreSQL
-does that inside the one search statement with pg_trgm).
+Search, suggestions and the marketplace are answered by the search index (catalog/search/):
+the engine's work runs off the event loop, and its answers are cached (when the response
+cache is on) under the index version they came from, so a cached page is never older than the
+index. Until a first index exists they answer 503 with Retry-After. Search history is written
+off the request path (history.py).
 """
 
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
-from types import SimpleNamespace
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.db.models import DataProduct
 from catalog.discover import schemas
 from catalog.discover.history import SearchHistoryRecorder
-from catalog.discover.query import ParsedQuery, fuzzy_score, parse
-from catalog.discover.ranking import Weights
-from catalog.discover.repository import (
-    DiscoverRepository,
-    Filters,
-    SearchPage,
-    TextMatch,
-    fuzzy_match,
-    pg_fuzzy_match,
-    text_match,
-)
+from catalog.discover.repository import DiscoverRepository
 from catalog.kit.ids import new_id
 from catalog.kit.time import utcnow
 from catalog.platform.cache import Cache, cache_key
 from catalog.platform.cache.invalidation import LISTINGS
-from catalog.platform.errors import NotFound, Unprocessable
+from catalog.platform.errors import NotFound, ServiceUnavailable, Unprocessable
 from catalog.platform.principal import Actor, restricted_view, sees
+from catalog.search import engine
+from catalog.search.index import SearchIndex, Snapshot
+from catalog.search.metrics import QUERY_DURATION
+from catalog.search.query import Filters, Visibility, parse
+from catalog.search.ranking import Weights
 from catalog.settings import Settings
 
-FUZZY_CANDIDATES = 300
-FUZZY_THRESHOLD = 0.3
-SUGGEST_FUZZY_MIN = 3
 _SEARCH_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-def _usage(row: Any) -> schemas.UsageSummary:
-    return schemas.UsageSummary(
-        views=row.view_count,
-        unique_viewers=row.unique_viewers,
-        approved_access=row.approved_access,
-        rating_count=row.rating_count,
-        average_rating=round(row.rating_sum / row.rating_count, 3) if row.rating_count else None,
-    )
 
 
 class DiscoverService:
@@ -60,6 +45,7 @@ class DiscoverService:
         settings: Settings,
         history: SearchHistoryRecorder,
         cache: Cache,
+        index: SearchIndex,
     ) -> None:
         self.session = session
         self.actor = actor
@@ -67,8 +53,28 @@ class DiscoverService:
         self.weights = Weights.from_settings(settings)
         self.history = history
         self.cache = cache
+        self.index = index
+        self.retry_after = settings.unavailable_retry_after_s
+        see_all, team = restricted_view(actor)
+        self.visibility = Visibility(see_all=see_all, team=team)
 
-    async def search(
+    def _snapshot(self) -> Snapshot:
+        snapshot = self.index.snapshot()
+        if snapshot is None:
+            raise ServiceUnavailable(
+                f"the search index is not ready ({self.index.problem or 'being built'})",
+                retry_after=self.retry_after,
+            )
+        return snapshot
+
+    async def _engine(self, kind: str, work: Any, *args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await self.index.run(work, *args)
+        finally:
+            QUERY_DURATION.labels(kind).observe(time.perf_counter() - started)
+
+    async def search_json(
         self,
         q: str | None,
         filters: Filters,
@@ -76,174 +82,114 @@ class DiscoverService:
         limit: int,
         offset: int,
         explain: bool,
-    ) -> schemas.SearchOut:
+    ) -> bytes:
+        """One page of results with the total and facets, as its JSON answer."""
         query = parse(q)
-        filters.see_all, filters.restricted_team = restricted_view(self.actor)
+        snapshot = self._snapshot()
+        request = engine.SearchRequest(
+            query, filters, self.visibility, sort_by, limit, offset, explain
+        )
 
         async def load() -> bytes:
-            page = await self._rank(query, filters, sort_by, limit, offset, explain)
-            return page.model_dump_json().encode()
+            found = await self._engine(
+                "search", engine.search, snapshot, request, self.weights, time.time()
+            )
+            return orjson.dumps(
+                {
+                    "results": found.results,
+                    "total_count": found.total,
+                    "facets": found.facets,
+                    "search_id": "",
+                    "query": query.raw,
+                    "terms": list(query.terms),
+                    "fuzzy": found.fuzzy,
+                    "sort_by": sort_by,
+                    "limit": limit,
+                    "offset": offset,
+                }
+            )
 
-        # Cached per visibility (see_all, restricted_team are part of the filters).
-        key = cache_key(query.raw, filters, sort_by, limit, offset, explain)
+        # Cached per index version and visibility: never older than what the index answers.
+        key = cache_key(
+            snapshot.version,
+            query.raw,
+            filters.__dict__,
+            self.visibility.__dict__,
+            sort_by,
+            limit,
+            offset,
+            explain,
+        )
         body = await self.cache.fetch("search", LISTINGS, key, load, ttl_s=self.cache.list_ttl_s)
-        answer = schemas.SearchOut.model_validate_json(body)
-        answer.search_id = new_id()  # every search is its own, cached or not
+        answer = orjson.loads(body)
+        answer["search_id"] = new_id()  # every search is its own, cached or not
+        await self._remember(answer, query.raw, filters, sort_by)
+        return orjson.dumps(answer)
+
+    async def _remember(
+        self, answer: dict[str, Any], query: str, filters: Filters, sort_by: str
+    ) -> None:
         await self.history.record(
             "search",
             {
-                "id": answer.search_id,
+                "id": answer["search_id"],
                 "user_id": self.actor.subject,
-                "query": query.raw,
-                "filters": {
-                    k: v
-                    for k in ("team", "category", "status", "tag")
-                    if (v := getattr(filters, k)) is not None
-                }
+                "query": query,
+                "filters": {k: v for k, v in filters.__dict__.items() if v is not None}
                 | {"sort_by": sort_by},
-                "result_count": answer.total_count,
+                "result_count": answer["total_count"],
                 "clicked": False,
                 "clicked_product_id": None,
                 "timestamp": utcnow(),
             },
         )
-        return answer
-
-    async def _rank(
-        self,
-        query: ParsedQuery,
-        filters: Filters,
-        sort_by: str,
-        limit: int,
-        offset: int,
-        explain: bool,
-    ) -> schemas.SearchOut:
-        """One page of results with total and facets (the search id is filled in later)."""
-        fuzzy = False
-        page = SearchPage()
-        if not query.unsearchable:
-            match = text_match(self.repo.dialect, query)
-            page = await self.repo.search(match, filters, self.weights, sort_by, limit, offset)
-            if page.total == 0 and query.terms:
-                fallback = await self._fuzzy(query)
-                if fallback is not None:
-                    fuzzy = True
-                    page = await self.repo.search(
-                        fallback, filters, self.weights, sort_by, limit, offset
-                    )
-        details = await self.repo.details([hit.value for hit in page.hits])
-        total = page.total
-        return schemas.SearchOut(
-            results=[
-                self._result(details[hit.value], hit, explain)
-                for hit in page.hits
-                if hit.value in details
-            ],
-            total_count=total,
-            facets=schemas.Facets(
-                **{
-                    name: [schemas.FacetValue(value=v, count=c) for v, c in values]
-                    for name, values in page.facets.items()
-                }
-            ),
-            search_id="",
-            query=query.raw,
-            terms=list(query.terms),
-            fuzzy=fuzzy,
-            sort_by=sort_by,  # type: ignore[arg-type]
-            limit=limit,
-            offset=offset,
-        )
-
-    async def _fuzzy(self, query: ParsedQuery) -> TextMatch | None:
-        """Names near the query (typos): by pg_trgm in SQL, or by trigrams scored here."""
-        if self.repo.dialect == "postgresql":
-            return pg_fuzzy_match(query)
-        candidates = await self.repo.fuzzy_names(query, FUZZY_CANDIDATES, kind="product")
-        scores = {
-            row.id: round(0.9 * sim, 6)
-            for row in candidates
-            if (sim := fuzzy_score(query, row.name)) >= FUZZY_THRESHOLD
-        }
-        return fuzzy_match(scores) if scores else None
-
-    def _result(self, row: Any, hit: Any, explain: bool) -> schemas.SearchResult:
-        return schemas.SearchResult(
-            **_listing(row),
-            status=row.status,
-            visibility=row.visibility,
-            score=round(float(hit.score), 6),
-            explain=schemas.Explain(
-                text=round(float(hit.text_score), 6),
-                popularity=round(float(hit.popularity), 6),
-                quality=round(float(hit.quality), 6),
-                freshness=round(float(hit.freshness), 6),
-                weights=vars(self.weights),
-            )
-            if explain
-            else None,
-        )
 
     async def suggest_json(self, q: str, limit: int) -> bytes:
-        """Suggestions as their JSON answer, cached per prefix and per visibility (restricted
-        products are suggested only to those who may see them)."""
+        """Suggestions as their JSON answer (restricted products only for their own team)."""
+        snapshot = self._snapshot()
 
         async def load() -> bytes:
-            return (await self.suggest(q, limit)).model_dump_json().encode()
+            found = await self._engine(
+                "suggest", engine.suggest, snapshot, q, limit, self.visibility
+            )
+            return orjson.dumps({"query": q, "suggestions": found})
 
-        key = cache_key(q, limit, *restricted_view(self.actor))
+        key = cache_key(snapshot.version, q, limit, self.visibility.__dict__)
         return await self.cache.fetch("suggest", LISTINGS, key, load, ttl_s=self.cache.list_ttl_s)
 
-    async def suggest(self, q: str, limit: int) -> schemas.SuggestOut:
-        """Prefix matches first, then names containing the text, then (typos) near names."""
-        typed = q.strip()
-        found: dict[tuple[str, str], schemas.Suggestion] = {}
-        steps = ["prefix", "contains"]
-        if len(typed) >= SUGGEST_FUZZY_MIN:
-            steps.append("near")
-        for how in steps if typed else []:
-            if how == "near" and self.repo.dialect != "postgresql":
-                rows = await self._near_names(typed)
-            else:
-                rows = list(await self.repo.suggest(typed, limit, how))
-            hidden = await self._hidden_products(rows)
-            for row in rows:
-                if row.kind == "product" and row.id in hidden:
-                    continue
-                found.setdefault(
-                    (row.kind, row.id),
-                    schemas.Suggestion(
-                        text=row.name,
-                        kind=row.kind,
-                        id=row.id,
-                        score=round(float(row.similarity), 4),
-                    ),
-                )
-            if len(found) >= limit:
-                break
-        suggestions = sorted(found.values(), key=lambda s: (-s.score, len(s.text), s.text))
-        return schemas.SuggestOut(query=q, suggestions=suggestions[:limit])
+    async def marketplace_json(
+        self, filters: Filters, sort_by: str, limit: int, offset: int
+    ) -> bytes:
+        """A marketplace page as its JSON answer, cached per index version and visibility."""
+        snapshot = self._snapshot()
 
-    async def _hidden_products(self, rows: list[Any]) -> set[str]:
-        """The suggested products this caller may not see (restricted, another team)."""
-        see_all, _team = restricted_view(self.actor)
-        ids = {row.id for row in rows if row.kind == "product"}
-        if see_all or not ids:
-            return set()
-        products = await self.repo.product_visibility(ids)
-        return {p.id for p in products if not sees(self.actor, p.visibility, p.team)}
+        async def load() -> bytes:
+            items, total = await self._engine(
+                "marketplace",
+                engine.marketplace,
+                snapshot,
+                filters,
+                self.visibility,
+                sort_by,
+                limit,
+                offset,
+            )
+            return orjson.dumps(
+                {
+                    "items": items,
+                    "total": total,
+                    "limit": limit,
+                    "offset": offset,
+                    "sort_by": sort_by,
+                }
+            )
 
-    async def _near_names(self, typed: str) -> list[Any]:
-        """SQLite's typo step: trigram candidates scored here like pg_trgm would."""
-        parsed = parse(typed)
-        rows = []
-        for row in await self.repo.fuzzy_names(parsed, FUZZY_CANDIDATES):
-            score = fuzzy_score(parsed, row.name)
-            if score >= FUZZY_THRESHOLD:
-                rows.append(
-                    SimpleNamespace(kind=row.kind, id=row.id, name=row.name, similarity=score)
-                )
-        return rows
+        key = cache_key(
+            snapshot.version, filters.__dict__, self.visibility.__dict__, sort_by, limit, offset
+        )
+        return await self.cache.fetch(
+            "marketplace", LISTINGS, key, load, ttl_s=self.cache.list_ttl_s
+        )
 
     async def click(self, search_id: str, product_id: str) -> schemas.ClickOut:
         if not _SEARCH_ID.match(search_id):
@@ -296,52 +242,3 @@ class DiscoverService:
                 for row in rows
             ],
         )
-
-    async def marketplace_json(
-        self, filters: Filters, sort_by: str, limit: int, offset: int
-    ) -> bytes:
-        """A marketplace page as its JSON answer, cached per visibility and parameters."""
-        filters.see_all, filters.restricted_team = restricted_view(self.actor)
-
-        async def load() -> bytes:
-            page = await self.marketplace(filters, sort_by, limit, offset)
-            return page.model_dump_json().encode()
-
-        key = cache_key(filters, sort_by, limit, offset)
-        return await self.cache.fetch(
-            "marketplace", LISTINGS, key, load, ttl_s=self.cache.list_ttl_s
-        )
-
-    async def marketplace(
-        self, filters: Filters, sort_by: str, limit: int, offset: int
-    ) -> schemas.MarketplaceOut:
-        filters.see_all, filters.restricted_team = restricted_view(self.actor)
-        rows, total = await self.repo.marketplace(filters, sort_by, limit, offset)
-        return schemas.MarketplaceOut(
-            items=[schemas.MarketplaceItem(**_listing(row)) for row in rows],
-            total=total,
-            limit=limit,
-            offset=offset,
-            sort_by=sort_by,  # type: ignore[arg-type]
-        )
-
-
-def _listing(row: Any) -> dict[str, Any]:
-    """The fields a search result and a marketplace item share, from a search-document row."""
-    return {
-        "id": row.product_id,
-        "name": row.name,
-        "description": row.description,
-        "team": row.team,
-        "category": row.category,
-        "owner": row.owner,
-        "tags": _tag_list(row.tag_names),
-        "latest_version": row.latest_version,
-        "quality_score": row.quality_score,
-        "usage": _usage(row),
-        "updated_at": row.updated_at,
-    }
-
-
-def _tag_list(value: Any) -> list[str]:
-    return [str(name) for name in value or []]

@@ -22,14 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-Label = Literal[
-    "DataElement",
-    "DataElementConcept",
-    "ValueDomain",
-    "DataProduct",
-    "DataProductVersion",
-    "Tag",
-]
+from catalog.changes.refs import LABELS, LINEAGE_LABELS, Label, NodeRef
+
+__all__ = ["LABELS", "LINEAGE_LABELS", "Label", "NodeRef"]  # the change log's names, shared
+
 RelType = Literal[
     "HAS_TAG",
     "HAS_VERSION",
@@ -40,23 +36,11 @@ RelType = Literal[
     "CHILD_OF",
 ]
 # The same names as values (for membership checks and loops).
-LABELS: tuple[Label, ...] = get_args(Label)
 REL_TYPES: tuple[RelType, ...] = get_args(RelType)
 Direction = Literal["out", "in", "both"]
 LineageDirection = Literal["upstream", "downstream", "both"]
 
-# The lineage API names node kinds "product" / "element" (lineage_edges.upstream_type).
-LINEAGE_LABELS: dict[str, Label] = {"product": "DataProduct", "element": "DataElement"}
 LINEAGE_KINDS: dict[str, str] = {label: kind for kind, label in LINEAGE_LABELS.items()}
-
-
-@dataclass(frozen=True, order=True)
-class NodeRef:
-    label: Label
-    id: str
-
-    def __str__(self) -> str:
-        return f"{self.label}:{self.id}"
 
 
 @dataclass(frozen=True)

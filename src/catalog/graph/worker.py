@@ -1,59 +1,73 @@
-"""The outbox worker: projects the nodes the outbox names into the graph store, in order.
+"""The graph projection: follows the change log and makes the graph store hold what it names.
 
-Each round takes the oldest `batch` rows, reads the named nodes' current state from the
-catalog tables (graph/snapshot.py), makes the graph hold exactly that (MERGE, so repeating a
-round is harmless) and only then deletes the rows. A graph outage therefore only delays the
-projection: the rows wait, the worker backs off (retries with full jitter inside a round, the
-`graph` circuit breaker across rounds) and catches up when the graph returns. Rows appended
-while a round runs are left for the next one, which reads the state again.
+Each round takes the next `batch` changes after the projection's position (a durable row in
+`change_log_positions`, named `graph`), reads the named nodes' current state from the catalog
+tables (graph/snapshot.py), makes the graph hold exactly that (MERGE, so repeating a round is
+harmless) and only then moves the position. A graph outage therefore only delays the
+projection: the changes wait in the log, the worker backs off (retries with full jitter inside
+a round, the `graph` circuit breaker across rounds) and catches up when the graph returns.
+A projection that fell behind the retained log (its position below the prune horizon, say
+after a graph outage longer than CATALOG_CHANGE_LOG_RETENTION_S) replays every node instead
+(graph/rebuild.py) and goes on from where the log stood when the replay began.
 
 With several replicas, one worker at a time projects: on PostgreSQL a round runs in one
 transaction holding an advisory lock (a second replica skips the round), so an older read of a
 node never overwrites a newer one. On SQLite a round reads in a read transaction and takes the
-database's single write lock only for the delete, never across the graph call (an idle poll
-takes no lock at all); SQLite serves one node, so at most its own processes race,
-and a race only delays convergence until the node's next change (or `catalog graph rebuild`).
+database's single write lock only to move the position, never across the graph call (an idle
+poll takes no lock at all); SQLite serves one node, so at most its own processes race, and a
+race only delays convergence until the node's next change (or `catalog graph rebuild`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from catalog.db.models import GraphOutbox
-from catalog.graph.model import NodeRef, NodeState
+from catalog.changes.repository import Change, ChangeLogRepository
+from catalog.graph.model import NodeState
+from catalog.graph.rebuild import rebuild
 from catalog.graph.snapshot import read_states
 from catalog.graph.store import GraphStore
 from catalog.platform.breaker import CircuitBreaker
 from catalog.platform.logging import get_logger
 from catalog.platform.metrics import QUEUE_DEPTH
 from catalog.platform.retry import call_with_retry
-from catalog.platform.tasks import stop_task
+from catalog.platform.tasks import stop_task, wait_for_any
 from catalog.settings import Settings
 
 log = get_logger(__name__)
 
 PENDING = Gauge(
     "catalog_graph_outbox_pending",
-    "Outbox rows not yet projected into the graph store",
+    "Changes not yet projected into the graph store",
     multiprocess_mode="livemax",
 )
 LAG = Gauge(
     "catalog_graph_outbox_lag_seconds",
-    "Age of the oldest outbox row not yet projected",
+    "Age of the oldest change not yet projected",
     multiprocess_mode="livemax",
 )
 PROJECTED = Counter(
-    "catalog_graph_projected_total", "Outbox rows projected into the graph store", ("outcome",)
+    "catalog_graph_projected_total", "Changes projected into the graph store", ("outcome",)
 )
 LOCK_KEY = 0x6772617068  # "graph": the advisory lock of the projecting worker
+CONSUMER = "graph"  # the projection's row in change_log_positions
 MAX_BACKOFF_S = 30.0
+
+
+@dataclass
+class _Round:
+    since: int  # the position before the round
+    to: int  # the position after it
+    changes: list[Change] = field(default_factory=list)
+    states: list[NodeState] = field(default_factory=list)
+    replay: bool = False  # behind the retained log: replay every node
 
 
 class OutboxWorker:
@@ -121,7 +135,7 @@ class OutboxWorker:
             try:
                 projected = await self.run_once()
                 failures = 0
-            except Exception as exc:  # the graph is down: the rows wait, nothing is lost
+            except Exception as exc:  # the graph is down: the changes wait, nothing is lost
                 failures += 1
                 PROJECTED.labels("failed").inc()
                 log.warning("graph_projection_failed", error=repr(exc)[:300], failures=failures)
@@ -132,85 +146,87 @@ class OutboxWorker:
             # Backing off, commits do not cut the pause short, or a burst of writes during an
             # outage would become a burst of attempts against the graph.
             pause = min(MAX_BACKOFF_S, self.interval_s * 2**failures)
-            await _first_of({self._stopping} if failures else {self._wake, self._stopping}, pause)
+            await wait_for_any(
+                {self._stopping} if failures else {self._wake, self._stopping}, pause
+            )
 
     async def run_once(self) -> int:
-        """One round; the number of outbox rows projected."""
+        """One round; the number of changes projected (or of nodes replayed)."""
         if self.postgres:
-            # One transaction holding the advisory lock from the read to the delete.
+            # One transaction holding the advisory lock from the read to the position's move.
             async with self.sessions() as session:
                 if not await _lead(session):
                     return 0  # another replica's round is running
-                rows, states = await self._oldest(session)
-                if rows:
-                    await self._project(states)
-                    await _delete(session, rows)
+                round_ = await self._next(session)
+                done = await self._project(round_)
+                await ChangeLogRepository(session).move(CONSUMER, round_.to)
+                await session.commit()
         else:
             # SQLite: read without the write lock, never hold it over the graph call, and
-            # take it only for the delete.
+            # take it only to move the position.
             async with self.read_sessions() as session:
-                rows, states = await self._oldest(session)
-            if rows:
-                await self._project(states)
+                round_ = await self._next(session)
+            done = await self._project(round_)
+            if round_.to > round_.since:
                 async with self.sessions() as session:
-                    await _delete(session, rows)
-        if rows:
-            PROJECTED.labels("projected").inc(len(rows))
-        return len(rows)
+                    await ChangeLogRepository(session).move(CONSUMER, round_.to)
+                    await session.commit()
+        if done:
+            PROJECTED.labels("projected").inc(done)
+        return done
 
-    async def _oldest(self, session: AsyncSession) -> tuple[Sequence[GraphOutbox], list[NodeState]]:
-        """The oldest `batch` rows and the current state of the nodes they name."""
-        oldest = select(GraphOutbox).order_by(GraphOutbox.id).limit(self.batch)
-        rows = (await session.scalars(oldest)).all()
-        await self._observe(session, rows)
-        if not rows:
-            return rows, []
-        refs = list(dict.fromkeys(NodeRef(r.label, r.node_id) for r in rows))  # type: ignore[arg-type]
-        return rows, await read_states(session, refs)
+    async def _next(self, session: AsyncSession) -> _Round:
+        """What this round must do: the next changes and their nodes' state, or a replay."""
+        changes_log = ChangeLogRepository(session)
+        since = await changes_log.position(CONSUMER) or 0
+        if since < await changes_log.horizon():
+            # Changes this projection never saw were pruned: only a replay can catch up.
+            return _Round(since, await changes_log.latest(), replay=True)
+        changes = await changes_log.after(since, self.batch)
+        await self._observe(changes_log, since, changes)
+        if not changes:
+            return _Round(since, since)
+        refs = list(dict.fromkeys(change.ref for change in changes))
+        return _Round(since, changes[-1].id, changes, await read_states(session, refs))
 
-    async def _project(self, states: list[NodeState]) -> None:
-        await self.breaker.call(
-            lambda: call_with_retry(lambda: self.store.upsert(states), idempotent=True)
-        )
+    async def _project(self, round_: _Round) -> int:
+        if round_.replay:
+            log.warning("graph_projection_replay", position=round_.since, replay_to=round_.to)
+            counts = await self.breaker.call(lambda: rebuild(self.store, self.read_sessions))
+            return sum(counts.values())
+        if round_.states:
+            states = round_.states
+            await self.breaker.call(
+                lambda: call_with_retry(lambda: self.store.upsert(states), idempotent=True)
+            )
+        return len(round_.changes)
 
-    async def _observe(self, session: AsyncSession, rows: Sequence[GraphOutbox]) -> None:
+    async def _observe(
+        self, changes_log: ChangeLogRepository, since: int, changes: list[Change]
+    ) -> None:
         # A short batch is everything there is: an idle poll costs one query, not two.
-        pending = len(rows)
+        pending = len(changes)
         if pending >= self.batch:
-            pending = await session.scalar(select(func.count()).select_from(GraphOutbox)) or 0
+            pending, _oldest = await changes_log.pending(since)
         PENDING.set(pending)
         QUEUE_DEPTH.labels("graph_outbox").set(pending)
-        oldest = rows[0].created_at.timestamp() if rows else None
+        oldest = changes[0].created_at.timestamp() if changes else None
         LAG.set(max(0.0, time.time() - oldest) if oldest is not None else 0.0)
 
     async def status(self) -> dict[str, Any]:
-        """For /healthz: what waits, how old the oldest is, and the breaker."""
+        """For /healthz: the position, what waits, how old the oldest is, and the breaker."""
         async with self.read_sessions() as session:
-            pending = await session.scalar(select(func.count()).select_from(GraphOutbox)) or 0
-            oldest = await session.scalar(select(func.min(GraphOutbox.created_at)))
+            changes_log = ChangeLogRepository(session)
+            position = await changes_log.position(CONSUMER) or 0
+            pending, oldest = await changes_log.pending(position)
         lag = max(0.0, time.time() - oldest.timestamp()) if oldest is not None else 0.0
         return {
             "store": self.store.name,
+            "position": position,
             "pending": pending,
             "lag_s": round(lag, 3),
             "breaker": self.breaker.snapshot()["state"],
         }
-
-
-async def _delete(session: AsyncSession, rows: Sequence[GraphOutbox]) -> None:
-    """Only the rows projected: rows appended meanwhile wait for the next round."""
-    await session.execute(delete(GraphOutbox).where(GraphOutbox.id.in_([r.id for r in rows])))
-    await session.commit()
-
-
-async def _first_of(events: set[asyncio.Event], timeout_s: float) -> None:
-    """Wait until one of `events` is set, at most `timeout_s`."""
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
 
 
 async def _lead(session: AsyncSession) -> bool:

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.audit.trail import AuditTrail
 from catalog.db.models import Base, DataProduct
-from catalog.discover.index import SearchIndex
 from catalog.kit.repository import Repository
 from catalog.kit.rows import row_dict
 from catalog.platform.errors import Conflict, NotFound
@@ -26,7 +25,6 @@ class DomainService:
         self.session = session
         self.actor = actor
         self.audit = AuditTrail(session, actor)
-        self.search_index = SearchIndex(session)
 
     # --- shared --------------------------------------------------------------------------
 

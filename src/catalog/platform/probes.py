@@ -23,6 +23,7 @@ from catalog.platform.metrics import metrics_payload
 from catalog.resources import Resources
 
 router = APIRouter(tags=["probes"])
+BEHIND_S = 5.0  # a search index further behind than this is reported `behind`
 
 Check = Callable[[], Awaitable[object]]
 
@@ -104,6 +105,7 @@ async def healthz(resources: ResourcesDep) -> dict[str, Any]:
         "circuit_breakers": {name: b.snapshot() for name, b in sorted(BREAKERS.items())},
         "cache": resources.cache.describe(),
         "graph": await _graph_status(resources),
+        "search": await _search_status(resources),
         "dependencies": results,
     }
 
@@ -118,6 +120,43 @@ async def _graph_status(resources: Resources) -> dict[str, Any]:
             return {"projected": True, **await worker.status()}
     except Exception as exc:  # the database is down: the dependencies above say so
         return {"store": resources.graph.name, "projected": True, "error": type(exc).__name__}
+
+
+async def _search_status(resources: Resources) -> dict[str, Any]:
+    """The index this process answers from, and how far behind the change log it is.
+
+    `status`: `ready` (caught up, or behind by less than BEHIND_S), `behind`, `building` (no
+    index yet: searches answer 503). A search index behind never makes /readyz fail: search
+    answers from what it has, and every other endpoint is unaffected.
+    """
+    from catalog.changes.repository import ChangeLogRepository
+    from catalog.search.projector import documents
+
+    snapshot = resources.search_index.snapshot()
+    report: dict[str, Any] = resources.search_projector.describe()
+    if snapshot is None:
+        return {"status": "building", "problem": resources.search_index.problem, **report}
+    position = snapshot.state.position
+    report |= {
+        "generation": snapshot.generation,
+        "documents": documents(snapshot.searcher, snapshot.schema),
+        "position": position,
+        "last_commit_age_s": round(max(0.0, time.time() - snapshot.state.committed_at), 3),
+        "usage_folded_until": snapshot.state.usage_since,
+    }
+    try:
+        async with asyncio.timeout(2.0), resources.read_sessions() as session:
+            pending, oldest = await ChangeLogRepository(session).pending(position)
+    except Exception as exc:  # the database is down: the dependencies say so
+        return {"status": "unknown", "error": type(exc).__name__, **report}
+    lag = max(0.0, time.time() - oldest.timestamp()) if oldest is not None else 0.0
+    behind = pending > 0 and lag >= BEHIND_S
+    return {
+        "status": "behind" if behind else "ready",
+        "lag_changes": pending,
+        "lag_s": round(lag, 3),
+        **report,
+    }
 
 
 @router.get("/metrics", summary="Prometheus text exposition", response_class=Response)

@@ -30,3 +30,14 @@ async def stop_task(task: asyncio.Task[None] | None, timeout_s: float = STOP_TIM
     with contextlib.suppress(asyncio.CancelledError):
         if (error := task.exception()) is not None:
             log.warning("background_task_failed", task=task.get_name(), error=repr(error)[:300])
+
+
+async def wait_for_any(events: set[asyncio.Event], timeout_s: float) -> None:
+    """Wait until one of `events` is set, at most `timeout_s` (a background loop's pause that
+    a wake-up or a stop request cuts short)."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -26,6 +26,8 @@ server span, sits where the request id is known, and names unrouted answers by t
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
@@ -327,6 +329,21 @@ def instrument_httpx(client: httpx.AsyncClient | httpx.Client, *, keep_path: boo
 
 # Old and stable semantic-convention names; both are overwritten whichever mode is active.
 _URL_ATTRIBUTES = ("http.url", "url.full")
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """No spans for what runs inside (instrumented calls skip themselves): for background
+    loops that poll, whose root span every fraction of a second would flood a tracing backend
+    and bury the requests' traces. (The context key the instrumentations check, set here
+    without importing them: with tracing off they are never loaded.)"""
+    token = otel_context.attach(
+        otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True)
+    )
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def current_ids() -> tuple[str, str] | None:

@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy import Select, delete, insert, or_, select, tuple_, update
 
+from catalog.changes.recorder import touch
+from catalog.changes.refs import NodeRef
 from catalog.db.models import (
     DataElement,
     DataProduct,
@@ -17,8 +19,6 @@ from catalog.db.models import (
     ProductUsageStats,
     Tag,
 )
-from catalog.graph.model import NodeRef
-from catalog.graph.outbox import touch
 from catalog.kit.repository import Repository, contains, table_of
 
 

@@ -104,7 +104,6 @@ class ProductService(DomainService):
                 }
             )
         await self.products.insert_many(rows)
-        await self.search_index.refresh(row["id"] for row in rows)
         await self.audit.record_each("create", "data_product", [row["id"] for row in rows])
         return outcomes
 
@@ -154,9 +153,7 @@ class ProductService(DomainService):
             changes["metadata_"] = changes.pop("metadata")
         if changes:
             changes["revision"] = product.revision + 1
-        updated = await self._update("data_product", product, changes)
-        await self.search_index.refresh([product.id])
-        return updated
+        return await self._update("data_product", product, changes)
 
     async def delete(self, product_id: str, if_match: str | None = None) -> None:
         product = await self.get(product_id)
@@ -195,7 +192,6 @@ class ProductService(DomainService):
             version.id,
             after={"product_id": product_id, "version": body.version},
         )
-        await self.search_index.refresh([product_id])
         return version
 
     async def _snapshot(self, product: DataProduct) -> dict[str, Any]:
@@ -238,7 +234,6 @@ class ProductService(DomainService):
         found.deprecated_at = utcnow()
         found.deprecation_reason = reason
         await self.session.flush()
-        await self.search_index.refresh([product_id])
         self.audit.record(
             "deprecate",
             "data_product_version",
@@ -272,7 +267,6 @@ class ProductService(DomainService):
         self.audit.record(
             "add_element", "data_product", product_id, after={"data_element_id": element.id}
         )
-        await self.search_index.refresh([product_id])
         statement = self.members.list_statement(product_id).where(
             ProductElement.data_element_id == element.id
         )
@@ -285,7 +279,6 @@ class ProductService(DomainService):
             raise NotFound(f"element of data product {product_id}", element_id)
         await self.session.delete(member)
         await self.session.flush()
-        await self.search_index.refresh([product_id])
         self.audit.record(
             "remove_element", "data_product", product_id, before={"data_element_id": element_id}
         )

@@ -6,6 +6,8 @@ from typing import Any
 
 from sqlalchemy import Select, case, or_, select, update
 
+from catalog.changes.recorder import touch
+from catalog.changes.refs import NodeRef
 from catalog.db.models import DataElement, QualityMeasurement
 from catalog.kit.repository import Repository
 from catalog.platform.cache.invalidation import element_scope, mark_stale
@@ -61,3 +63,4 @@ class MeasurementRepository(Repository[QualityMeasurement]):
             .values(quality_score=score, quality_level=level, updated_at=DataElement.updated_at)
         )
         mark_stale(self.session, element_scope(element_id))  # rows the events cannot see
+        touch(self.session, NodeRef("DataElement", element_id))  # its products' quality moved

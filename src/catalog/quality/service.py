@@ -56,8 +56,6 @@ class QualityService(DomainService):
             )
         )
         await self.measurements.set_element_score(element.id, score, level)
-        products = await self.search_index.products_with_elements([element.id])
-        await self.search_index.refresh(products)
         self.audit.record(
             "create",
             "quality_measurement",

@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import selectinload
 
+from catalog.changes.recorder import touch
+from catalog.changes.refs import NodeRef
 from catalog.db.models import (
     DataElement,
     DataElementConcept,
@@ -18,8 +20,6 @@ from catalog.db.models import (
     ValueDomain,
 )
 from catalog.db.models.products import DataProduct
-from catalog.graph.model import NodeRef
-from catalog.graph.outbox import touch
 from catalog.kit.repository import Repository, contains, table_of
 
 REFERRERS_SHOWN = 20

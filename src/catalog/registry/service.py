@@ -15,6 +15,8 @@ import sqlalchemy.exc
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.changes.recorder import touch
+from catalog.changes.refs import NodeRef
 from catalog.db.models import (
     DataElement,
     DataElementConcept,
@@ -22,8 +24,6 @@ from catalog.db.models import (
     Representation,
     ValueDomain,
 )
-from catalog.graph.model import NodeRef
-from catalog.graph.outbox import touch
 from catalog.kit.bulk import ItemOutcome, merge_outcomes, parse_items
 from catalog.kit.conditional import check_if_match
 from catalog.kit.ids import new_id
@@ -482,11 +482,7 @@ class RegistryService(DomainService):
             raise NotFound("representation", representation_id)
         if changes and element.registration_status == "published":
             changes["version"] = element.version + 1  # a published element's change is visible
-        updated = await self._update("data_element", element, changes)
-        if {"name", "definition"} & changes.keys():
-            products = await self.search_index.products_with_elements([element.id])
-            await self.search_index.refresh(products)
-        return updated
+        return await self._update("data_element", element, changes)
 
     async def transition_element(self, element_id: str, action: str) -> DataElement:
         element = await self.get_element(element_id)

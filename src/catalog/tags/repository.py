@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import Select, delete, func, literal, select, update
 
+from catalog.changes.recorder import touch
+from catalog.changes.refs import NodeRef
 from catalog.db.models import ProductTag, Tag
-from catalog.graph.model import NodeRef
-from catalog.graph.outbox import touch
 from catalog.kit.repository import Repository, contains
 
 # Key of the PostgreSQL advisory lock that serialises moves in the tag hierarchy.

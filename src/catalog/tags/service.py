@@ -80,11 +80,7 @@ class TagService(DomainService):
         new_parent = changes.get("parent_tag_id", tag.parent_tag_id)
         if new_parent != tag.parent_tag_id and new_parent is not None:
             await self._check_move(tag, new_parent)
-        renamed = "name" in changes and changes["name"] != tag.name
-        updated = await self._update("tag", tag, changes)
-        if renamed:
-            await self.search_index.refresh(await self.search_index.products_with_tags([tag.id]))
-        return updated
+        return await self._update("tag", tag, changes)
 
     async def delete(self, tag_id: str, if_match: str | None = None) -> None:
         tag = await self.get(tag_id)
@@ -95,9 +91,8 @@ class TagService(DomainService):
                 f"tag {tag.name!r}", [("tag", child.id, child.name) for child in children]
             )
         # Its product tags go with it (ON DELETE CASCADE); `before.usage_count` says how many.
-        tagged = await self.search_index.products_with_tags([tag.id])
+        # The search index finds the products it tagged by itself (search/projector.py).
         await self._delete("tag", tag)
-        await self.search_index.refresh(tagged)
 
     async def _parent(self, parent_id: str) -> Tag:
         parent = await self.tags.get(parent_id)
@@ -136,7 +131,6 @@ class TagService(DomainService):
         if not await self.product_tags.insert_if_absent(values):
             raise Conflict(f"data product {product.name!r} already has tag {tag.name!r}")
         await self.tags.change_usage(tag.id, +1)
-        await self.search_index.refresh([product_id])
         self.audit.record(
             "tag",
             "data_product",
@@ -151,5 +145,4 @@ class TagService(DomainService):
         if removed is None:
             raise NotFound(f"tag of data product {product_id}", tag_id)
         await self.tags.change_usage(tag_id, -1)
-        await self.search_index.refresh([product_id])
         self.audit.record("untag", "data_product", product_id, before={"tag_id": tag_id} | removed)

@@ -8,7 +8,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.kit.service import DomainService
 from catalog.kit.time import utcnow
-from catalog.platform.cache.invalidation import telemetry_only
 from catalog.platform.errors import NotFound
 from catalog.platform.principal import Actor
 from catalog.usage import schemas
@@ -42,9 +41,8 @@ class UsageService(DomainService):
 
     async def _view(self, product_id: str, user_id: str | None) -> Any:
         """Count a view. Views are telemetry, not changes to the catalog: they are NOT audited
-        (an audit event per page view would bury the writes the trail exists for), and they
-        do not invalidate cached lists (platform/cache/invalidation.py)."""
-        telemetry_only(self.session)
+        (an audit event per page view would bury the writes the trail exists for); search
+        folds them into popularity every CATALOG_SEARCH_USAGE_INTERVAL_S (search/projector.py)."""
         increments = {"view_count": 1}
         if user_id is not None and await self.usage.add_viewer(product_id, user_id):
             increments["unique_viewers"] = 1

@@ -10,7 +10,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from catalog.db.engine import async_url
-from catalog.db.migrate import include_object
 from catalog.db.models import Base
 
 config = context.config
@@ -22,7 +21,6 @@ def _configure(connection: Connection | None = None, **options: object) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite cannot ALTER most things; batch mode copies the table
         compare_type=True,
-        include_object=include_object,
         connection=connection,
         **options,  # type: ignore[arg-type]
     )

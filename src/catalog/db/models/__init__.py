@@ -4,8 +4,8 @@ from catalog.db.models.access import AccessRequest
 from catalog.db.models.admin import Alert, ApiKey
 from catalog.db.models.audit import AuditEvent, LangExtractAuditTrail
 from catalog.db.models.base import Base
-from catalog.db.models.discovery import ProductSearch, SearchHistory
-from catalog.db.models.graph import GraphOutbox
+from catalog.db.models.changes import ChangeLog, ChangeLogPosition
+from catalog.db.models.discovery import SearchHistory
 from catalog.db.models.idempotency import IdempotencyKey
 from catalog.db.models.products import DataProduct, DataProductVersion, LineageEdge, ProductElement
 from catalog.db.models.quality import QualityMeasurement
@@ -26,18 +26,18 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "ChangeLog",
+    "ChangeLogPosition",
     "DataElement",
     "DataElementConcept",
     "DataProduct",
     "DataProductVersion",
-    "GraphOutbox",
     "IdempotencyKey",
     "LangExtractAuditTrail",
     "LineageEdge",
     "PermissibleValue",
     "ProductElement",
     "ProductRating",
-    "ProductSearch",
     "ProductTag",
     "ProductUsageStats",
     "ProductViewer",

@@ -7,9 +7,9 @@ retires the collected scopes after the commit (deps.py); a session that rolls ba
 with what it collected, unretired. (Retiring too much costs misses; too little, stale answers:
 so a savepoint rollback keeps what the transaction collected so far.)
 
-Views are telemetry: a session marked with `telemetry_only()` does not make listings stale by
-counting a view, or every page view would flush every cached search page. View counts in
-cached lists therefore lag by at most `CATALOG_CACHE_LIST_TTL_S`.
+Listings (search pages, suggestions, the marketplace) are answered by the search index and
+cached under the index version they came from (discover/service.py): a write never has to
+retire them, a new index version is a new key.
 """
 
 from __future__ import annotations
@@ -22,24 +22,15 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from catalog.db.models import DataElement, DataProduct
 
 STALE = "cache_stale"
-TELEMETRY = "cache_telemetry"
 
 TAGS = "tags"
-LISTINGS = "listings"  # search pages, suggestions, the marketplace
+LISTINGS = "listings"  # search pages, suggestions, the marketplace: keyed by index version
 
 # The scopes a change to each table touches (tables not listed are in no cached answer).
 TABLE_SCOPES: dict[str, tuple[str, ...]] = {
-    "data_products": (LISTINGS,),
-    "data_elements": (LISTINGS,),
-    "data_product_versions": (LISTINGS,),
-    "product_elements": (LISTINGS,),
-    "product_search": (LISTINGS,),
-    "product_usage_stats": (LISTINGS,),
-    "product_ratings": (LISTINGS,),
-    "tags": (TAGS, LISTINGS),
-    "product_tags": (TAGS, LISTINGS),
+    "tags": (TAGS,),
+    "product_tags": (TAGS,),
 }
-TELEMETRY_TABLES = frozenset({"product_usage_stats", "product_viewers"})
 
 
 def product_scope(product_id: str) -> str:
@@ -54,10 +45,6 @@ def mark_stale(session: Session | Any, *scopes: str) -> None:
     """Add scopes by hand, for a statement whose rows the events cannot see."""
     stale: set[str] = session.info.setdefault(STALE, set())
     stale.update(scopes)
-
-
-def telemetry_only(session: Session | Any) -> None:
-    session.info[TELEMETRY] = True
 
 
 def take_stale(session: Session | Any) -> set[str]:
@@ -90,8 +77,6 @@ def _executed(state: ORMExecuteState) -> None:
         return
     table = getattr(state.statement, "table", None)
     name = getattr(table, "name", "")
-    if name in TELEMETRY_TABLES and state.session.info.get(TELEMETRY):
-        return
     scopes = TABLE_SCOPES.get(name)
     if scopes:
         mark_stale(state.session, *scopes)

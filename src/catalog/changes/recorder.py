@@ -1,31 +1,37 @@
-"""The transactional outbox: every write that changes the graph names the changed nodes in
-`graph_outbox`, inside the same transaction.
+"""Recording changes: every write names the nodes it changed in `change_log`, in its own
+transaction.
 
 Session events see the writes (like the cache's, platform/cache/invalidation.py): a flushed
 ORM object names its node, or the node owning the relationship it is (a product tag names its
-product: HAS_TAG is the product's outgoing relationship). Statements the events cannot see
-(bulk inserts, core INSERT/DELETE of product tags) name their nodes with `touch()`. Just before
-the commit the names become outbox rows, in the same transaction, so a committed write is
-never missing from the outbox and a rolled-back one never appears. (Naming too much only costs
-a needless projection; a savepoint rolled back inside a committed transaction keeps its names.)
+product: the tag list is the product's). Statements the events cannot see (bulk inserts, core
+INSERT/DELETE/UPDATE) name their nodes with `touch()`. Just before the commit the names become
+log rows, in the same transaction, so a committed write is never missing from the log and a
+rolled-back one never appears. (Naming too much only costs a needless projection; a savepoint
+rolled back inside a committed transaction keeps its names.)
 
-Only sessions made by a factory with `info={OUTBOX: True}` write rows: with the `sql` store
-(the default) nothing is projected and nothing is appended.
+Commit order: a consumer remembers the last id it applied, so ids must become visible in id
+order. On PostgreSQL two transactions could take ids 7 and 8 and commit 8 first; a consumer
+reading then would move past 7 for good. So the append takes a transaction-scoped advisory
+lock first: appends (and the commits right after them) queue one behind the other, and an id
+is only drawn once every smaller one has committed. The lock is held from the append to the
+end of the commit (a millisecond or two); transactions that change no node never take it.
+SQLite has a single writer, whose ids are in commit order already.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.orm import Session, UOWTransaction
 
+from catalog.changes.refs import LINEAGE_LABELS, NodeRef
 from catalog.db.models import (
+    ChangeLog,
     DataElement,
     DataElementConcept,
     DataProduct,
     DataProductVersion,
-    GraphOutbox,
     LineageEdge,
     ProductElement,
     ProductTag,
@@ -33,18 +39,15 @@ from catalog.db.models import (
     Tag,
     ValueDomain,
 )
-from catalog.graph.model import LINEAGE_LABELS, NodeRef
 
-OUTBOX = "graph_outbox"  # session.info flag: this session feeds a projected graph store
-TOUCHED = "graph_touched"
-REPRESENTATIONS = "graph_representations"  # their elements' USES_REPRESENTATION changed
-APPENDED = "graph_appended"  # this transaction wrote outbox rows: wake the worker after commit
+TOUCHED = "changes_touched"
+REPRESENTATIONS = "changes_representations"  # their elements' USES_REPRESENTATION changed
+APPENDED = "changes_appended"  # this transaction appended rows: wake the consumers after commit
+APPEND_LOCK = 0x6368616E6765  # "change": serialises appends in commit order (PostgreSQL)
 
 
 def touch(session: Session | Any, *refs: NodeRef) -> None:
-    """Name nodes whose projection a statement changed where the events cannot see it."""
-    if not session.info.get(OUTBOX):
-        return
+    """Name nodes a statement changed where the events cannot see it."""
     touched: set[NodeRef] = session.info.setdefault(TOUCHED, set())
     touched.update(refs)
 
@@ -75,8 +78,6 @@ def _owners(obj: object) -> tuple[NodeRef, ...]:
 
 @event.listens_for(Session, "after_flush")
 def _flushed(session: Session, _flush: UOWTransaction) -> None:
-    if not session.info.get(OUTBOX):
-        return
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Representation):
             session.info.setdefault(REPRESENTATIONS, set()).add(obj.id)
@@ -86,19 +87,20 @@ def _flushed(session: Session, _flush: UOWTransaction) -> None:
 @event.listens_for(Session, "before_commit")
 def _append(session: Session) -> None:
     # Runs inside the AsyncSession's greenlet, so plain (sync) statements work here.
-    if not session.info.get(OUTBOX):
-        return
     representations = session.info.pop(REPRESENTATIONS, set())
     if representations:
         using = select(DataElement.id).where(DataElement.representation_id.in_(representations))
         touch(session, *(NodeRef("DataElement", i) for i in session.scalars(using)))
     touched: set[NodeRef] = session.info.pop(TOUCHED, set())
-    if touched:
-        rows = [{"label": ref.label, "node_id": ref.id} for ref in sorted(touched)]
-        session.execute(insert(GraphOutbox), rows)
-        session.info[APPENDED] = True
+    if not touched:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(APPEND_LOCK)))
+    rows = [{"label": ref.label, "node_id": ref.id} for ref in sorted(touched)]
+    session.execute(insert(ChangeLog), rows)
+    session.info[APPENDED] = True
 
 
 def take_appended(session: Session | Any) -> bool:
-    """Whether the transaction just committed appended outbox rows (and forget it)."""
+    """Whether the transaction just committed appended change rows (and forget it)."""
     return bool(session.info.pop(APPENDED, False))

@@ -1,0 +1,96 @@
+"""All SQL of the change log: reading after a position, durable positions, the prune."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+
+from catalog.changes.refs import LABELS, Label, NodeRef
+from catalog.db.models import ChangeLog, ChangeLogPosition
+from catalog.kit.repository import Repository, table_of
+from catalog.kit.time import utcnow
+
+PRUNED = "pruned"  # the position row holding the highest id deleted by the prune
+
+
+@dataclass(frozen=True)
+class Change:
+    id: int
+    ref: NodeRef
+    created_at: datetime
+
+
+class ChangeLogRepository(Repository[ChangeLog]):
+    model = ChangeLog
+
+    async def after(self, position: int, limit: int) -> list[Change]:
+        """The oldest `limit` changes with an id above `position`, in id order."""
+        rows = await self.session.execute(
+            select(ChangeLog.id, ChangeLog.label, ChangeLog.node_id, ChangeLog.created_at)
+            .where(ChangeLog.id > position)
+            .order_by(ChangeLog.id)
+            .limit(limit)
+        )
+        return [
+            Change(row.id, NodeRef(_label(row.label), row.node_id), row.created_at) for row in rows
+        ]
+
+    async def latest(self) -> int:
+        """The highest id appended so far (0 when the log is empty)."""
+        return int(await self.session.scalar(select(func.max(ChangeLog.id))) or 0)
+
+    async def pending(self, position: int) -> tuple[int, datetime | None]:
+        """How many changes lie beyond `position`, and when the oldest of them was made."""
+        row = (
+            await self.session.execute(
+                select(func.count(), func.min(ChangeLog.created_at)).where(ChangeLog.id > position)
+            )
+        ).one()
+        return int(row[0] or 0), row[1]
+
+    async def position(self, name: str) -> int | None:
+        found = await self.session.scalar(
+            select(ChangeLogPosition.position).where(ChangeLogPosition.name == name)
+        )
+        return None if found is None else int(found)
+
+    async def move(self, name: str, position: int) -> None:
+        """Set a durable position; it only ever moves forward (a late writer cannot undo)."""
+        now = utcnow()
+        statement = self.insert(table_of(ChangeLogPosition)).values(
+            name=name, position=position, updated_at=now
+        )
+        await self.session.execute(statement.on_conflict_do_nothing(index_elements=["name"]))
+        await self.session.execute(
+            update(ChangeLogPosition)
+            .where(ChangeLogPosition.name == name, ChangeLogPosition.position < position)
+            .values(position=position, updated_at=now)
+        )
+
+    async def horizon(self) -> int:
+        """The highest id the prune deleted: a consumer below it missed changes."""
+        return await self.position(PRUNED) or 0
+
+    async def prune(self, before: datetime) -> int:
+        """Delete changes made before `before`, always keeping the newest row (SQLite numbers
+        new rows from the highest id present: an empty table would reuse ids). Returns the
+        number deleted; the horizon moves to the highest id deleted."""
+        newest = await self.latest()
+        doomed = await self.session.scalar(
+            select(func.max(ChangeLog.id)).where(
+                ChangeLog.created_at < before, ChangeLog.id < newest
+            )
+        )
+        if doomed is None:
+            return 0
+        result = await self.session.execute(delete(ChangeLog).where(ChangeLog.id <= doomed))
+        await self.move(PRUNED, int(doomed))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _label(value: str) -> Label:
+    if value not in LABELS:
+        raise ValueError(f"unknown node label in the change log: {value!r}")
+    return value

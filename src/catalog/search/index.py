@@ -1,0 +1,185 @@
+"""A process's view of the index: the current snapshot, kept fresh, and engine calls off the loop.
+
+Every worker process reads the index directory on its own. Before a search it looks (at most
+every RELOAD_CHECK_S) whether the live generation changed (a rebuild: CURRENT replaced) or
+committed (its meta.json replaced) and reloads if so; every FORCED_RELOAD_S it reloads anyway,
+in case two commits fell within one file-time tick. A commit is thereby visible to every
+process within about RELOAD_CHECK_S of the writer's commit.
+
+Engine calls release the GIL while Tantivy works, and the ones over the whole match set take
+milliseconds, so they run in a small thread pool (`run`): other requests on this worker's
+event loop go on meanwhile.
+
+`pyo3_runtime.PanicException` (a Rust panic inside the engine) derives from BaseException, not
+Exception; `run` turns it into `EngineFailure` so the error handler answers with the envelope
+instead of the exception escaping the middleware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import tantivy
+
+from catalog.platform.logging import get_logger
+from catalog.search.directory import IndexDirectory
+from catalog.search.fields import FORMAT, register_analyzers
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+RELOAD_CHECK_S = 0.05
+FORCED_RELOAD_S = 1.0
+ENGINE_THREADS = 2
+
+
+class EngineFailure(RuntimeError):
+    """The engine failed inside (a Rust panic or an unreadable index)."""
+
+
+@dataclass(frozen=True)
+class IndexState:
+    """What the writer records with every commit (the `meta` document of the index)."""
+
+    format: int
+    position: int  # the last change-log id applied
+    usage_since: str  # ISO time: usage counters changed since then are not folded in yet
+    committed_at: float  # unix time of the commit
+    database: str  # which database the index was built from
+    weights: tuple[float, ...]  # the ranking weights its `prior` and `boost` were made with
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.__dict__)
+
+    @staticmethod
+    def from_json(raw: bytes) -> IndexState:
+        fields = orjson.loads(raw)
+        fields["weights"] = tuple(fields.get("weights") or ())
+        return IndexState(**fields)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One consistent view: a searcher and the state it was committed with."""
+
+    searcher: tantivy.Searcher
+    schema: tantivy.Schema
+    generation: str
+    state: IndexState
+
+    @property
+    def version(self) -> str:
+        """Changes whenever what search answers can change (for cache keys)."""
+        return f"{self.generation}:{self.state.position}:{self.state.committed_at}"
+
+
+def count_matches(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
+    """How many live documents match (the stub file does not declare `SearchResult.count`)."""
+    found: Any = searcher.search(query, 1, count=True)
+    return int(found.count or 0)
+
+
+def read_state(searcher: tantivy.Searcher, schema: tantivy.Schema) -> IndexState | None:
+    hits = searcher.search(tantivy.Query.term_query(schema, "kind", "meta"), 1).hits
+    if not hits:
+        return None
+    return IndexState.from_json(searcher.doc(hits[0][1])["doc"][0])
+
+
+def open_index(path: Path) -> tantivy.Index:
+    index = tantivy.Index.open(str(path))
+    register_analyzers(index)
+    return index
+
+
+class SearchIndex:
+    """The reader side, one per process."""
+
+    def __init__(self, directory: IndexDirectory, clock: Callable[[], float] = time.monotonic):
+        self.directory = directory
+        self._clock = clock
+        self._index: tantivy.Index | None = None
+        self._generation: Path | None = None
+        self._snapshot: Snapshot | None = None
+        self._signature: tuple[int, ...] | None = None
+        self._checked_at = float("-inf")
+        self._reloaded_at = float("-inf")
+        self._pool = ThreadPoolExecutor(ENGINE_THREADS, thread_name_prefix="search")
+        self.problem: str | None = None  # why there is no snapshot, for /healthz
+
+    def snapshot(self) -> Snapshot | None:
+        """The freshest snapshot, or None while no complete index exists."""
+        now = self._clock()
+        if now - self._checked_at >= RELOAD_CHECK_S:
+            self._checked_at = now
+            self._refresh(force=now - self._reloaded_at >= FORCED_RELOAD_S)
+        return self._snapshot
+
+    def refresh_now(self) -> Snapshot | None:
+        """Reload at once (the writer in this process just committed)."""
+        self._checked_at = self._clock()
+        self._refresh(force=True)
+        return self._snapshot
+
+    def _refresh(self, *, force: bool) -> None:
+        signature = self.directory.signature(self._generation)
+        if signature == self._signature and not force and self._snapshot is not None:
+            return
+        try:
+            generation = self.directory.current()
+            if generation is None:
+                self._drop("no index built yet")
+                return
+            if generation != self._generation or self._index is None:
+                self._index = open_index(generation)
+                self._generation = generation
+            self._index.reload()
+            searcher = self._index.searcher()
+            schema = self._index.schema
+            state = read_state(searcher, schema)
+            if state is None or state.format != FORMAT:
+                self._drop("index of another format: waiting for the rebuild")
+                return
+        except Exception as exc:  # corrupt or half-deleted files: the writer rebuilds
+            self._drop(f"index unreadable: {type(exc).__name__}")
+            log.warning("search_index_unreadable", error=repr(exc)[:300])
+            return
+        self._signature = self.directory.signature(generation)
+        self._reloaded_at = self._clock()
+        self._snapshot = Snapshot(searcher, schema, generation.name, state)
+        self.problem = None
+
+    def _drop(self, problem: str) -> None:
+        self._snapshot = None
+        self._index = None
+        self._generation = None
+        self._signature = None
+        self.problem = problem
+
+    async def run(self, work: Callable[..., T], *args: Any) -> T:
+        """Run engine work in the pool, a Rust panic reported as EngineFailure."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, _guarded, work, args)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._snapshot = None
+        self._index = None
+
+
+def _guarded(work: Callable[..., T], args: tuple[Any, ...]) -> T:
+    try:
+        return work(*args)
+    except Exception:
+        raise
+    except BaseException as exc:  # pyo3's PanicException is a BaseException
+        if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+            raise
+        raise EngineFailure(f"search engine failure: {type(exc).__name__}") from exc

@@ -1,0 +1,37 @@
+"""Waiting for the search index, through the HTTP surface (as an operator would watch it)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+from typing import Any
+
+from httpx import AsyncClient
+
+DEADLINE_S = 15.0
+
+
+async def search_status(client: AsyncClient) -> dict[str, Any]:
+    health = (await client.get("/healthz")).json()
+    status: dict[str, Any] = health["search"]
+    return status
+
+
+async def caught_up(
+    client: AsyncClient, *, usage_since: datetime | None = None, timeout: float = DEADLINE_S
+) -> dict[str, Any]:
+    """Wait until this app's search index holds every committed change (and, with
+    `usage_since`, usage counters as of that moment), at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = await search_status(client)
+        done = status.get("status") == "ready" and status.get("lag_changes") == 0
+        if done and usage_since is not None:
+            folded = status.get("usage_folded_until")
+            done = folded is not None and datetime.fromisoformat(folded) >= usage_since
+        if done:
+            return status
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the search index did not catch up in {timeout}s: {status}")
+        await asyncio.sleep(0.02)
