@@ -34,7 +34,7 @@ from catalog.platform.ratelimit.redis_buckets import RedisBuckets
 from catalog.platform.retry import RetryBudget
 from catalog.platform.tracing import instrument_engine, instrument_redis
 from catalog.search.directory import IndexDirectory, default_root
-from catalog.search.index import SearchIndex
+from catalog.search.index import Expected, SearchIndex
 from catalog.search.projector import SearchProjector
 from catalog.settings import Settings
 
@@ -167,7 +167,7 @@ def open_resources(settings: Settings) -> Resources:
     read_sessions = session_factory(engine)
     graph = open_graph_store(settings, read_sessions)
     write_sessions = session_factory(engine.execution_options(**WRITE))
-    search_index = SearchIndex(IndexDirectory(default_root(settings)))
+    search_index = SearchIndex(IndexDirectory(default_root(settings)), Expected.of(settings))
     resources = Resources(
         settings=settings,
         engine=engine,

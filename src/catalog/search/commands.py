@@ -25,11 +25,11 @@ def _status(settings: Settings) -> dict[str, Any]:
     from catalog.changes.repository import ChangeLogRepository
     from catalog.db.engine import create_engine, session_factory
     from catalog.search.directory import IndexDirectory, default_root
-    from catalog.search.index import SearchIndex
+    from catalog.search.index import Expected, SearchIndex
     from catalog.search.projector import documents
 
     directory = IndexDirectory(default_root(settings))
-    reader = SearchIndex(directory)
+    reader = SearchIndex(directory, Expected.of(settings))
     snapshot = reader.refresh_now()
     report: dict[str, Any] = {
         "directory": str(directory.root),
@@ -70,7 +70,7 @@ def _rebuild_here(settings: Settings) -> dict[str, int] | None:
     """Rebuild in this process when no writer runs; None when one does."""
     from catalog.db.engine import WRITE, create_engine, session_factory
     from catalog.search.directory import IndexDirectory, default_root
-    from catalog.search.index import SearchIndex
+    from catalog.search.index import Expected, SearchIndex
     from catalog.search.projector import SearchProjector
 
     directory = IndexDirectory(default_root(settings))
@@ -79,7 +79,7 @@ def _rebuild_here(settings: Settings) -> dict[str, int] | None:
 
     async def main() -> dict[str, int]:
         engine = create_engine(settings)
-        reader = SearchIndex(directory)
+        reader = SearchIndex(directory, Expected.of(settings))
         projector = SearchProjector(
             directory,
             reader,

@@ -18,19 +18,23 @@ instead of the exception escaping the middleware.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 import tantivy
+from sqlalchemy import make_url
 
 from catalog.platform.logging import get_logger
 from catalog.search.directory import IndexDirectory
 from catalog.search.fields import FORMAT, register_analyzers
+from catalog.search.ranking import Weights
+from catalog.settings import Settings
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -63,6 +67,36 @@ class IndexState:
         fields = orjson.loads(raw)
         fields["weights"] = tuple(fields.get("weights") or ())
         return IndexState(**fields)
+
+
+def database_identity(database_url: str) -> str:
+    """Which database an index was built from (its URL without the password, hashed)."""
+    shown = make_url(database_url).render_as_string(hide_password=True)
+    return hashlib.sha256(shown.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What an index must have been built for to be served and followed by this process."""
+
+    database: str
+    weights: tuple[float, ...]
+
+    @classmethod
+    def of(cls, settings: Settings) -> Expected:
+        return cls(
+            database_identity(settings.database_url), astuple(Weights.from_settings(settings))
+        )
+
+    def problem(self, state: IndexState | None) -> str | None:
+        """Why an index with this state cannot be used (None: it can)."""
+        if state is None or state.format != FORMAT:
+            return "another index format"
+        if state.database != self.database:
+            return "built from another database"
+        if state.weights != self.weights:
+            return "ranking weights changed"
+        return None
 
 
 @dataclass(frozen=True)
@@ -102,8 +136,14 @@ def open_index(path: Path) -> tantivy.Index:
 class SearchIndex:
     """The reader side, one per process."""
 
-    def __init__(self, directory: IndexDirectory, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        directory: IndexDirectory,
+        expected: Expected | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.directory = directory
+        self.expected = expected
         self._clock = clock
         self._index: tantivy.Index | None = None
         self._generation: Path | None = None
@@ -144,8 +184,9 @@ class SearchIndex:
             searcher = self._index.searcher()
             schema = self._index.schema
             state = read_state(searcher, schema)
-            if state is None or state.format != FORMAT:
-                self._drop("index of another format: waiting for the rebuild")
+            problem = self.expected.problem(state) if self.expected else None
+            if state is None or problem is not None:
+                self._drop(f"{problem or 'no state'}: waiting for the rebuild")
                 return
         except Exception as exc:  # corrupt or half-deleted files: the writer rebuilds
             self._drop(f"index unreadable: {type(exc).__name__}")

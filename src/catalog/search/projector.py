@@ -29,16 +29,15 @@ cause goes away.
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import contextlib
 import shutil
 import time
-from dataclasses import astuple, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 import tantivy
-from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog.changes.repository import Change, ChangeLogRepository
@@ -51,6 +50,7 @@ from catalog.search.batch import Batch, apply
 from catalog.search.directory import IndexDirectory
 from catalog.search.fields import FORMAT, build_schema, register_analyzers
 from catalog.search.index import (
+    Expected,
     IndexState,
     SearchIndex,
     count_matches,
@@ -72,13 +72,12 @@ CHUNK = 2000  # products read and indexed at a time
 STALE_REFRESH = 500  # products re-indexed per usage fold because they were indexed long ago
 STALE_AFTER_S = 86_400.0
 MAX_BACKOFF_S = 30.0
+STOP_GRACE_S = 20.0
 WRITER_THREADS = 1
 
 
-def database_identity(database_url: str) -> str:
-    """Which database an index was built from (its URL without the password, hashed)."""
-    shown = make_url(database_url).render_as_string(hide_password=True)
-    return hashlib.sha256(shown.encode()).hexdigest()[:16]
+class RebuildStopped(RuntimeError):
+    """The process is stopping: a rebuild gives up (the next writer starts it again)."""
 
 
 class SearchProjector:
@@ -100,7 +99,7 @@ class SearchProjector:
         self.usage_interval_s = settings.search_usage_interval_s
         self.retention_s = settings.change_log_retention_s
         self.heap_bytes = settings.search_writer_memory_mb * 1_000_000
-        self.database = database_identity(settings.database_url)
+        self.expected = Expected.of(settings)
         self.weights = Weights.from_settings(settings)
         self.last_error: str | None = None
         self.rebuilding: str | None = None  # the reason, while a rebuild runs
@@ -125,11 +124,18 @@ class SearchProjector:
         self._wake.set()
 
     async def stop(self) -> None:
+        """Let the round under way finish (a rebuild stops between pages), then close the
+        writer. Cancelling mid-round would leave an engine call running in its thread with
+        the writer, which then could not be closed, and Tantivy's lock would stay taken."""
         self._stopping.set()
         self._wake.set()
-        await stop_task(self._task, timeout_s=30.0)
+        if self._task is not None:
+            done, _pending = await asyncio.wait({self._task}, timeout=STOP_GRACE_S)
+            if not done:
+                await stop_task(self._task)
         self._task = None
-        self._close()
+        await asyncio.to_thread(self.release)
+        self.directory.unlock()
 
     async def _run(self) -> None:
         with untraced():  # a poll every fraction of a second is no trace worth keeping
@@ -148,7 +154,7 @@ class SearchProjector:
                 self.last_error = f"{type(exc).__name__}: {exc}"[:300]
                 metrics.INDEX_COMMITS.labels("failed").inc()
                 log.warning("search_index_round_failed", error=self.last_error, failures=failures)
-                self._discard_writer()
+                await asyncio.to_thread(self._discard_writer)
                 self._observe_lag()
             if more:
                 continue
@@ -175,23 +181,22 @@ class SearchProjector:
         await self._prune_if_due()
         return more
 
-    def _close(self) -> None:
-        self.release()
-        self.directory.unlock()
-
     def release(self) -> None:
         """Drop the writer and the index (the directory lock is the caller's)."""
         self._discard_writer()
         self._index = None
 
     def _discard_writer(self) -> None:
-        """Drop the writer and its uncommitted work (Tantivy releases its lock with it)."""
-        if self._writer is not None:
+        """Drop the writer and its uncommitted work. Tantivy releases its own lock only when
+        the writer is consumed (waiting for its merges), not when Python forgets it."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        for step in (writer.rollback, writer.wait_merging_threads):
             try:
-                self._writer.rollback()
+                step()
             except Exception as exc:  # a broken writer: dropping it is all that is left
-                log.debug("search_index_rollback_failed", error=repr(exc)[:200])
-        self._writer = None
+                log.debug("search_index_writer_discard", step=step.__name__, error=repr(exc)[:200])
 
     # --- opening and rebuilding ------------------------------------------------------------
 
@@ -218,12 +223,9 @@ class SearchProjector:
             state = read_state(index.searcher(), index.schema)
         except Exception as exc:
             return f"unreadable ({type(exc).__name__})", None, None
-        if state is None or state.format != FORMAT:
-            return "another index format", None, None
-        if state.database != self.database:
-            return "built from another database", None, None
-        if state.weights != astuple(self.weights):
-            return "ranking weights changed", None, None
+        problem = self.expected.problem(state)
+        if problem is not None:
+            return problem, None, None
         return None, index, state
 
     async def rebuild(self, reason: str) -> dict[str, int]:
@@ -237,23 +239,26 @@ class SearchProjector:
                 position = await ChangeLogRepository(session).latest()
             usage_since = utcnow()
             generation = await asyncio.to_thread(self.directory.new_generation)
+            writer: tantivy.IndexWriter | None = None
             try:
                 index = await asyncio.to_thread(_create_index, str(generation))
                 writer = await asyncio.to_thread(index.writer, self.heap_bytes, WRITER_THREADS)
+                assert writer is not None
                 counts = await self._fill(writer)
                 state = IndexState(
                     FORMAT,
                     position,
                     usage_since.isoformat(),
                     time.time(),
-                    self.database,
-                    astuple(self.weights),
+                    self.expected.database,
+                    self.expected.weights,
                 )
                 await asyncio.to_thread(_commit, writer, Batch(), state, False)
             except BaseException:
+                await asyncio.to_thread(_consume, writer)
                 await asyncio.to_thread(shutil.rmtree, generation, True)
                 raise
-            self._discard_writer()
+            await asyncio.to_thread(self._discard_writer)
             await asyncio.to_thread(self.directory.publish, generation)
             self._index, self._writer, self._state = index, writer, state
             await asyncio.to_thread(self.directory.discard_others, generation)
@@ -286,6 +291,8 @@ class SearchProjector:
                     ids = await repo.ids_after(kind, after, CHUNK)
                     if not ids:
                         break
+                    if self._stopping.is_set():
+                        raise RebuildStopped(f"stopped after {counts} documents")
                     batch = Batch(forest=forest, weights=self.weights)
                     if kind == "product":
                         batch.products = {s.id: s for s in await repo.products(ids)}
@@ -451,6 +458,12 @@ class SearchProjector:
 
 def documents(searcher: tantivy.Searcher, schema: tantivy.Schema) -> int:
     return count_matches(searcher, tantivy.Query.term_query(schema, "kind", "product"))
+
+
+def _consume(writer: tantivy.IndexWriter | None) -> None:
+    if writer is not None:
+        with contextlib.suppress(Exception):
+            writer.wait_merging_threads()
 
 
 def _create_index(path: str) -> tantivy.Index:

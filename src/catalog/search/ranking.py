@@ -62,6 +62,10 @@ class Weights:
             freshness=settings.search_weight_freshness,
         )
 
+    def blend(self, text: float, popularity: float, quality: float, freshness: float) -> float:
+        """The score: the formula at the top of this module."""
+        return self.text * text + self.prior(popularity, quality) + self.freshness * freshness
+
     def prior(self, popularity: float, quality: float) -> float:
         """The part of the blend that does not change with time or the query."""
         return self.popularity * popularity + self.quality * quality
@@ -155,12 +159,12 @@ def _blend(
         pop, qual = float(popularity[i] or 0.0), float(quality[i] or 0.0)
         prior = weights.prior(pop, qual)
         bm25 = proxies[at] / (1 + prior / weights.text) if proxies is not None else 0.0
-        signals.append((bm25, pop, qual, prior, freshness(int(updated[i] or 0), now_s)))
+        signals.append((bm25, pop, qual, freshness(int(updated[i] or 0), now_s)))
     top = max((signal[0] for signal in signals), default=0.0)
     ranked = []
-    for i, (bm25, pop, qual, prior, fresh) in enumerate(signals):
+    for i, (bm25, pop, qual, fresh) in enumerate(signals):
         text = bm25 / top if top else 0.0
-        score = weights.text * text + prior + weights.freshness * fresh
+        score = weights.blend(text, pop, qual, fresh)
         ranked.append(Ranked(docs[i], int(keys[i] or 0), bm25, text, pop, qual, fresh, score))
     ranked.sort(key=lambda r: (-r.score, r.key))
     return ranked
