@@ -149,13 +149,15 @@ class SearchProjector:
                 more = await self.run_once()
                 failures = 0
                 self.last_error = None
-            except Exception as exc:  # the index is unwritable: changes wait in the log
+            except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # unwritable (or a Rust panic): changes wait in the log
                 failures += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"[:300]
                 metrics.INDEX_COMMITS.labels("failed").inc()
                 log.warning("search_index_round_failed", error=self.last_error, failures=failures)
                 await asyncio.to_thread(self._discard_writer)
-                self._observe_lag()
+                await self._observe_from_log()
             if more:
                 continue
             self._wake.clear()
@@ -432,6 +434,20 @@ class SearchProjector:
             await session.commit()
         if deleted:
             log.info("change_log_pruned", deleted=deleted, before=before.isoformat())
+
+    async def _observe_from_log(self) -> None:
+        """Lag and pending changes read from the log itself (after a failed round, so the
+        metrics keep telling how far behind the index falls while it cannot be written)."""
+        if self._state is None:
+            return
+        try:
+            async with self.read_sessions() as session:
+                pending, oldest = await ChangeLogRepository(session).pending(self._state.position)
+        except Exception as exc:  # the database is down too: /readyz says so
+            log.debug("search_index_lag_unknown", error=repr(exc)[:200])
+            return
+        self._oldest_pending = oldest
+        self._observe_lag(pending=pending)
 
     def _observe_lag(self, pending: int | None = None) -> None:
         oldest = self._oldest_pending
