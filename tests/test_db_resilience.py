@@ -254,7 +254,10 @@ async def test_an_exhausted_pool_answers_503_within_the_pool_timeout_then_recove
     pool_timeout = 0.5
     # PostgreSQL: a pool of 1 + 1 overflow; SQLite keeps SQLAlchemy's 5 + 10.
     settings = base_settings(
-        database_url, postgres_max_connections=2, db_pool_timeout_s=pool_timeout
+        database_url,
+        postgres_max_connections=2,
+        db_pool_timeout_s=pool_timeout,
+        search_poll_interval_s=60,  # the search index writer stays off the tiny pool
     )
     client = await open_client(app_with_db_faults(settings))
     capacity = 2 if dialect(database_url) == "postgresql" else 15

@@ -46,6 +46,7 @@ CHECK_NAMES = [
     "auth",
     "alert_sinks",
     "cache",
+    "search_index",
     "logs",
     "error_tracking",
 ]
@@ -356,3 +357,32 @@ async def test_a_dropped_index_fails_the_indexes_check(head_pg: str) -> None:
     finally:
         await execute(head_pg, "CREATE INDEX idx_product_tags_tag_id ON product_tags (tag_id)")
     assert (await doctor(database_url=head_pg))["indexes"].status == "PASS"
+
+
+async def test_search_index_rules(sqlite_url: str, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    unwritable = await doctor(database_url=sqlite_url, search_index_dir=blocker / "index")
+    assert unwritable["search_index"].status == "FAIL"
+    assert "cannot be written" in unwritable["search_index"].detail
+
+    index_dir = tmp_path / "index"
+    env = {"CATALOG_DATABASE_URL": sqlite_url, "CATALOG_SEARCH_INDEX_DIR": str(index_dir)}
+    missing = await doctor(database_url=sqlite_url, search_index_dir=index_dir)
+    assert missing["search_index"].status == "WARN"
+    assert "no usable index" in missing["search_index"].detail
+
+    rebuilt = await asyncio.to_thread(run_catalog, "search", "rebuild", env=env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    ready = await doctor(database_url=sqlite_url, search_index_dir=index_dir)
+    assert ready["search_index"].status == "PASS"
+    assert "0 products, caught up" in ready["search_index"].detail
+
+    await execute(
+        sqlite_url,
+        "INSERT INTO change_log (label, node_id, created_at) VALUES ('DataProduct', 'x', :at)",
+        at="2026-01-01 00:00:00",
+    )
+    behind = await doctor(database_url=sqlite_url, search_index_dir=index_dir)
+    assert behind["search_index"].status == "WARN"
+    assert "1 changes not applied yet" in behind["search_index"].detail

@@ -16,6 +16,8 @@ import contextlib
 import io
 import json
 import logging
+import os
+import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -25,7 +27,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import func, make_url, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from catalog.db.engine import create_engine, pool_size_for
 from catalog.settings import Settings
@@ -430,6 +432,59 @@ async def check_error_tracking(ctx: Context) -> Result:
     )
 
 
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+async def check_search_index(ctx: Context) -> Result:
+    """The search index directory can be written, and the index (when one exists) follows the
+    change log. No index yet is a warning: `catalog serve` builds one at start."""
+    from catalog.changes.repository import ChangeLogRepository
+    from catalog.search.directory import IndexDirectory, default_root
+    from catalog.search.index import Expected, SearchIndex
+    from catalog.search.projector import documents
+
+    root = default_root(ctx.settings).absolute()
+    existing = _nearest_existing(root)
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        return Result(
+            "FAIL", "search_index", f"{root}: cannot be written (CATALOG_SEARCH_INDEX_DIR)"
+        )
+    free = f"{shutil.disk_usage(existing).free / 2**30:.1f} GiB free"
+    reader = SearchIndex(IndexDirectory(root), Expected.of(ctx.settings))
+    snapshot = reader.refresh_now()
+    problem = reader.problem
+    reader.close()
+    if snapshot is None:
+        return Result(
+            "WARN",
+            "search_index",
+            f"{root}: no usable index ({problem}); catalog serve builds it at start (search "
+            f"answers 503 meanwhile) or run catalog search rebuild; {free}",
+        )
+    count = documents(snapshot.searcher, snapshot.schema)
+    if ctx.database_error is not None:
+        return Result("WARN", "search_index", f"{root}: {count} products; lag not checked")
+    try:
+        async with asyncio.timeout(ctx.timeout_s), ctx.engine.connect() as connection:
+            session = AsyncSession(bind=connection)
+            pending, _oldest = await ChangeLogRepository(session).pending(snapshot.state.position)
+    except Exception as exc:  # migrations behind (no change log yet) or a timeout
+        return Result(
+            "WARN", "search_index", f"{root}: {count} products; lag unknown ({_error(exc)})"
+        )
+    if pending:
+        return Result(
+            "WARN",
+            "search_index",
+            f"{root}: {count} products, {pending} changes not applied yet (is catalog serve "
+            f"running to apply them?); {free}",
+        )
+    return Result("PASS", "search_index", f"{root}: {count} products, caught up; {free}")
+
+
 CHECKS: tuple[Callable[[Context], Awaitable[Result]], ...] = (
     check_database,  # first: the database-backed checks below skip when it is down
     check_sqlite_in_production,
@@ -440,6 +495,7 @@ CHECKS: tuple[Callable[[Context], Awaitable[Result]], ...] = (
     check_auth,
     check_alert_sinks,
     check_cache,
+    check_search_index,
     check_logs,
     check_error_tracking,
 )
