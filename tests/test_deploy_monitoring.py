@@ -905,6 +905,16 @@ UNIT_TESTS: list[dict[str, Any]] = [
             expect("CatalogSearchHistoryFlushFailing", "12m", {**TICKET, "instance": "a:8084"}),
         ],
     },
+    {  # one host's search index cannot write: its lag grows a second a second; the other's not
+        "input_series": [
+            series("catalog_search_index_lag_seconds", "0+60x20"),
+            series("catalog_search_index_lag_seconds", "0x20", instance="b:8084"),
+        ],
+        "alert_rule_test": [
+            expect("CatalogSearchIndexBehind", "3m"),
+            expect("CatalogSearchIndexBehind", "8m", {**TICKET, "instance": "a:8084"}),
+        ],
+    },
 ]
 
 
