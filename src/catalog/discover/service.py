@@ -34,6 +34,7 @@ from catalog.search.query import Filters, Visibility, parse
 from catalog.search.ranking import Weights
 from catalog.settings import Settings
 
+_TOTAL = re.compile(rb'^\{"search_id":"","total_count":(\d+),')
 _SEARCH_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -96,10 +97,10 @@ class DiscoverService:
             )
             return orjson.dumps(
                 {
-                    "results": found.results,
+                    "search_id": "",  # first: filled in per request (below)
                     "total_count": found.total,
+                    "results": found.results,
                     "facets": found.facets,
-                    "search_id": "",
                     "query": query.raw,
                     "terms": list(query.terms),
                     "fuzzy": found.fuzzy,
@@ -121,23 +122,26 @@ class DiscoverService:
             explain,
         )
         body = await self.cache.fetch("search", LISTINGS, key, load, ttl_s=self.cache.list_ttl_s)
-        answer = orjson.loads(body)
-        answer["search_id"] = new_id()  # every search is its own, cached or not
-        await self._remember(answer, query.raw, filters, sort_by)
-        return orjson.dumps(answer)
+        # Every search is its own, cached or not: its id goes into the answer's first field
+        # (no re-encoding of the page; no value can hold these bytes unescaped).
+        search_id = new_id()
+        counted = _TOTAL.match(body)
+        total = int(counted.group(1)) if counted else 0
+        await self._remember(search_id, total, query.raw, filters, sort_by)
+        return body.replace(b'"search_id":""', b'"search_id":"%s"' % search_id.encode(), 1)
 
     async def _remember(
-        self, answer: dict[str, Any], query: str, filters: Filters, sort_by: str
+        self, search_id: str, total: int, query: str, filters: Filters, sort_by: str
     ) -> None:
         await self.history.record(
             "search",
             {
-                "id": answer["search_id"],
+                "id": search_id,
                 "user_id": self.actor.subject,
                 "query": query,
                 "filters": {k: v for k, v in filters.__dict__.items() if v is not None}
                 | {"sort_by": sort_by},
-                "result_count": answer["total_count"],
+                "result_count": total,
                 "clicked": False,
                 "clicked_product_id": None,
                 "timestamp": utcnow(),

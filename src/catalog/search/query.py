@@ -10,8 +10,8 @@ queries are built from those words. Every word must match, in any text field, as
   SCORED_EXPANSIONS most frequent of them scored as the word itself, a little lower;
 - a near word, when the dictionary has neither the word nor a completion of it (a typo):
   terms within edit distance 1 (2 for words of 8 letters or more) match, at a fixed score.
-Several words in a row also score as a phrase in names and element lists (`general ledger`
-before `ledger ... general`).
+Words typed joined into one (`shipment_balance`, `fx-rates`) also score as a phrase in names and
+element lists, so the element `shipment_balance` beats a product that merely mentions both.
 
 Two queries come out: `match` decides which documents match (over `all_text`, one posting
 list per term: cheap for counting, facets and sorted listings) and `scored` matches exactly
@@ -46,6 +46,7 @@ _PREFIX = prefix_analyzer()
 class ParsedQuery:
     raw: str
     terms: tuple[str, ...]
+    joined: tuple[tuple[str, ...], ...] = ()  # words typed as one (`shipment_balance`)
 
     @property
     def empty(self) -> bool:
@@ -61,7 +62,12 @@ class ParsedQuery:
 def parse(text: str | None) -> ParsedQuery:
     raw = (text or "").strip()
     terms = tuple(dict.fromkeys(_TEXT.analyze(raw)))[:MAX_TERMS]
-    return ParsedQuery(raw=raw, terms=terms)
+    joined = []
+    for chunk in raw.split()[:MAX_TERMS]:
+        words = tuple(_TEXT.analyze(chunk))
+        if 1 < len(words) <= MAX_TERMS and set(words) <= set(terms):
+            joined.append(words)
+    return ParsedQuery(raw=raw, terms=terms, joined=tuple(joined))
 
 
 def name_prefix_term(text: str) -> str:
@@ -112,10 +118,11 @@ def text_query(
         match.append((Occur.Must, word_match))
         scored.append((Occur.Must, word_scored))
         fuzzy = fuzzy or near
-    if not fuzzy and len(query.terms) > 1:
-        for name, weight in PHRASE_WEIGHTS.items():
-            phrase = Query.phrase_query(schema, name, list(query.terms), slop=1)
-            scored.append((Occur.Should, Query.boost_query(phrase, weight)))
+    if not fuzzy:
+        for words in query.joined:
+            for name, weight in PHRASE_WEIGHTS.items():
+                phrase = Query.phrase_query(schema, name, list(words))
+                scored.append((Occur.Should, Query.boost_query(phrase, weight)))
     return TextQuery(_all(match), _all(scored), fuzzy, list(query.terms))
 
 
