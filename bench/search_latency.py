@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
+
 from bench.support import (
     baseline_source,
     catalog_env,
@@ -191,6 +193,21 @@ def rebuild(url: str, index_dir: Path) -> float:
     return round(time.perf_counter() - started, 2)
 
 
+def engine_ms(base: str) -> dict[str, float]:
+    """Mean engine time per query kind, from the service's own histogram (after the runs)."""
+    text = httpx.get(f"{base}/metrics", timeout=10).text
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        found = re.match(
+            r'catalog_search_query_duration_seconds_(sum|count)\{kind="(\w+)"\} ([\d.e+-]+)', line
+        )
+        if found:
+            part, kind, number = found.groups()
+            (sums if part == "sum" else counts)[kind] = float(number)
+    return {k: round(sums[k] / counts[k] * 1000, 3) for k in sums if counts.get(k)}
+
+
 def measure(
     url: str, index_dir: Path, source: Path | None, duration: int, workers: int
 ) -> dict[str, Any]:
@@ -205,7 +222,17 @@ def measure(
         search = run_wrk(server.base, search_paths, duration, token)
         suggest = run_wrk(server.base, suggest_paths, duration, token)
         rss = server.worker_rss_mib()
-    return {"search": search, "suggest": suggest, "worker_rss_mib": rss}
+        engine = engine_ms(server.base) if source is None else {}
+    return {"search": search, "suggest": suggest, "worker_rss_mib": rss, "engine_mean_ms": engine}
+
+
+def check_ranking(index_dir: Path, url: str) -> dict[str, Any]:
+    """Each relevance query of the mix: is its first page the blend over every match?"""
+    from bench.ranking_check import agreement
+
+    return agreement(
+        index_dir, url, [p for p in SEARCHES if p.get("sort_by") in (None, "relevance")]
+    )
 
 
 def main() -> None:
@@ -239,6 +266,7 @@ def main() -> None:
             row["index_mib"] = round(
                 sum(f.stat().st_size for f in index_dir.rglob("*") if f.is_file()) / 2**20, 1
             )
+            row["ranking_check"] = check_ranking(index_dir, url)
         row |= measure(url, index_dir, source, args.duration, args.workers)
         rows.append(row)
         print(json.dumps(row), flush=True)

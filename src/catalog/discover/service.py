@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import time
 from datetime import timedelta
-from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +28,6 @@ from catalog.platform.errors import NotFound, ServiceUnavailable, Unprocessable
 from catalog.platform.principal import Actor, restricted_view, sees
 from catalog.search import engine
 from catalog.search.index import SearchIndex, Snapshot
-from catalog.search.metrics import QUERY_DURATION
 from catalog.search.query import Filters, Visibility, parse
 from catalog.search.ranking import Weights
 from catalog.settings import Settings
@@ -68,13 +66,6 @@ class DiscoverService:
             )
         return snapshot
 
-    async def _engine(self, kind: str, work: Any, *args: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return await self.index.run(work, *args)
-        finally:
-            QUERY_DURATION.labels(kind).observe(time.perf_counter() - started)
-
     async def search_json(
         self,
         q: str | None,
@@ -92,7 +83,7 @@ class DiscoverService:
         )
 
         async def load() -> bytes:
-            found = await self._engine(
+            found = await self.index.run(
                 "search", engine.search, snapshot, request, self.weights, time.time()
             )
             return orjson.dumps(
@@ -153,7 +144,7 @@ class DiscoverService:
         snapshot = self._snapshot()
 
         async def load() -> bytes:
-            found = await self._engine(
+            found = await self.index.run(
                 "suggest", engine.suggest, snapshot, q, limit, self.visibility
             )
             return orjson.dumps({"query": q, "suggestions": found})
@@ -168,7 +159,7 @@ class DiscoverService:
         snapshot = self._snapshot()
 
         async def load() -> bytes:
-            items, total = await self._engine(
+            items, total = await self.index.run(
                 "marketplace",
                 engine.marketplace,
                 snapshot,

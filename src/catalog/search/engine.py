@@ -180,9 +180,10 @@ def suggest(
             continue
         for kind in KINDS:
             query = q.restrict(schema, condition, kind, visibility=visibility)
-            hits = searcher.search(
-                query, limit, count=False, order_by_field=SORT_KEYS["name"], order=Order.Asc
-            )
+            # By score, a plain top-k the engine can stop early for: the prefix term scores
+            # higher in shorter names. Near spellings are scored here, so take more of them.
+            wanted = limit if step != "near" else max(limit * 5, 50)
+            hits = searcher.search(query, wanted, count=False)
             for _key, address in hits.hits:
                 stored = _stored(searcher, address)
                 score = SUGGEST_SCORES.get(step)
@@ -226,13 +227,11 @@ def _near_query(schema: tantivy.Schema, parsed: q.ParsedQuery) -> Query | None:
     words = [w for w in parsed.terms if len(w) >= SUGGEST_NEAR_MIN_CHARS]
     if not words:
         return None
-    clauses = [
-        (
-            Occur.Should,
-            Query.fuzzy_term_query(schema, "name", w, 1 if len(w) < 8 else 2, True, True),
-        )
-        for w in words
-    ]
+    clauses = []
+    for word in words:
+        # what is being typed: the start of a name word within 1 edit (2 from 5 letters)
+        near = Query.fuzzy_term_query(schema, "name", word, 1 if len(word) < 5 else 2, True, True)
+        clauses.append((Occur.Should, near))
     return Query.boolean_query(clauses)
 
 

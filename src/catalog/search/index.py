@@ -33,6 +33,7 @@ from sqlalchemy import make_url
 from catalog.platform.logging import get_logger
 from catalog.search.directory import IndexDirectory
 from catalog.search.fields import FORMAT, register_analyzers
+from catalog.search.metrics import QUERY_DURATION
 from catalog.search.ranking import Weights
 from catalog.settings import Settings
 
@@ -204,15 +205,24 @@ class SearchIndex:
         self._signature = None
         self.problem = problem
 
-    async def run(self, work: Callable[..., T], *args: Any) -> T:
-        """Run engine work in the pool, a Rust panic reported as EngineFailure."""
+    async def run(self, kind: str, work: Callable[..., T], *args: Any) -> T:
+        """Run engine work in the pool, a Rust panic reported as EngineFailure; its time in
+        the thread is observed as `catalog_search_query_duration_seconds{kind}`."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, _guarded, work, args)
+        return await loop.run_in_executor(self._pool, _timed, kind, work, args)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._snapshot = None
         self._index = None
+
+
+def _timed(kind: str, work: Callable[..., T], args: tuple[Any, ...]) -> T:
+    started = time.perf_counter()
+    try:
+        return _guarded(work, args)
+    finally:
+        QUERY_DURATION.labels(kind).observe(time.perf_counter() - started)
 
 
 def _guarded(work: Callable[..., T], args: tuple[Any, ...]) -> T:

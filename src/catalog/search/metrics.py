@@ -27,7 +27,7 @@ INDEX_REBUILDS = Counter(
 )
 QUERY_DURATION = Histogram(
     "catalog_search_query_duration_seconds",
-    "Time the search engine spent on a query (off the event loop)",
+    "Time a search engine call took in its thread (off the event loop)",
     ("kind",),
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )

@@ -34,6 +34,7 @@ Ties are broken by a hash of the id, so pages never overlap or reorder between r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import tantivy
 from tantivy import Query
@@ -43,7 +44,6 @@ from catalog.settings import Settings
 FRESHNESS_DAYS = 30.0
 RERANK_CANDIDATES = 200
 MAX_CANDIDATES = 20_000
-Address = tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -110,12 +110,7 @@ def rank(
         return _without_text(searcher, match, window, weights, now_s)
     candidates = max(RERANK_CANDIDATES, 4 * window)
     hits = searcher.search(scored, candidates, count=False, weight_by_field="boost").hits
-    addresses = {_at(address): address for _score, address in hits}
-    return _blend(searcher, addresses, weights, now_s, dict(_proxies(hits)))[:window]
-
-
-def _proxies(hits: list[tuple[float, tantivy.DocAddress]]) -> list[tuple[Address, float]]:
-    return [(_at(address), float(score)) for score, address in hits]
+    return _blend(searcher, hits, window, weights, now_s, text=True)
 
 
 def _without_text(
@@ -126,49 +121,60 @@ def _without_text(
     k = max(RERANK_CANDIDATES, 4 * window)
     while True:
         hits = searcher.search(match, k, count=False, order_by_field="rank_hint").hits
-        addresses = {_at(address): address for _hint, address in hits}
-        ranked = _blend(searcher, addresses, weights, now_s)
+        ranked = _blend(searcher, hits, window, weights, now_s, text=False)
         bound = float(hits[-1][0]) if hits else 0.0
         exhausted = len(hits) < k
         settled = len(ranked) >= window and ranked[window - 1].score > bound
         if exhausted or settled or k >= MAX_CANDIDATES:
-            return ranked[:window]
+            return ranked
         k *= 4
 
 
 def _blend(
     searcher: tantivy.Searcher,
-    addresses: dict[Address, tantivy.DocAddress],
+    hits: list[tuple[Any, tantivy.DocAddress]],
+    window: int,
     weights: Weights,
     now_s: float,
-    proxies: dict[Address, float] | None = None,
+    *,
+    text: bool,
 ) -> list[Ranked]:
-    """The blended score of each candidate, best first. A candidate's BM25 is its engine
-    score divided back by the boost it was weighted with; the text share is relative to the
-    best candidate's."""
-    if not addresses:
+    """The `window` best candidates by blended score. With `text`, a candidate's BM25 is its
+    engine score divided back by the boost it was weighted with, and the text share is
+    relative to the best candidate's. (A tight loop over plain lists: it runs for a few
+    hundred candidates on every search.)"""
+    if not hits:
         return []
-    order = list(addresses)
-    docs = [addresses[a] for a in order]
+    docs = [address for _score, address in hits]
     keys = searcher.fast_field_values("key_hash", docs)
     popularity = searcher.fast_field_values("popularity", docs)
     quality = searcher.fast_field_values("quality", docs)
     updated = searcher.fast_field_values("updated_ts", docs)
-    signals = []
-    for i, at in enumerate(order):
-        pop, qual = float(popularity[i] or 0.0), float(quality[i] or 0.0)
-        prior = weights.prior(pop, qual)
-        bm25 = proxies[at] / (1 + prior / weights.text) if proxies is not None else 0.0
-        signals.append((bm25, pop, qual, freshness(int(updated[i] or 0), now_s)))
-    top = max((signal[0] for signal in signals), default=0.0)
+    w_text, w_pop, w_qual, w_fresh = (
+        weights.text,
+        weights.popularity,
+        weights.quality,
+        weights.freshness,
+    )
+    days = 86_400_000_000 * FRESHNESS_DAYS  # microseconds in FRESHNESS_DAYS
+    now_us = now_s * 1_000_000
+    n = len(docs)
+    bm25 = [0.0] * n
+    rest = [0.0] * n
+    for i in range(n):
+        prior = w_pop * (popularity[i] or 0.0) + w_qual * (quality[i] or 0.0)
+        age = now_us - (updated[i] or 0)
+        rest[i] = prior + w_fresh / (1.0 + (age if age > 0 else 0.0) / days)
+        if text:
+            bm25[i] = float(hits[i][0]) / (1.0 + prior / w_text)
+    top = max(bm25) if text else 0.0
+    scale = w_text / top if top else 0.0
+    order = sorted(range(n), key=lambda i: (-(bm25[i] * scale + rest[i]), keys[i] or 0))
     ranked = []
-    for i, (bm25, pop, qual, fresh) in enumerate(signals):
-        text = bm25 / top if top else 0.0
-        score = weights.blend(text, pop, qual, fresh)
-        ranked.append(Ranked(docs[i], int(keys[i] or 0), bm25, text, pop, qual, fresh, score))
-    ranked.sort(key=lambda r: (-r.score, r.key))
+    for i in order[:window]:
+        pop, qual = float(popularity[i] or 0.0), float(quality[i] or 0.0)
+        share = bm25[i] / top if top else 0.0
+        fresh = freshness(int(updated[i] or 0), now_s)
+        score = weights.blend(share, pop, qual, fresh)
+        ranked.append(Ranked(docs[i], int(keys[i] or 0), bm25[i], share, pop, qual, fresh, score))
     return ranked
-
-
-def _at(address: tantivy.DocAddress) -> Address:
-    return (address.segment_ord, address.doc)
