@@ -9,8 +9,9 @@ serves it with `catalog serve --workers 2` in the configuration a user runs: aut
 token from AUTH_TOKENS_FILE), rate limiting on with limits far above the load, LOG_LEVEL=info,
 and the response cache OFF, so every request reaches the engine. wrk (2 threads, 16
 connections) then runs a fixed mix of 16 search URLs and of 16 suggest URLs, round-robin, and
-a Lua script reports p50/p95/p99. It also reports the index size on disk and the resident
-memory of each worker.
+a Lua script reports p50/p95/p99; `--rounds` alternate the engines (median reported). It also
+reports the engine's own time per call, the index size on disk, the resident memory of each
+worker, and whether each first page equals the blend over every match (bench/ranking_check.py).
 
 With `--baseline REF` the same catalog is first generated, served and measured with the code
 of git ref REF (the SQL engine before the search index), so one run shows before and after.
@@ -21,6 +22,7 @@ search p95 <= 50 ms at 1,000,000; full rebuild of 100k <= 30 s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import re
@@ -208,22 +210,52 @@ def engine_ms(base: str) -> dict[str, float]:
     return {k: round(sums[k] / counts[k] * 1000, 3) for k in sums if counts.get(k)}
 
 
-def measure(
-    url: str, index_dir: Path, source: Path | None, duration: int, workers: int
-) -> dict[str, Any]:
+def token_file() -> tuple[str, Path]:
     token = secrets.token_urlsafe(24)
-    tokens_file = Path(tempfile.mkdtemp()) / "tokens"
-    tokens_file.write_text(f"{hashlib.sha256(token.encode()).hexdigest()} bench admin\n")
+    path = Path(tempfile.mkdtemp()) / "tokens"
+    path.write_text(f"{hashlib.sha256(token.encode()).hexdigest()} bench admin\n")
+    return token, path
+
+
+def median_run(runs: list[dict[str, float]]) -> dict[str, Any]:
+    """The run of median p95 (its own p50/p99 and rate kept together), with every run."""
+    ordered = sorted(runs, key=lambda run: run["p95_ms"])
+    return ordered[len(ordered) // 2] | {"runs": runs}
+
+
+def measure(
+    engines: list[tuple[str, str, Path, Path | None]], duration: int, workers: int, rounds: int
+) -> list[dict[str, Any]]:
+    """Serve every engine at once (each idle while another is measured) and alternate them
+    round by round, so the machine's drift hits all alike; medians of the rounds."""
+    token, tokens_file = token_file()
     search_paths = [f"/api/discover/search?{urlencode(p)}" for p in SEARCHES]
     suggest_paths = [f"/api/discover/suggest?{urlencode({'q': q})}" for q in SUGGESTS]
-    env = shipped_env(url, index_dir, tokens_file)
-    with serving(env, port=PORT, workers=workers, source=source) as server:
-        run_wrk(server.base, search_paths + suggest_paths, 3, token)  # warm-up
-        search = run_wrk(server.base, search_paths, duration, token)
-        suggest = run_wrk(server.base, suggest_paths, duration, token)
-        rss = server.worker_rss_mib()
-        engine = engine_ms(server.base) if source is None else {}
-    return {"search": search, "suggest": suggest, "worker_rss_mib": rss, "engine_mean_ms": engine}
+    runs: dict[str, dict[str, list[dict[str, float]]]] = {}
+    with contextlib.ExitStack() as stack:
+        servers = {}
+        for n, (label, url, index_dir, source) in enumerate(engines):
+            env = shipped_env(url, index_dir, tokens_file)
+            server = stack.enter_context(serving(env, PORT + n, workers, source))
+            run_wrk(server.base, search_paths + suggest_paths, 3, token)  # warm-up
+            servers[label] = server
+            runs[label] = {"search": [], "suggest": []}
+        for _ in range(rounds):
+            for kind, paths in (("search", search_paths), ("suggest", suggest_paths)):
+                for label, server in servers.items():
+                    runs[label][kind].append(run_wrk(server.base, paths, duration, token))
+        results = []
+        for label, server in servers.items():
+            results.append(
+                {
+                    "engine": label,
+                    "search": median_run(runs[label]["search"]),
+                    "suggest": median_run(runs[label]["suggest"]),
+                    "worker_rss_mib": server.worker_rss_mib(),
+                    "engine_mean_ms": engine_ms(server.base),
+                }
+            )
+    return results
 
 
 def check_ranking(index_dir: Path, url: str) -> dict[str, Any]:
@@ -241,17 +273,19 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (median)")
     parser.add_argument("--baseline", metavar="REF", help="also measure the engine of git ref REF")
     parser.add_argument("--reuse", action="store_true", help="keep the generated catalogs")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
 
-    rows: list[dict[str, Any]] = []
     engines: list[tuple[str, Path | None]] = []
     if args.baseline:
         engines.append((f"before ({args.baseline}, SQL)", baseline_source(args.baseline)))
     engines.append(("after (Tantivy)", None))
+    prepared = []
+    extra: dict[str, dict[str, Any]] = {}
     for label, source in engines:
         tag = "before" if source is not None else "after"
         url = (
@@ -260,21 +294,28 @@ def main() -> None:
             else generate(args.database, args.products, tag, source)
         )
         index_dir = Path(tempfile.gettempdir()) / f"catalog_bench_search_index_{tag}"
-        row: dict[str, Any] = {"engine": label}
         if source is None:
-            row["rebuild_s"] = rebuild(url, index_dir)
-            row["index_mib"] = round(
-                sum(f.stat().st_size for f in index_dir.rglob("*") if f.is_file()) / 2**20, 1
-            )
-            row["ranking_check"] = check_ranking(index_dir, url)
-        row |= measure(url, index_dir, source, args.duration, args.workers)
-        rows.append(row)
+            extra[label] = {
+                "rebuild_s": rebuild(url, index_dir),
+                "index_mib": round(
+                    sum(f.stat().st_size for f in index_dir.rglob("*") if f.is_file()) / 2**20,
+                    1,
+                ),
+                "ranking_check": check_ranking(index_dir, url),
+            }
+        prepared.append((label, url, index_dir, source))
+    rows = [
+        row | extra.get(row["engine"], {})
+        for row in measure(prepared, args.duration, args.workers, args.rounds)
+    ]
+    for row in rows:
         print(json.dumps(row), flush=True)
     result = {
         "database": args.database,
         "products": args.products,
         "workers": args.workers,
         "concurrency": 16,
+        "rounds": args.rounds,
         "cache": "off",
         "configuration": "auth on, rate limits on, LOG_LEVEL=info",
         "rows": rows,

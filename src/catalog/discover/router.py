@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from catalog.deps import ResourcesDep, Session
 from catalog.discover import schemas
-from catalog.discover.service import DiscoverService
+from catalog.discover.service import DiscoverService, SearchService
 from catalog.kit.schemas import Name
 from catalog.platform.error_schema import error_responses
 from catalog.platform.principal import Actor, Viewer
@@ -27,8 +27,12 @@ Filter = Annotated[Name | None, Query()]
 
 
 def service(session: Session, actor: Actor, resources: Resources) -> DiscoverService:
-    return DiscoverService(
-        session,
+    return DiscoverService(session, actor, resources.search_history)
+
+
+def searches(actor: Actor, resources: Resources) -> SearchService:
+    """Search, suggest and the marketplace read the index only: no database session."""
+    return SearchService(
         actor,
         resources.settings,
         resources.search_history,
@@ -40,7 +44,6 @@ def service(session: Session, actor: Actor, resources: Resources) -> DiscoverSer
 @router.get(DISCOVER + "/search", response_model=schemas.SearchOut, responses=error_responses(503))
 @endpoint_limit(per_minute=200, burst=20)
 async def search(
-    session: Session,
     actor: Viewer,
     resources: ResourcesDep,
     q: Annotated[
@@ -65,9 +68,7 @@ async def search(
     is being built.
     """
     filters = Filters(team=team, category=category, status=status, tag=tag)
-    body = await service(session, actor, resources).search_json(
-        q, filters, sort_by, limit, offset, explain
-    )
+    body = await searches(actor, resources).search_json(q, filters, sort_by, limit, offset, explain)
     return Response(body, media_type="application/json")
 
 
@@ -89,14 +90,13 @@ async def click(
     DISCOVER + "/suggest", response_model=schemas.SuggestOut, responses=error_responses(503)
 )
 async def suggest(
-    session: Session,
     actor: Viewer,
     resources: ResourcesDep,
     q: Annotated[str, Query(min_length=1, max_length=100)],
     limit: int = Query(10, ge=1, le=50),
 ) -> Response:
     """Typeahead: product, tag and element names starting with `q`, then near misses."""
-    body = await service(session, actor, resources).suggest_json(q, limit)
+    body = await searches(actor, resources).suggest_json(q, limit)
     return Response(body, media_type="application/json")
 
 
@@ -129,7 +129,6 @@ async def recent_searches(
     responses=error_responses(503),
 )
 async def marketplace(
-    session: Session,
     actor: Viewer,
     resources: ResourcesDep,
     team: Filter = None,
@@ -141,7 +140,5 @@ async def marketplace(
 ) -> Response:
     """Published data products with usage, tags and latest version."""
     filters = Filters(team=team, category=category, tag=tag)
-    body = await service(session, actor, resources).marketplace_json(
-        filters, sort_by, limit, offset
-    )
+    body = await searches(actor, resources).marketplace_json(filters, sort_by, limit, offset)
     return Response(body, media_type="application/json")

@@ -36,19 +36,18 @@ _TOTAL = re.compile(rb'^\{"search_id":"","total_count":(\d+),')
 _SEARCH_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-class DiscoverService:
+class SearchService:
+    """Search, suggestions and the marketplace: answered by the index, no database session."""
+
     def __init__(
         self,
-        session: AsyncSession,
         actor: Actor,
         settings: Settings,
         history: SearchHistoryRecorder,
         cache: Cache,
         index: SearchIndex,
     ) -> None:
-        self.session = session
         self.actor = actor
-        self.repo = DiscoverRepository(session)
         self.weights = Weights.from_settings(settings)
         self.history = history
         self.cache = cache
@@ -185,6 +184,16 @@ class DiscoverService:
         return await self.cache.fetch(
             "marketplace", LISTINGS, key, load, ttl_s=self.cache.list_ttl_s
         )
+
+
+class DiscoverService:
+    """Clicks and the search history (the database)."""
+
+    def __init__(self, session: AsyncSession, actor: Actor, history: SearchHistoryRecorder) -> None:
+        self.session = session
+        self.actor = actor
+        self.repo = DiscoverRepository(session)
+        self.history = history
 
     async def click(self, search_id: str, product_id: str) -> schemas.ClickOut:
         if not _SEARCH_ID.match(search_id):
