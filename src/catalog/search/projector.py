@@ -8,10 +8,12 @@ takes over within about a second. The writer:
    unreadable, of another format, built from another database, or behind the retained change
    log (its position below the prune horizon). Searches answer 503 until a first index exists;
    a rebuild beside a live index disturbs nobody (readers switch when it is complete);
-2. every round (woken by this process's commits, else every CATALOG_SEARCH_POLL_INTERVAL_S)
-   reads the changes after its position, maps them to documents (a product; a tag and every
-   product under it; an element and every product holding it), reads those from the database
-   and replaces them, then commits them with the new position in one Tantivy commit;
+2. every round (woken by this process's commits, else every CATALOG_SEARCH_POLL_INTERVAL_S;
+   never sooner than that after a commit: a stream of writes makes one commit an interval,
+   not one a write) reads the changes after its position, maps them to documents (a product;
+   a tag and every product under it; an element and every product holding it), reads those
+   from the database and replaces them, then commits them with the new position in one
+   Tantivy commit;
 3. every CATALOG_SEARCH_USAGE_INTERVAL_S folds in usage counters (views, ratings, approved
    access) that moved: popularity in the index is at most that many seconds (plus a round)
    behind the counters, while every other change is applied within a round or two. The
@@ -110,6 +112,7 @@ class SearchProjector:
         self._next_usage = 0.0
         self._next_prune = 0.0
         self._next_horizon_check = 0.0
+        self._commits = 0
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -145,6 +148,7 @@ class SearchProjector:
         failures = 0
         while not self._stopping.is_set():
             more = False
+            commits = self._commits
             try:
                 more = await self.run_once()
                 failures = 0
@@ -165,7 +169,10 @@ class SearchProjector:
                 pause = LOCK_RETRY_S
             else:
                 pause = min(MAX_BACKOFF_S, self.interval_s * 2**failures)
-            waiters = {self._stopping} if failures else {self._wake, self._stopping}
+            # After a failure, or right after a commit, writes do not cut the pause short:
+            # under a stream of writes the index commits once an interval, not once a write.
+            calm = failures or self._commits != commits
+            waiters = {self._stopping} if calm else {self._wake, self._stopping}
             await wait_for_any(waiters, pause)
 
     async def run_once(self) -> bool:
@@ -340,6 +347,7 @@ class SearchProjector:
         )
         await self._replace(products, tags, elements, new_state)
         self._state = new_state
+        self._commits += 1
         self.reader.refresh_now()
         metrics.INDEX_COMMITS.labels("committed").inc()
         self._set_documents()
