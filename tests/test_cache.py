@@ -19,12 +19,11 @@ from sqlalchemy import event, make_url
 from catalog.app import create_app
 from catalog.platform.cache.core import Cache
 from catalog.resources import Resources
-from catalog.search.projector import PROJECTOR_TASK
 from catalog.settings import Settings
 from tests.conftest import base_settings, search_index_built
 from tests.support.api import create_element, create_product, ok, unique
 from tests.support.metrics import scrape, value
-from tests.support.search import caught_up
+from tests.support.search import by_search_writer, caught_up
 from tests.support.tcp_proxy import TcpProxy
 from tests.test_auth import TOKENS, bearer, write_tokens
 
@@ -40,8 +39,7 @@ class Replica:
         event.listen(resources.engine.sync_engine, "before_cursor_execute", self._seen)
 
     def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        task = asyncio.current_task()
-        if task is None or task.get_name() != PROJECTOR_TASK:
+        if not by_search_writer():  # not the search index's own reads
             self.statements.append(statement)
 
     def reads_of(self, table: str) -> int:

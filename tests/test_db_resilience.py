@@ -33,6 +33,7 @@ from tests.support.api import error_of, ok, unique
 from tests.support.db import query
 from tests.support.db_faults import ATTEMPTS, app_with_db_faults
 from tests.support.metrics import scrape, value
+from tests.support.search import caught_up
 from tests.support.servers import free_port
 from tests.support.tcp_proxy import TcpProxy
 
@@ -260,6 +261,8 @@ async def test_an_exhausted_pool_answers_503_within_the_pool_timeout_then_recove
         search_poll_interval_s=60,  # the search index writer stays off the tiny pool
     )
     client = await open_client(app_with_db_faults(settings))
+    await caught_up(client)  # its first round (and prune) done, the writer waits a minute
+    await wait_for_checked_out(client, 0, at_most=True)
     capacity = 2 if dialect(database_url) == "postgresql" else 15
     holders = [
         asyncio.create_task(client.get("/t/dbf/hold", params={"seconds": 3}))
@@ -284,12 +287,14 @@ async def test_an_exhausted_pool_answers_503_within_the_pool_timeout_then_recove
     assert ok(answer) == {"attempts": 1}
 
 
-async def wait_for_checked_out(client: AsyncClient, count: int) -> None:
+async def wait_for_checked_out(client: AsyncClient, count: int, at_most: bool = False) -> None:
+    """Wait until at least (or, with `at_most`, at most) `count` connections are out."""
     for _ in range(100):
-        if value(await scrape(client), "catalog_db_pool_checked_out") >= count:
+        out = value(await scrape(client), "catalog_db_pool_checked_out")
+        if (out <= count) if at_most else (out >= count):
             return
         await asyncio.sleep(0.05)
-    raise AssertionError(f"{count} connections never got checked out")
+    raise AssertionError(f"the pool never had {count} connections checked out")
 
 
 def test_postgres_pool_is_sized_from_the_connection_ceiling_across_workers() -> None:

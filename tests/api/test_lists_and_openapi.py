@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -10,8 +9,8 @@ from httpx import AsyncClient
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from catalog.search.projector import PROJECTOR_TASK
 from tests.support.api import create_product, ok
+from tests.support.search import by_search_writer
 
 
 @pytest.fixture
@@ -20,8 +19,7 @@ def statements() -> Iterator[list[str]]:
     seen: list[str] = []
 
     def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
-        task = asyncio.current_task()
-        if task is None or task.get_name() != PROJECTOR_TASK:  # not the search index's reads
+        if not by_search_writer():  # not the search index's own reads
             seen.append(statement)
 
     event.listen(Engine, "before_cursor_execute", record)

@@ -9,7 +9,16 @@ from typing import Any
 
 from httpx import AsyncClient
 
+from catalog.search.projector import PROJECTOR_TASK
+
 DEADLINE_S = 15.0
+
+
+def by_search_writer() -> bool:
+    """Whether the running code is the search index writer's background task (its reads,
+    commits and prunes are not the request's a test is looking at)."""
+    task = asyncio.current_task()
+    return task is not None and task.get_name() == PROJECTOR_TASK
 
 
 async def search_status(client: AsyncClient) -> dict[str, Any]:
