@@ -194,6 +194,19 @@ def rebuild(url: str, index_dir: Path) -> float:
     return round(time.perf_counter() - started, 2)
 
 
+def drain(base: str, timeout_s: float = 300.0) -> None:
+    """Wait until the server has finished what wrk left in flight (a slow engine keeps
+    working on its backlog after wrk stops, and would load the next engine's run)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = httpx.get(f"{base}/metrics", timeout=30).text
+        found = re.search(r"^catalog_in_flight_requests(?:\{[^}]*\})? ([\d.e+-]+)$", text, re.M)
+        if found is None or float(found.group(1)) <= 1:  # the scrape itself
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"{base} still busy after {timeout_s}s")
+
+
 def engine_ms(base: str) -> dict[str, float]:
     """Mean engine time per query kind, from the service's own histogram (after the runs)."""
     text = httpx.get(f"{base}/metrics", timeout=10).text
@@ -237,12 +250,14 @@ def measure(
             env = shipped_env(url, index_dir, tokens_file)
             server = stack.enter_context(serving(env, PORT + n, workers, source))
             run_wrk(server.base, search_paths + suggest_paths, 3, token)  # warm-up
+            drain(server.base)
             servers[label] = server
             runs[label] = {"search": [], "suggest": []}
         for _ in range(rounds):
             for kind, paths in (("search", search_paths), ("suggest", suggest_paths)):
                 for label, server in servers.items():
                     runs[label][kind].append(run_wrk(server.base, paths, duration, token))
+                    drain(server.base)
         results = []
         for label, server in servers.items():
             results.append(
