@@ -15,6 +15,7 @@ import asyncio
 import random
 import statistics
 import time
+from collections.abc import Callable
 
 import httpx
 
@@ -70,7 +71,7 @@ async def ingest(base: str, total: int, size: int, concurrency: int) -> dict[str
 
 
 async def list_latency(base: str, total: int, requests: int) -> dict[str, dict[str, float]]:
-    shapes = {
+    shapes: dict[str, Callable[[], dict[str, str | int]]] = {
         "first page (limit 50)": lambda: {"limit": 50},
         "random offset (limit 50)": lambda: {"limit": 50, "offset": random.randrange(total - 50)},
         "deep offset 99% (limit 50)": lambda: {"limit": 50, "offset": int(total * 0.99)},

