@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 QUICK = ["http_throughput", "ratelimit_cost", "cache"]
-ALL = [*QUICK, "bulk_ingest", "search_latency", "graph"]
+ALL = [*QUICK, "bulk_ingest", "search_latency", "search_lag", "relevance", "graph"]
 
 
 def main() -> None:
