@@ -227,6 +227,16 @@ async def test_changes_between_versions(client: AsyncClient) -> None:
     error_of(await client.get(f"{SCHEMAS}/missing/changes"), 404)
 
 
+async def test_changes_key_list_items_by_id_when_they_have_no_names(client: AsyncClient) -> None:
+    old = {"fields": [{"id": "a", "type": "string"}]}
+    new = {"fields": [{"id": "a", "type": "integer"}, {"id": "b", "type": "date"}]}
+    await create_schema(client, "AML", "1.0.0", old)
+    second = await create_schema(client, "AML", "1.1.0", new)
+    found = await changes_of(client, second["id"])
+    summary = {c["field_path"]: (c["change_type"], c["breaking"]) for c in found["changes"]}
+    assert summary == {"fields.a.type": ("modified", True), "fields.b": ("added", False)}
+
+
 async def test_previous_version_is_chosen_by_semver_not_by_string(client: AsyncClient) -> None:
     await create_schema(client, "MiFID", "1.2.0", {"edition": "1.2"})
     ten = await create_schema(client, "MiFID", "1.10.0", {"edition": "1.10"})

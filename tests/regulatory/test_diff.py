@@ -31,6 +31,37 @@ def test_named_list_items_are_keyed_by_name_wherever_they_sit() -> None:
     }
 
 
+def test_list_items_are_keyed_by_id_code_or_key_when_not_all_named() -> None:
+    for key in ("id", "code", "key"):
+        old = {"fields": [{key: "a", "type": "string"}]}
+        new = {"fields": [{key: "b", "type": "date"}, {key: "a", "type": "integer"}]}
+        changes = by_path(old, new)
+        assert set(changes) == {"fields.a.type", "fields.b"}, key
+        assert changes["fields.a.type"] == FieldChange(
+            "fields.a.type", "modified", "string", "integer", True
+        )
+        assert changes["fields.b"].change_type == "added"
+
+
+def test_the_first_key_every_item_carries_distinctly_wins() -> None:
+    # `name` repeats, so `id` keys; `code` would too but comes later.
+    old = {"fields": [{"name": "x", "id": "a", "code": "1"}, {"name": "x", "id": "b", "code": "2"}]}
+    new = {"fields": [{"name": "x", "id": "a", "code": "1"}, {"name": "y", "id": "b", "code": "2"}]}
+    assert list(by_path(old, new)) == ["fields.b.name"]
+    # Every item named: `name` keys even though ids are there too (an id change is an attribute).
+    old = {"fields": [field("a", id="1"), field("b", id="2")]}
+    new = {"fields": [field("b", id="2"), field("a", id="3")]}
+    assert list(by_path(old, new)) == ["fields.a.id"]
+
+
+def test_the_key_is_chosen_for_both_versions_of_the_list() -> None:
+    # The old items all have a name but the new ones do not: both sides key by `id`, the one
+    # they share, so `a` is the same item in both and only its changes are reported.
+    old = {"fields": [{"id": "a", "name": "A", "type": "string"}]}
+    new = {"fields": [{"id": "a", "type": "string"}, {"id": "b", "type": "date"}]}
+    assert set(by_path(old, new)) == {"fields.a.name", "fields.b"}
+
+
 def test_added_and_removed_subtrees_are_one_change_each() -> None:
     old = {"fields": [field("gone", required=True)]}
     new = {"fields": [field("new", description="d")]}
@@ -88,12 +119,18 @@ def test_empty_object_and_empty_list_differ() -> None:
     assert (change.field_path, change.breaking) == ("x", True)
 
 
-def test_duplicate_or_missing_names_fall_back_to_whole_list_comparison() -> None:
+def test_duplicate_or_missing_keys_fall_back_to_whole_list_comparison() -> None:
     old = {"fields": [field("a"), field("a")]}
     new = {"fields": [field("a"), field("a", "integer")]}
     [change] = diff_specs(old, new)
     assert change.field_path == "fields"
+    # Numbers do not key items (`rows.1` would read as a position).
     [change] = diff_specs({"rows": [{"id": 1}]}, {"rows": [{"id": 2}]})
+    assert change.field_path == "rows"
+    # One item without any of the keys: the whole list.
+    [change] = diff_specs({"rows": [{"id": "a"}]}, {"rows": [{"id": "a"}, {"other": "b"}]})
+    assert change.field_path == "rows"
+    [change] = diff_specs({"rows": [{"code": "a"}]}, {"rows": [{"code": ""}]})
     assert change.field_path == "rows"
 
 

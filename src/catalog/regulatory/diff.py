@@ -1,9 +1,12 @@
 """Field-level differences between two versions of a regulatory specification (pure).
 
-A spec is a JSON object. Objects are walked key by key; a list whose items are all objects
-with distinct string `name`s is walked as if keyed by those names, so a field keeps its path
-(`fields.customer_id.type`) wherever it sits in the list. Anything else (scalars, other lists)
-is compared whole. An added or removed subtree is one change at its root, not one per leaf.
+A spec is a JSON object. Objects are walked key by key. A list of objects is walked as if
+keyed by the first of `LIST_KEYS` (`name`, `id`, `code`, `key`) that every item of both
+versions of the list carries as a non-empty string, distinct within each version, so a field
+keeps its path (`fields.customer_id.type`) wherever it sits in the list. The key is chosen for
+the pair, not per version, so both sides name their items alike. Only strings key items: a
+number would read as a position (`fields.1.type`). Anything else (scalars, other lists) is
+compared whole. An added or removed subtree is one change at its root, not one per leaf.
 
 Breaking changes (what a consumer of the previous version must act on):
 - anything removed;
@@ -24,6 +27,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 MAX_PATH = 500
+# What identifies an item of a list, most telling first (specs name fields; code lists have
+# codes; some carry ids or keys).
+LIST_KEYS = ("name", "id", "code", "key")
 ChangeType = Literal["added", "modified", "removed"]
 
 
@@ -44,11 +50,12 @@ def diff_specs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[FieldChan
 
 
 def _walk(old: Any, new: Any, path: str, out: list[FieldChange], limit: int | None) -> None:
-    old_children, new_children = _children(old), _children(new)
-    if old_children is None or new_children is None or type(old) is not type(new):
+    children = _children(old, new)
+    if children is None:
         if not same_json(old, new):
             out.append(_modified(path, old, new))
         return
+    old_children, new_children = children
     keys = list(old_children) + [key for key in new_children if key not in old_children]
     paths = {key: f"{path}.{key}" if path else key for key in keys}
     if path and limit is not None and any(len(p) > limit for p in paths.values()):
@@ -86,15 +93,26 @@ def _kind(value: Any) -> str:
     return "list" if isinstance(value, list) else "scalar"
 
 
-def _children(value: Any) -> dict[str, Any] | None:
-    """The keyed children of an object or of a list of named objects; None for a leaf."""
-    if isinstance(value, dict):
-        return {str(key): child for key, child in value.items()}
-    if isinstance(value, list):
-        names = [item.get("name") if isinstance(item, dict) else None for item in value]
-        if all(isinstance(name, str) and name for name in names) and len(set(names)) == len(names):
-            return dict(zip(names, value, strict=True))  # type: ignore[arg-type]
+def _children(old: Any, new: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The keyed children of two objects, or of two lists of keyed objects; None for leaves."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return _object(old), _object(new)
+    if isinstance(old, list) and isinstance(new, list):
+        for key in LIST_KEYS:
+            if _keyed_by(old, key) and _keyed_by(new, key):
+                return {item[key]: item for item in old}, {item[key]: item for item in new}
     return None
+
+
+def _object(value: dict[Any, Any]) -> dict[str, Any]:
+    return {str(key): child for key, child in value.items()}
+
+
+def _keyed_by(items: list[Any], key: str) -> bool:
+    """Whether every item is an object whose `key` is a non-empty string, each one distinct."""
+    values = [item.get(key) if isinstance(item, dict) else None for item in items]
+    filled = all(isinstance(value, str) and value for value in values)
+    return filled and len(set(values)) == len(values)
 
 
 def holds_required(value: Any) -> bool:
