@@ -95,6 +95,7 @@ async def test_every_route_but_the_public_ones_needs_credentials(
 
 async def test_public_paths_are_exactly_probes_metrics_and_docs() -> None:
     assert {
+        "/",
         "/livez",
         "/readyz",
         "/healthz",
@@ -236,6 +237,35 @@ async def test_requester_sees_and_cancels_only_their_own(auth_client: AsyncClien
         )
     )
     assert cancelled["status"] == "cancelled"
+
+
+async def test_upstream_access_request_never_impersonates(auth_client: AsyncClient) -> None:
+    """With authentication the principal is the requester: the upstream body's `requester_id`
+    may repeat it, never name someone else."""
+    product = await create_product(auth_client, headers=bearer("editor"))
+    upstream = "/api/discover/access-request"
+    body = {
+        "product_id": product["id"],
+        "requester_id": "victor",
+        "requester_team": "finance",
+        "reason": "mine",
+        "comments": "thanks",
+    }
+    error = error_of(await auth_client.post(upstream, json=body, headers=bearer("viewer")), 403)
+    assert "victor" in error["details"]
+    assert "vera" in error["details"]
+    mine = ok(
+        await auth_client.post(
+            upstream, json=body | {"requester_id": "vera"}, headers=bearer("viewer")
+        ),
+        201,
+    )
+    assert (mine["requester"], mine["comments"]) == ("vera", "thanks")
+    # Without `requester_id` the principal asks as well (and so is a duplicate now).
+    no_name = {k: v for k, v in body.items() if k != "requester_id"}
+    error_of(await auth_client.post(upstream, json=no_name, headers=bearer("viewer")), 409)
+    listed = ok(await auth_client.get("/api/access-requests", headers=bearer("steward")))
+    assert [r["requester"] for r in listed["items"]] == ["vera"]
 
 
 async def test_restricted_products_are_visible_to_their_team_and_stewards(

@@ -179,6 +179,8 @@ async def test_concurrent_duplicate_requests_make_one(client: AsyncClient) -> No
         {"product_id": 5},
         {"requester_team": "x" * 201},
         {"requester": "someone-else"},
+        {"requester_id": "someone-else"},  # only the upstream route takes it
+        {"comments": 5},
         {"status": "approved"},
     ],
 )
@@ -233,6 +235,45 @@ async def test_compat_route_returns_the_real_request(client: AsyncClient) -> Non
     # The compat path and the real one share the one-pending rule.
     error_of(await client.post(REQUESTS, json=body), 409)
     assert await counters(client, product["id"]) == (1, 0, 0)
+
+
+async def test_compat_route_takes_the_upstream_body(client: AsyncClient) -> None:
+    """Without authentication the upstream `requester_id` names the requester (there is no
+    other name: every caller is the anonymous principal), and `comments` is kept."""
+    product = await create_product(client)
+    body = {
+        "product_id": product["id"],
+        "requester_id": "bob",
+        "requester_team": "ops",
+        "reason": "month-end close",
+        "comments": "read-only is enough",
+    }
+    created = ok(await client.post("/api/discover/access-request", json=body), 201)
+    assert (created["requester"], created["requester_team"]) == ("bob", "ops")
+    assert (created["reason"], created["comments"]) == ("month-end close", "read-only is enough")
+    assert ok(await client.get(f"{REQUESTS}/{created['id']}")) == created
+    assert ok(await client.get(REQUESTS, params={"requester": "bob"}))["total"] == 1
+    # One pending request per named requester: Bob again is a duplicate, Carol is not.
+    error = error_of(await client.post("/api/discover/access-request", json=body), 409)
+    assert "bob" in error["details"]
+    carol = ok(
+        await client.post("/api/discover/access-request", json=body | {"requester_id": "carol"}),
+        201,
+    )
+    assert carol["requester"] == "carol"
+    assert await counters(client, product["id"]) == (2, 0, 0)
+    for bad in ("", "x" * 201, "bob\x07"):
+        answer = await client.post(
+            "/api/discover/access-request", json=body | {"requester_id": bad}
+        )
+        assert error_of(answer, 422)["errors"]
+
+
+async def test_comments_are_kept_on_the_real_route_too(client: AsyncClient) -> None:
+    product = await create_product(client)
+    created = await request_access(client, product["id"], comments="until the audit ends")
+    assert created["comments"] == "until the audit ends"
+    assert (await request_access(client, (await create_product(client))["id"]))["comments"] is None
 
 
 async def test_concurrent_approvals_approve_once(client: AsyncClient) -> None:

@@ -42,12 +42,16 @@ async def create_access_request(
     return out(await service(session, actor).create(body))
 
 
-@router.post("/api/discover/access-request", status_code=201, responses=error_responses(404, 409))
+@router.post(
+    "/api/discover/access-request", status_code=201, responses=error_responses(403, 404, 409)
+)
 async def create_access_request_compat(
-    body: schemas.AccessRequestCreate, session: Session, actor: Viewer
+    body: schemas.UpstreamAccessRequestCreate, session: Session, actor: Viewer
 ) -> schemas.AccessRequestOut:
-    """Upstream clients' path for `POST /api/access-requests`: same body, same answer."""
-    return out(await service(session, actor).create(body))
+    """Upstream clients' path for `POST /api/access-requests`, taking the upstream body too:
+    `requester_id` names the requester without authentication; with it, it must be the
+    caller (403 otherwise)."""
+    return out(await service(session, actor).create(body, body.requester_id))
 
 
 @router.get(REQUESTS, response_model=Page[schemas.AccessRequestOut])

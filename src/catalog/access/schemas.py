@@ -12,6 +12,7 @@ from catalog.kit.schemas import (
     AwareDatetime,
     Identifier,
     LongText,
+    Name,
     RequestModel,
     ResponseModel,
     ShortText,
@@ -31,9 +32,19 @@ def _future(value: datetime) -> datetime:
 class AccessRequestCreate(RequestModel):
     product_id: Identifier
     reason: Annotated[LongText, Field(min_length=1)]
+    comments: LongText | None = Field(None, description="The requester's notes beside the reason")
     requester_team: ShortText | None = None
     expires_at: Annotated[AwareDatetime, AfterValidator(_future)] | None = Field(
         None, description="When the granted access should end (timezone-aware, in the future)"
+    )
+
+
+class UpstreamAccessRequestCreate(AccessRequestCreate):
+    """The upstream service's body: it names the requester. Without authentication that name
+    is taken; with it the principal is the requester and another name is refused (403)."""
+
+    requester_id: Name | None = Field(
+        None, description="Who asks; with authentication on it must be the caller's subject"
     )
 
 
@@ -49,6 +60,7 @@ class AccessRequestOut(ResponseModel):
     requester: str
     requester_team: str | None
     reason: str
+    comments: str | None
     status: AccessStatus
     requested_at: datetime
     expires_at: datetime | None

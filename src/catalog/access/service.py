@@ -21,7 +21,7 @@ from catalog.kit.rows import row_dict
 from catalog.kit.service import DomainService
 from catalog.kit.time import utcnow
 from catalog.platform.errors import Conflict, Forbidden, NotFound
-from catalog.platform.principal import Actor
+from catalog.platform.principal import ANONYMOUS, Actor
 from catalog.usage.repository import UsageRepository
 
 KIND = "access_request"
@@ -34,28 +34,33 @@ class AccessService(DomainService):
         self.requests = AccessRepository(session)
         self.usage = UsageRepository(session)
 
-    async def create(self, body: schemas.AccessRequestCreate) -> AccessRequest:
-        """A new pending request by the caller; one pending request per requester and product.
+    async def create(
+        self, body: schemas.AccessRequestCreate, requester_id: str | None = None
+    ) -> AccessRequest:
+        """A new pending request by the caller (or, without authentication, by `requester_id`
+        when an upstream client names one); one pending request per requester and product.
 
         The product's `access_requests` counter is bumped first: that upsert locks the
         product's stats row, so two concurrent requests by the same requester for the same
         product queue there and the second one sees the first in the duplicate check
         (SQLite serialises writers anyway). A refused request rolls the bump back.
         """
+        requester = self._requester(requester_id)
         await self.visible_product(body.product_id)
         await self.usage.bump(body.product_id, {"access_requests": 1})
-        existing = await self.requests.pending_of(body.product_id, self.actor.subject)
+        existing = await self.requests.pending_of(body.product_id, requester)
         if existing is not None:
             raise Conflict(
-                f"{self.actor.subject} already has a pending access request ({existing}) "
+                f"{requester} already has a pending access request ({existing}) "
                 f"for data product {body.product_id}"
             )
         request = await self.requests.add(
             AccessRequest(
                 product_id=body.product_id,
-                requester=self.actor.subject,
+                requester=requester,
                 requester_team=body.requester_team,
                 reason=body.reason,
+                comments=body.comments,
                 status="pending",
                 requested_at=utcnow(),
                 expires_at=body.expires_at,
@@ -63,6 +68,19 @@ class AccessService(DomainService):
         )
         self.audit.record("create", KIND, request.id, after=row_dict(request))
         return request
+
+    def _requester(self, named: str | None) -> str:
+        """Who asks. An authenticated caller only ever asks in their own name: naming someone
+        else would be impersonation. Without authentication every caller is the same anonymous
+        principal, so the name an upstream client gives is the only one there is."""
+        if named is None or named == self.actor.subject:
+            return self.actor.subject
+        if self.actor.principal.kind == ANONYMOUS:
+            return named
+        raise Forbidden(
+            f"requester_id {named!r} is not the caller ({self.actor.subject}); "
+            "access is requested only in one's own name"
+        )
 
     async def get(self, request_id: str) -> AccessRequest:
         request = await self.requests.get(request_id)

@@ -29,6 +29,7 @@ class AccessRequest(Base):
     requester: Mapped[str] = mapped_column(String(NAME_LENGTH))
     requester_team: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     reason: Mapped[str] = mapped_column(Text, default="")
+    comments: Mapped[str | None] = mapped_column(Text)  # the requester's, beside the reason
     status: Mapped[str] = mapped_column(String(20), default="pending")
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
