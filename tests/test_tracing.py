@@ -305,6 +305,41 @@ async def test_log_lines_of_a_request_carry_its_trace_id(
     assert access["span_id"] == hex_span(server)
 
 
+async def test_callers_trace_on_log_lines_is_the_exported_trace(
+    spans: Spans, sqlite_url: str, open_client: Opener, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    client = await open_client(app_with_probe_routes(traced_settings(sqlite_url)))
+    capsys.readouterr()
+    response = await client.get("/t/boom", headers={"traceparent": f"00-{trace_id}-{parent_id}-01"})
+    lines = [
+        line
+        for line in log_lines(capsys.readouterr().out)
+        if line.get("request_id") == response.headers["x-request-id"]
+    ]
+    server = spans.only_server_span()
+    assert hex_trace(server) == trace_id
+    assert {line["event"] for line in lines} >= {"unhandled_exception", "request"}
+    for line in lines:
+        assert (line["trace_id"], line["span_id"]) == (trace_id, hex_span(server))
+        assert line["parent_span_id"] == parent_id
+    assert response.headers["traceresponse"] == f"00-{trace_id}-{hex_span(server)}-01"
+
+
+async def test_unsampled_caller_gets_an_unsampled_traceresponse(
+    spans: Spans, sqlite_url: str, open_client: Opener
+) -> None:
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    client = await open_client(app_with_probe_routes(traced_settings(sqlite_url)))
+    response = await client.get(
+        "/api/info", headers={"traceparent": f"00-{trace_id}-{parent_id}-00"}
+    )
+    assert spans.server_spans() == []  # the caller did not sample: nothing exported
+    version, echoed_trace, span_id, flags = response.headers["traceresponse"].split("-")
+    assert (version, echoed_trace, flags) == ("00", trace_id, "00")
+    assert span_id not in {parent_id, "0" * 16}
+
+
 async def test_unhandled_exception_is_recorded_and_logged_with_the_trace_id(
     spans: Spans, sqlite_url: str, open_client: Opener, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,6 +3,8 @@
 Every line carries `timestamp`, `level` and `event`; lines written while a request is in
 flight also carry its `request_id` (bound by the request-id middleware), and lines written
 while an OpenTelemetry span is active carry its `trace_id` and `span_id` (see tracing.py).
+A request that came with a valid `traceparent` has the caller's `trace_id` and
+`parent_span_id` bound too, export on or off (see trace_context.py).
 """
 
 from __future__ import annotations
@@ -67,7 +69,11 @@ def add_trace_ids(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """The active span's ids, so a log line leads to its trace (one context lookup per line
-    when no span is active, which is always the case with tracing off)."""
+    when no span is active, which is always the case with tracing off).
+
+    Runs before the bound context is merged: the exported span's ids win over the ones the
+    request-id middleware bound from the caller's `traceparent`, so a line always names the
+    trace its spans were exported in."""
     context = trace.get_current_span().get_span_context()
     if context.is_valid:
         event_dict.setdefault("trace_id", format(context.trace_id, "032x"))
@@ -99,8 +105,8 @@ def configure_logging(level: str = "info") -> None:
     numeric = logging.getLevelNamesMapping()[level.upper()]
     _level = numeric
     shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
         add_trace_ids,
+        structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

@@ -1,4 +1,8 @@
-"""X-Request-ID: keep a well-formed incoming id, else mint one; bind it to every log line."""
+"""X-Request-ID: keep a well-formed incoming id, else mint one; bind it to every log line.
+
+A valid W3C `traceparent` is bound the same way (see trace_context.py): the caller's trace id
+reaches every log line of the request, and the response answers with a `traceresponse`.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,33 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.kit.ids import new_id
+from catalog.platform import trace_context
+from catalog.platform.trace_context import TraceContext, parse_traceparent
 
 HEADER = b"x-request-id"
 # An incoming id is echoed into logs and headers: accept only short, printable tokens.
 _VALID = re.compile(rb"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+_REPLACED = (HEADER, trace_context.RESPONSE_HEADER)
 
 
 def incoming_request_id(scope: Scope) -> str | None:
+    return _incoming(scope)[0]
+
+
+def _incoming(scope: Scope) -> tuple[str | None, TraceContext | None]:
+    """The valid request id and trace context the caller sent (the first of each header)."""
+    request_id: bytes | None = None
+    traceparent: bytes | None = None
     for name, value in scope.get("headers", ()):
         if name == HEADER:
-            return value.decode("ascii") if _VALID.match(value) else None
-    return None
+            if request_id is None:
+                request_id = value
+        elif name == trace_context.HEADER and traceparent is None:
+            traceparent = value
+    return (
+        request_id.decode("ascii") if request_id is not None and _VALID.match(request_id) else None,
+        parse_traceparent(traceparent) if traceparent is not None else None,
+    )
 
 
 class RequestIdMiddleware:
@@ -29,22 +49,36 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = incoming_request_id(scope) or new_id()
+        incoming_id, trace = _incoming(scope)
+        request_id = incoming_id or new_id()
         # A per-request copy: servers hand each request the lifespan state, and not all of
         # them copy it (asgi-lifespan shares one dict), so writing into it would leak values
         # between concurrent requests.
-        scope["state"] = {**(scope.get("state") or {}), "request_id": request_id}
+        state = {**(scope.get("state") or {}), "request_id": request_id}
         header = (HEADER, request_id.encode("ascii"))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", []) if h[0].lower() != HEADER]
+                headers = [h for h in message.get("headers", []) if h[0].lower() not in _REPLACED]
                 headers.append(header)
+                if trace is not None:
+                    # Formatted now: with export on, the server span has put its id in by now.
+                    headers.append((trace_context.RESPONSE_HEADER, trace.traceresponse()))
                 message["headers"] = headers
             await send(message)
 
         # bind/reset rather than the bound_contextvars() context manager: a third of the cost.
-        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        if trace is None:
+            tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        else:
+            state["trace_context"] = trace  # the server span (tracing.py) fills in its ids
+            tokens = structlog.contextvars.bind_contextvars(
+                request_id=request_id,
+                trace_id=trace.trace_id,
+                span_id=trace.span_id,
+                parent_span_id=trace.parent_span_id,
+            )
+        scope["state"] = state
         try:
             await self.app(scope, receive, send_with_id)
         finally:

@@ -6,7 +6,9 @@ exporting OTLP over HTTP/protobuf to `<endpoint>/v1/traces`; `TracingMiddleware`
 server span per request (named `METHOD /route/template`, continuing a W3C `traceparent`
 sent by the caller); `instrument_engine`, `instrument_redis` and `instrument_httpx` add
 client spans, and instrumented httpx clients send `traceparent` onwards. The log processor
-in `platform/logging.py` writes the active span's ids into every log line.
+in `platform/logging.py` writes the active span's ids into every log line. The caller's
+`traceparent` reaches log lines and the `traceresponse` with or without export
+(trace_context.py); the server span puts its own ids into that response header.
 
 Off, tracing costs nothing: no tracer provider is set up (the SDK's tracing modules, the
 exporter and the instrumentation packages are not even imported), no middleware is added
@@ -40,6 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from catalog import __version__
 from catalog.platform.logging import get_logger
 from catalog.platform.routes import UNMATCHED, route_template
+from catalog.platform.trace_context import TraceContext
 
 if TYPE_CHECKING:
     import httpx
@@ -203,7 +206,8 @@ class TracingMiddleware:
             attributes["http.request.method_original"] = original[:32]
         if scope.get("http_version"):
             attributes["network.protocol.version"] = scope["http_version"]
-        request_id = (scope.get("state") or {}).get("request_id")
+        state = scope.get("state") or {}
+        request_id = state.get("request_id")
         if isinstance(request_id, str):
             attributes["catalog.request_id"] = request_id
         span = self.tracer.start_span(
@@ -212,6 +216,14 @@ class TracingMiddleware:
             kind=SpanKind.SERVER,
             attributes=attributes,
         )
+        incoming = state.get("trace_context")
+        if isinstance(incoming, TraceContext):
+            # The `traceresponse` names the exported span (and its trace, should a configured
+            # propagator not have continued the caller's).
+            ids = span.get_span_context()
+            incoming.trace_id = format(ids.trace_id, "032x")
+            incoming.span_id = format(ids.span_id, "016x")
+            incoming.flags = format(ids.trace_flags, "02x")
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         status: int | None = None
 
