@@ -21,6 +21,7 @@ from catalog.app import create_app
 from catalog.settings import Settings
 from tests.conftest import base_settings
 from tests.support.api import create_element, create_product, error_of, ok, unique
+from tests.support.db import execute
 
 STORES = ["sql", "falkordb", *(["neo4j"] if os.environ.get("NEO4J_URI") else [])]
 SETTLE_TIMEOUT_S = 45.0
@@ -280,14 +281,68 @@ async def test_shortest_path_for_impact_analysis(client: AsyncClient) -> None:
     error_of(await path(f"DataProduct:{one['id']}", "DataProduct:missing"), 404)
 
 
+async def test_bare_ids_name_their_node_whatever_its_kind(client: AsyncClient) -> None:
+    made = await small_catalog(client)
+    out = await neighbours(client, "DataProduct", made["product"]["id"], direction="out")
+    version = next(n for n in out["nodes"] if n["label"] == "DataProductVersion")
+    nodes = {
+        "DataProduct": made["product"]["id"],
+        "DataElement": made["element"]["id"],
+        "DataElementConcept": made["element"]["data_element_concept_id"],
+        "ValueDomain": made["domain"]["id"],
+        "DataProductVersion": version["id"],
+        "Tag": made["tag"]["id"],
+    }
+    for label, node_id in nodes.items():
+        bare = ok(await client.get("/api/graph/neighbours", params={"node": node_id}))
+        assert bare == await neighbours(client, label, node_id), label
+        assert bare["node"]["label"] == label
+
+    def path(source: str, target: str) -> Any:
+        return client.get("/api/graph/path", params={"from": source, "to": target})
+
+    product, tag = nodes["DataProduct"], nodes["Tag"]
+    labelled = ok(await path(f"DataProduct:{product}", f"Tag:{tag}"))
+    assert labelled["found"] is True
+    assert ok(await path(product, tag)) == labelled
+    assert ok(await path(product, f"Tag:{tag}")) == labelled  # the two forms mix
+    error = error_of(await path(product, "00000000-0000-0000-0000-000000000000"), 404)
+    assert "00000000-0000-0000-0000-000000000000" in error["details"]
+
+
+async def test_a_bare_id_of_two_kinds_is_422_saying_so(
+    client: AsyncClient, database_url: str
+) -> None:
+    product = await create_product(client)
+    made = await tag(client)
+    # The service never gives two rows the same id; an id written into the catalog from
+    # outside (a restore, a migration from another catalog) can. Made here the only way there is.
+    await execute(
+        database_url, "UPDATE tags SET id = :new WHERE id = :old", new=product["id"], old=made["id"]
+    )
+    error = error_of(await client.get("/api/graph/neighbours", params={"node": product["id"]}), 422)
+    assert "ambiguous" in error["details"]
+    assert f"DataProduct:{product['id']}" in error["details"]
+    assert f"Tag:{product['id']}" in error["details"]
+    route = {"from": product["id"], "to": f"Tag:{product['id']}"}
+    assert "from" in error_of(await client.get("/api/graph/path", params=route), 422)["details"]
+    # Naming the kind settles it.
+    for label in ("DataProduct", "Tag"):
+        answer = ok(
+            await client.get("/api/graph/neighbours", params={"node": f"{label}:{product['id']}"})
+        )
+        assert answer["node"]["label"] == label
+
+
 async def test_bad_graph_questions_get_clear_errors(client: AsyncClient) -> None:
     product = await create_product(client)
 
     def ask(**params: Any) -> Any:
         return client.get("/api/graph/neighbours", params=params)
 
-    for node in ("no-colon", "Person:1", "DataProduct:", ":xy"):
+    for node in ("Person:1", "DataProduct:", ":xy"):
         assert "Label:id" in str(error_of(await ask(node=node), 422))
+    error_of(await ask(node="no-colon"), 404)  # a bare id, of nothing
     error_of(await ask(node="P:"), 422)  # too short to be one
     error_of(await ask(node=f"DataProduct:{product['id']}", types="KNOWS"), 422)
     error_of(await ask(node=f"DataProduct:{product['id']}", direction="sideways"), 422)
@@ -379,6 +434,9 @@ async def test_restricted_products_stay_hidden(
     error_of(
         await client.get("/api/graph/neighbours", params=hidden, headers=bearer("viewer")), 404
     )
+    bare = {"node": secret["id"]}
+    error_of(await client.get("/api/graph/neighbours", params=bare, headers=bearer("viewer")), 404)
+    ok(await client.get("/api/graph/neighbours", params=bare, headers=bearer("viewer2")))
     lineage = ok(
         await client.get(f"/api/data-products/{public['id']}/lineage", headers=bearer("viewer"))
     )

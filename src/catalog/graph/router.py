@@ -1,7 +1,8 @@
 """HTTP routes of the graph: neighbours of a node and shortest paths (impact analysis).
 
-Nodes are named `Label:id` (`DataProduct:0190…`, `Tag:…`). Product lineage is served by the
-same store at `GET /api/data-products/{id}/lineage` (products/router.py).
+Nodes are named `Label:id` (`DataProduct:0190…`, `Tag:…`) or by their bare id, whose kind the
+catalog is asked for. Product lineage is served by the same store at
+`GET /api/data-products/{id}/lineage` (products/router.py).
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from fastapi import APIRouter, Query
 from catalog.deps import ResourcesDep, Session
 from catalog.graph import schemas
 from catalog.graph.model import REL_TYPES, RelType
-from catalog.graph.service import for_request, parse_node
+from catalog.graph.service import for_request
 from catalog.platform.error_schema import error_responses
 from catalog.platform.errors import Unprocessable
 from catalog.platform.principal import Viewer
 from catalog.platform.retrying_route import RetryingRoute
 
 GRAPH = "/api/graph"
-NodeParam = Annotated[str, Query(min_length=3, max_length=100, description="Label:id")]
+NODE = "An id, or Label:id"
+NodeParam = Annotated[str, Query(min_length=3, max_length=100, description=NODE)]
 
 router = APIRouter(tags=["graph"], route_class=RetryingRoute)
 
@@ -39,7 +41,7 @@ async def neighbours(
 ) -> schemas.NeighboursOut:
     """The nodes one relationship away; `truncated` when there are more than `limit`."""
     return await for_request(session, actor, resources).neighbours(
-        parse_node(node), direction, _types(types), limit
+        node, direction, _types(types), limit
     )
 
 
@@ -48,16 +50,14 @@ async def path(
     session: Session,
     actor: Viewer,
     resources: ResourcesDep,
-    source: Annotated[str, Query(alias="from", min_length=3, max_length=100)],
-    target: Annotated[str, Query(alias="to", min_length=3, max_length=100)],
+    source: Annotated[str, Query(alias="from", min_length=3, max_length=100, description=NODE)],
+    target: Annotated[str, Query(alias="to", min_length=3, max_length=100, description=NODE)],
     max_depth: int = Query(6, ge=1, le=20, description="Longest path looked for"),
 ) -> schemas.PathOut:
     """A shortest path between two nodes over any relationship, either way round (what a
     change to one may affect); `found: false` when none is `max_depth` or shorter."""
     depth = min(max_depth, resources.settings.lineage_max_depth)
-    return await for_request(session, actor, resources).path(
-        parse_node(source, "from"), parse_node(target, "to"), depth
-    )
+    return await for_request(session, actor, resources).path(source, target, depth)
 
 
 def _types(text: str | None) -> list[RelType] | None:

@@ -55,8 +55,12 @@ def parse_node(text: str, what: str = "node") -> NodeRef:
     """`Label:id`, e.g. `DataProduct:0190…`; the label must be one of the graph's."""
     label, sep, node_id = text.partition(":")
     if not sep or not node_id or label not in LABELS or not node_id.isprintable():
-        raise Unprocessable(f"{what} must be Label:id with Label one of {', '.join(LABELS)}")
+        raise _malformed(what)
     return NodeRef(label, node_id)
+
+
+def _malformed(what: str) -> Unprocessable:
+    return Unprocessable(f"{what} must be an id or Label:id with Label one of {', '.join(LABELS)}")
 
 
 class GraphService:
@@ -74,9 +78,35 @@ class GraphService:
         self.breaker = breaker
         self.retry_after = retry_after
 
+    async def resolve(self, text: str, what: str = "node") -> NodeRef:
+        """A node named `Label:id`, or by its bare id, whose kind the catalog knows.
+
+        Ids the service generates hold no colon, so a colon means `Label:id`. A bare id that
+        names two kinds (only possible for ids written into the catalog from outside) is 422:
+        guessing would answer a question about the wrong node. Kinds the caller may not see
+        are not candidates, so the answer never tells a hidden product exists.
+        """
+        if ":" in text:
+            return parse_node(text, what)
+        if not text.isprintable():
+            raise _malformed(what)
+        found = [NodeRef(label, text) for label in await self.repository.labels_of(text)]
+        hidden = await self._hidden(found)
+        refs = sorted(ref for ref in found if ref not in hidden)
+        if not refs:
+            raise NotFound("node", text)
+        if len(refs) > 1:
+            kinds = " and a ".join(_kind(ref.label) for ref in refs)
+            raise Unprocessable(
+                f"{what} {text} is ambiguous: it names a {kinds}; "
+                f"name one as Label:id ({', '.join(map(str, refs))})"
+            )
+        return refs[0]
+
     async def neighbours(
-        self, ref: NodeRef, direction: Direction, types: Sequence[RelType] | None, limit: int
+        self, node: str, direction: Direction, types: Sequence[RelType] | None, limit: int
     ) -> schemas.NeighboursOut:
+        ref = await self.resolve(node)
         start = await self._visible_node(ref)
         found = await self._ask(lambda: self.store.neighbours(ref, direction, types, limit))
         found = await self._without_hidden(found)
@@ -89,7 +119,9 @@ class GraphService:
             store=self.store.name,
         )
 
-    async def path(self, source: NodeRef, target: NodeRef, max_depth: int) -> schemas.PathOut:
+    async def path(self, source_text: str, target_text: str, max_depth: int) -> schemas.PathOut:
+        source = await self.resolve(source_text, "from")
+        target = await self.resolve(target_text, "to")
         start = await self._visible_node(source)
         end = await self._visible_node(target)
         found = await self._ask(lambda: self.store.path(source, target, max_depth))
