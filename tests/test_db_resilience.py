@@ -264,12 +264,14 @@ async def test_an_exhausted_pool_answers_503_within_the_pool_timeout_then_recove
     await caught_up(client)  # its first round (and prune) done, the writer waits a minute
     await wait_for_checked_out(client, 0, at_most=True)
     capacity = 2 if dialect(database_url) == "postgresql" else 15
+    # Held long enough for the scrapes below (a 1.7 MB /metrics takes a second under load).
     holders = [
-        asyncio.create_task(client.get("/t/dbf/hold", params={"seconds": 3}))
+        asyncio.create_task(client.get("/t/dbf/hold", params={"seconds": 8}))
         for _ in range(capacity)
     ]
     await wait_for_checked_out(client, capacity)
     metrics = await RetryMetrics.start(client)
+    assert not any(holder.done() for holder in holders), "a holder ended before the test"
 
     started = time.monotonic()
     answer, token = await fail(client, "serialization", times=0)

@@ -76,6 +76,9 @@ async def test_an_unwritable_index_delays_search_and_loses_nothing(
     )
     await create_product(client, name="Before The Fault")
     await caught_up(client)
+    # A serving process has its reader open (opening one takes Tantivy's lock file, which a
+    # read-only directory refuses: a process started then answers 503 until it can).
+    ok(await client.get("/api/discover/search", params={"q": "fault"}))
 
     index = small_disk / "index"
     filler = None
