@@ -18,7 +18,7 @@ from starlette.middleware import Middleware
 
 from catalog import __version__
 from catalog.graph import metrics as graph_metrics  # noqa: F401 - registers the guide's metrics
-from catalog.platform import probes
+from catalog.platform import probes, route_precedence
 from catalog.platform.auth.middleware import AuthMiddleware
 from catalog.platform.body_guard import BodyGuardMiddleware
 from catalog.platform.conditional import ConditionalMiddleware
@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        route_precedence.install(_app)  # routes are final now, test routes included
         resources = open_resources(settings)
         resources.start()
         log.info(

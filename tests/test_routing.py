@@ -1,0 +1,90 @@
+"""Routing seen from outside: fixed paths win over parameters, 405s list the right methods."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+
+import pytest
+from fastapi import FastAPI
+from httpx import AsyncClient, Response
+
+from catalog.app import create_app
+from catalog.platform.routes import flat_routes
+from tests.conftest import base_settings
+from tests.support.api import create_product, error_of
+
+BULK_PATHS = ("/api/data-products/bulk", "/api/data-elements/bulk", "/catalog/data-elements/bulk")
+WRONG_METHODS = ("GET", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def assert_405(response: Response, allow: str) -> None:
+    assert response.headers["allow"] == allow, (response.request.url, response.headers)
+    error = error_of(response, 405)
+    assert error["message"] == "Method Not Allowed"
+    assert error["request_id"] == response.headers["x-request-id"]
+    assert f"allowed: {allow}" in error["details"]
+
+
+@pytest.mark.parametrize("path", BULK_PATHS)
+async def test_a_bulk_path_answers_405_with_its_own_methods(
+    sqlite_client: AsyncClient, path: str
+) -> None:
+    # Before: GET reached the `{id}` route (404 "... bulk not found"), and OPTIONS listed the
+    # `{id}` route's methods too.
+    for method in WRONG_METHODS:
+        assert_405(await sqlite_client.request(method, path), "POST")
+    head = await sqlite_client.head(path)
+    assert (head.status_code, head.headers["allow"]) == (405, "POST")
+
+
+async def test_the_parameter_route_still_answers_beside_the_fixed_one(
+    sqlite_client: AsyncClient,
+) -> None:
+    product = await create_product(sqlite_client, name="Beside bulk")
+    assert (await sqlite_client.get(f"/api/data-products/{product['id']}")).status_code == 200
+    error_of(await sqlite_client.get("/api/data-products/bulkier"), 404)
+    assert_405(
+        await sqlite_client.post(f"/api/data-products/{product['id']}"), "DELETE, GET, PATCH"
+    )
+    created = await sqlite_client.post(
+        "/api/data-products/bulk",
+        json={"items": [{"name": "From bulk", "team": "t", "owner": "o", "category": "c"}]},
+    )
+    assert created.status_code < 300, created.text
+    assert created.json()["results"][0]["status"] == "created"
+
+
+def concrete(template: str) -> str:
+    return re.sub(r"\{[^}]+\}", "x", template)
+
+
+async def test_every_path_lists_exactly_its_own_methods(
+    sqlite_url: str, open_client: Callable[[FastAPI], Awaitable[AsyncClient]]
+) -> None:
+    app = create_app(base_settings(sqlite_url))
+    client = await open_client(app)
+    declared: dict[str, set[str]] = defaultdict(set)
+    for route in flat_routes(app):
+        declared[route.path] |= set(getattr(route, "methods", None) or ())  # type: ignore[attr-defined]
+    assert len(declared) > 60, "the walk saw the domain routes"
+    for template, methods in sorted(declared.items()):
+        assert_405(await client.options(concrete(template)), ", ".join(sorted(methods)))
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/livez", "GET"),
+        ("POST", "/metrics", "GET"),
+        ("PUT", "/api/tags", "GET, POST"),
+        ("DELETE", "/api/data-products", "GET, POST"),
+        ("PUT", "/api/data-elements/x", "DELETE, GET, PATCH"),
+        ("POST", "/openapi.json", "GET, HEAD"),
+    ],
+)
+async def test_a_wrong_method_is_405_with_the_envelope(
+    sqlite_client: AsyncClient, method: str, path: str, allow: str
+) -> None:
+    assert_405(await sqlite_client.request(method, path, json={}), allow)
