@@ -70,7 +70,12 @@ def build_middleware(settings: Settings) -> list[Middleware]:
         Middleware(AccessMiddleware),
         Middleware(ErrorMiddleware, retry_after=settings.unavailable_retry_after_s),
         Middleware(ConditionalMiddleware),
-        Middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes),
+        Middleware(
+            BodyGuardMiddleware,
+            max_body_bytes=settings.max_body_bytes,
+            drain_bytes=settings.max_body_drain_bytes,
+            drain_s=settings.max_body_drain_s,
+        ),
         Middleware(
             ProtectionMiddleware,
             max_in_flight=settings.max_in_flight,

@@ -152,6 +152,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         5 * 1024 * 1024, ge=1024, validation_alias=_env("CATALOG_MAX_BODY_BYTES")
     )
+    # An oversize body up to this size is read and discarded before the 413, for at most
+    # `max_body_drain_s`, so clients that write the whole body before reading get the answer
+    # instead of a connection reset (platform/body_guard.py); 0: never drain.
+    max_body_drain_bytes: int = Field(
+        32 * 1024 * 1024, ge=0, validation_alias=_env("CATALOG_MAX_BODY_DRAIN_BYTES")
+    )
+    max_body_drain_s: float = Field(5.0, ge=0, validation_alias=_env("CATALOG_MAX_BODY_DRAIN_S"))
     dependency_timeout_s: float = Field(
         2.0, gt=0, validation_alias=_env("CATALOG_DEPENDENCY_TIMEOUT_S")
     )

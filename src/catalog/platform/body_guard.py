@@ -4,6 +4,13 @@
   PostgreSQL rejects NUL in text and nothing legitimate sends raw control bytes.
 - Bodies are bounded by `CATALOG_MAX_BODY_BYTES` (413), by `Content-Length` up front and by
   counting streamed chunks, so a chunked upload cannot slip past the header check.
+- Before a 413 the rest of the body is read and thrown away, up to
+  `CATALOG_MAX_BODY_DRAIN_BYTES` (counted from the body's start) and for at most
+  `CATALOG_MAX_BODY_DRAIN_S`, and the 413 says `Connection: close`. Many clients (urllib,
+  requests) write the whole body before reading: closing a socket with their unread bytes in
+  its buffer makes the kernel send a reset, and they see that instead of the 413. Past the
+  bounds the connection is closed at once, as before. A client that sent
+  `Expect: 100-continue` has not sent its body yet, so nothing is drained for it.
 - A body on POST/PUT/PATCH must be JSON (415): every write endpoint speaks JSON only.
 """
 
@@ -12,6 +19,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote_to_bytes
 
+import anyio
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -53,9 +61,18 @@ def _is_json(content_type: bytes) -> bool:
 
 
 class BodyGuardMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        drain_bytes: int = 0,
+        drain_s: float = 0.0,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.drain_bytes = drain_bytes
+        self.drain_s = drain_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,6 +80,8 @@ class BodyGuardMiddleware:
             return
         rejection = self._reject_framing(scope)
         if rejection is not None:
+            if isinstance(rejection, PayloadTooLarge) and self._may_drain(scope):
+                await self._drain(receive, 0)
             await send_error(scope, send, rejection)
             return
         await self.app(scope, self._bounded(receive), send)
@@ -96,7 +115,28 @@ class BodyGuardMiddleware:
         return None
 
     def _too_large(self) -> PayloadTooLarge:
-        return PayloadTooLarge(f"request body exceeds the limit of {self.max_body_bytes} bytes")
+        return PayloadTooLarge(
+            f"request body exceeds the limit of {self.max_body_bytes} bytes",
+            headers={"Connection": "close"},
+        )
+
+    def _may_drain(self, scope: Scope) -> bool:
+        """Whether a body refused by its Content-Length is worth reading through."""
+        expect = _header(scope, b"expect")
+        if expect is not None and expect.lower() == b"100-continue":
+            return False  # the client waits for our answer before sending the body
+        return int(_header(scope, b"content-length") or 0) <= self.drain_bytes
+
+    async def _drain(self, receive: Receive, received: int) -> None:
+        """Read and discard the rest of the body, within the drain bounds."""
+        with anyio.move_on_after(self.drain_s):
+            while received <= self.drain_bytes:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                received += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
 
     def _bounded(self, receive: Receive) -> Receive:
         received = 0
@@ -108,8 +148,11 @@ class BodyGuardMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    if message.get("more_body", False):
+                        await self._drain(receive, received)
+                    error = self._too_large()
                     # An HTTPException is the one kind FastAPI's body reader lets through as-is.
-                    raise HTTPException(413, detail=self._too_large().details)
+                    raise HTTPException(413, detail=error.details, headers=error.headers)
             return message
 
         return bounded_receive
