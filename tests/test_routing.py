@@ -1,4 +1,5 @@
-"""Routing seen from outside: fixed paths win over parameters, 405s list the right methods."""
+"""Routing seen from outside: fixed paths win over parameters, 405s list the right methods,
+and `/` leads a newcomer to the API docs."""
 
 from __future__ import annotations
 
@@ -88,3 +89,22 @@ async def test_a_wrong_method_is_405_with_the_envelope(
     sqlite_client: AsyncClient, method: str, path: str, allow: str
 ) -> None:
     assert_405(await sqlite_client.request(method, path, json={}), allow)
+
+
+async def test_the_root_redirects_to_the_api_docs(sqlite_client: AsyncClient) -> None:
+    for method in ("GET", "HEAD"):
+        answer = await sqlite_client.request(method, "/")
+        assert answer.status_code == 307, (method, answer.status_code)
+        assert answer.headers["location"] == "/docs"
+    docs = await sqlite_client.get("/", follow_redirects=True)
+    assert docs.status_code == 200
+    assert docs.headers["content-type"].startswith("text/html")
+
+
+async def test_the_root_redirect_needs_no_credentials(
+    sqlite_url: str, open_client: Callable[[FastAPI], Awaitable[AsyncClient]]
+) -> None:
+    client = await open_client(create_app(base_settings(sqlite_url, enable_auth=True)))
+    assert error_of(await client.get("/api/data-products"), 401)
+    answer = await client.get("/")
+    assert (answer.status_code, answer.headers["location"]) == (307, "/docs")

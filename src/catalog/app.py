@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 from starlette.middleware import Middleware
 
@@ -61,6 +62,12 @@ class ServiceInfo(BaseModel):
 )
 async def service_info() -> Response:
     return Response(_SERVICE_INFO, media_type="application/json")
+
+
+@meta_router.get("/", include_in_schema=False)
+async def root() -> RedirectResponse:
+    """A newcomer's first click lands on the API docs (the web UI will take `/` over)."""
+    return RedirectResponse("/docs", status_code=307)
 
 
 def build_middleware(settings: Settings) -> list[Middleware]:

@@ -40,6 +40,7 @@ FAILURES = Counter(
 )
 PUBLIC_PATHS = frozenset(
     {
+        "/",  # only redirects to the API docs
         "/livez",
         "/readyz",
         "/healthz",
