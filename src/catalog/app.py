@@ -19,7 +19,7 @@ from starlette.middleware import Middleware
 
 from catalog import __version__
 from catalog.graph import metrics as graph_metrics  # noqa: F401 - registers the guide's metrics
-from catalog.platform import probes, route_precedence
+from catalog.platform import openapi, probes, route_precedence
 from catalog.platform.auth.middleware import AuthMiddleware
 from catalog.platform.body_guard import BodyGuardMiddleware
 from catalog.platform.conditional import ConditionalMiddleware
@@ -151,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(meta_router)
     for router in domain_routers():
         app.include_router(router)
+    openapi.install(app)
     return app
 
 

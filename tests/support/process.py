@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -31,7 +32,11 @@ def run_catalog(
 
 
 @contextmanager
-def catalog_server(env: dict[str, str], *args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def catalog_server(
+    env: dict[str, str], *args: str, output: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`catalog serve` on a free port until the block ends. Its log goes to `process.stdout`
+    (read it, or a busy server blocks on a full pipe) or, with `output`, to that file."""
     port = free_port()
     full_env = {**os.environ, "LOG_LEVEL": "info", **env}
     process = subprocess.Popen(
@@ -47,7 +52,7 @@ def catalog_server(env: dict[str, str], *args: str) -> Iterator[tuple[subprocess
             *args,
         ],
         env=full_env,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.PIPE if output is None else output.open("w"),
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -60,8 +65,11 @@ def catalog_server(env: dict[str, str], *args: str) -> Iterator[tuple[subprocess
                 break
             except httpx.TransportError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    output = process.stdout.read() if process.stdout else ""
-                    raise RuntimeError(f"catalog serve did not start:\n{output}") from None
+                    if output is not None:
+                        log = output.read_text()
+                    else:
+                        log = process.stdout.read() if process.stdout else ""
+                    raise RuntimeError(f"catalog serve did not start:\n{log}") from None
                 time.sleep(0.1)
         yield process, base
     finally:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from catalog.kit.json_value import JSONDocument
-from catalog.kit.schemas import Fraction, LongText, Name, RequestModel, ResponseModel
+from catalog.kit.schemas import INTEGRAL, Fraction, LongText, Name, RequestModel, ResponseModel
 
 # The column is a 32-bit INTEGER on PostgreSQL.
 PROCESSING_TIME_MAX_MS = 2_147_483_647
@@ -23,7 +23,9 @@ class LangExtractCreate(RequestModel):
     context: LongText = ""
     request: JSONDocument = {}
     response: JSONDocument = {}
-    processing_time_ms: Annotated[int, Field(ge=0, le=PROCESSING_TIME_MAX_MS)] | None = None
+    processing_time_ms: Annotated[int, Field(ge=0, le=PROCESSING_TIME_MAX_MS), INTEGRAL] | None = (
+        None
+    )
     confidence: Fraction | None = None
     schema_version: Annotated[Name, Field(max_length=100)] | None = None
     quality_metrics: JSONDocument = {}

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from catalog.deps import SettingsDep
 from catalog.kit.schemas import RequestModel, ResponseModel
@@ -30,7 +30,8 @@ class ItemOutcome:
 
 
 class BulkIn(RequestModel):
-    items: list[dict[str, Any]]
+    # Each item is checked on its own (a bad one is an error in the answer, not a 422).
+    items: Annotated[list[dict[str, Any]], Field(min_length=1)]
 
 
 class BulkItemResult(ResponseModel):
@@ -52,8 +53,6 @@ async def bulk_items(body: BulkIn, settings: SettingsDep) -> list[dict[str, Any]
         raise PayloadTooLarge(
             f"a batch holds at most {settings.bulk_max_items} items; got {len(body.items)}"
         )
-    if not body.items:
-        raise Unprocessable("items is empty")
     return body.items
 
 

@@ -31,10 +31,17 @@ ANY = "*"
 _ENTITY_TAG = re.compile(r'(W/)?"([\x21\x23-\x7e\x80-\xff]*)"')
 
 # A route parameter: the `If-Match` request header of a PATCH or DELETE, passed to the service.
+# RFC 9110's `If-Match = "*" / #entity-tag`, in visible ASCII (the ETags this service issues).
+_TAG = r'(W/)?"[!#-~]*"'
+IF_MATCH_PATTERN = rf"^ *(\*|{_TAG}( *, *{_TAG})*) *$"
 IfMatch = Annotated[
     str | None,
     Header(
         alias="If-Match",
+        # Declared, not enforced: a malformed If-Match names no version, so it is 412 like any
+        # other that does not match (RFC 9110 13.1.1), not a validation error.
+        json_schema_extra={"pattern": IF_MATCH_PATTERN},
+        examples=['"6f1ed002ab5595859014ebf0951522d9"', "*"],
         description="ETag of the representation this change is based on (from a GET); "
         "a different current one is 412. `*`: any.",
     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -16,6 +17,7 @@ from catalog.kit.schemas import (
     Name,
     RequestModel,
     ResponseModel,
+    SchemaPattern,
     ShortText,
 )
 
@@ -27,8 +29,20 @@ NodeType = Literal["product", "element"]
 Direction = Literal["upstream", "downstream", "both"]
 
 
+# semver.org's own expression, with [0-9] for \d (Python's \d also matches other scripts'
+# digits) and at most 9 digits for MAJOR, MINOR and PATCH (stored as 32-bit integers); the
+# same text is the schema's pattern.
+SEMVER_PATTERN = (
+    r"^(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})"
+    r"(?:-((?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)"
+    r"(?:\.(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+_SEMVER = re.compile(SEMVER_PATTERN)
+
+
 def _semver(value: str) -> str:
-    if not semver.Version.is_valid(value):
+    if not _SEMVER.match(value) or not semver.Version.is_valid(value):
         raise ValueError(
             "not a semantic version (MAJOR.MINOR.PATCH with optional -prerelease and +build, "
             "e.g. 1.2.0 or 2.0.0-rc.1)"
@@ -36,7 +50,9 @@ def _semver(value: str) -> str:
     return value
 
 
-SemVer = Annotated[str, Field(max_length=100), AfterValidator(_semver)]
+SemVer = Annotated[
+    str, Field(max_length=100), AfterValidator(_semver), SchemaPattern(SEMVER_PATTERN)
+]
 
 
 class ProductCreate(RequestModel):

@@ -157,7 +157,7 @@ async def create_element(
 
 @router.post(BASE + "/bulk", status_code=201, responses=error_responses(413))
 async def bulk_create(
-    body: Annotated[list[dict[str, Any]], Body()],
+    body: Annotated[list[dict[str, Any]], Body(min_length=1)],
     session: Session,
     actor: Editor,
     settings: SettingsDep,
@@ -165,8 +165,6 @@ async def bulk_create(
     """A bare JSON array of elements; each is checked on its own (upstream answer shape)."""
     if len(body) > settings.bulk_max_items:
         raise PayloadTooLarge(f"a batch holds at most {settings.bulk_max_items} items")
-    if not body:
-        raise Unprocessable("no data elements provided")
     failures: list[UpstreamFailure] = []
     valid: list[UpstreamElementIn] = []
     positions: list[int] = []

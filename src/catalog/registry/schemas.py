@@ -6,10 +6,11 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from catalog.db.models.registry import DATA_TYPES, REGISTRATION_STATUSES, VALUE_DOMAIN_TYPES
 from catalog.kit.schemas import (
+    INTEGRAL,
     Identifier,
     JSONObject,
     LongText,
@@ -112,6 +113,22 @@ class PermissibleValueIn(RequestModel):
 
 
 class ValueDomainCreate(RequestModel):
+    # The shape rules of `_shape_fits_type`, declared (duplicate values cannot be: JSON Schema
+    # has no "unique by key"; the contract test's configuration says so).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"type": {"const": "enumerated"}}},
+            "then": {
+                "required": ["permissible_values"],
+                "properties": {
+                    "permissible_values": {"minItems": 1},
+                    "constraints": {"maxItems": 0},
+                },
+            },
+            "else": {"properties": {"permissible_values": {"maxItems": 0}}},
+        }
+    )
+
     name: Name
     type: ValueDomainType
     data_type: DataType = "string"
@@ -191,9 +208,9 @@ class RepresentationCreate(RequestModel):
     name: Name
     data_type: DataType = "string"
     format: ShortText | None = None
-    length: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
-    precision: Annotated[int, Field(ge=0, le=1000)] | None = None
-    scale: Annotated[int, Field(ge=0, le=1000)] | None = None
+    length: Annotated[int, Field(ge=0, le=1_000_000), INTEGRAL] | None = None
+    precision: Annotated[int, Field(ge=0, le=1000), INTEGRAL] | None = None
+    scale: Annotated[int, Field(ge=0, le=1000), INTEGRAL] | None = None
     unit_of_measure: ShortText | None = None
     value_domain_id: Identifier | None = None
 
@@ -201,9 +218,9 @@ class RepresentationCreate(RequestModel):
 class RepresentationUpdate(RequestModel):
     name: Name | None = None
     format: ShortText | None = None
-    length: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
-    precision: Annotated[int, Field(ge=0, le=1000)] | None = None
-    scale: Annotated[int, Field(ge=0, le=1000)] | None = None
+    length: Annotated[int, Field(ge=0, le=1_000_000), INTEGRAL] | None = None
+    precision: Annotated[int, Field(ge=0, le=1000), INTEGRAL] | None = None
+    scale: Annotated[int, Field(ge=0, le=1000), INTEGRAL] | None = None
     unit_of_measure: ShortText | None = None
     value_domain_id: Identifier | None = None
 
@@ -226,6 +243,18 @@ class RepresentationOut(ResponseModel):
 # --- data elements -------------------------------------------------------------------------
 
 
+def _one_of(part: str) -> dict[str, Any]:
+    """JSON Schema of `_one_of_each`: `{part}_id` or an inline `{part}`, exactly one (a null
+    counts as not given)."""
+    given = {part: {"type": "object"}, f"{part}_id": {"type": "string"}}
+    return {
+        "oneOf": [
+            {"required": [name], "properties": {name: kind, other: {"type": "null"}}}
+            for (name, kind), other in zip(given.items(), reversed(given), strict=True)
+        ]
+    }
+
+
 class DataElementCreate(RequestModel):
     """A data element; its concept and representation are named by id or given inline.
 
@@ -243,6 +272,10 @@ class DataElementCreate(RequestModel):
     steward: ShortText | None = None
     source: ShortText | None = None
     metadata: JSONObject = {}
+
+    model_config = ConfigDict(
+        json_schema_extra={"allOf": [_one_of("data_element_concept"), _one_of("representation")]}
+    )
 
     @model_validator(mode="after")
     def _one_of_each(self) -> DataElementCreate:

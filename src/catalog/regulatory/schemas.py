@@ -9,7 +9,14 @@ from pydantic import AfterValidator, StringConstraints
 
 from catalog.db.models.regulatory import CHANGE_TYPES, SCHEMA_STATUSES
 from catalog.kit.json_value import JSONDocument
-from catalog.kit.schemas import Identifier, LongText, RequestModel, ResponseModel
+from catalog.kit.schemas import (
+    FILLED,
+    LINE,
+    Identifier,
+    LongText,
+    RequestModel,
+    ResponseModel,
+)
 from catalog.regulatory.diff import MAX_PATH
 
 SchemaStatus = Literal["draft", "approved", "deprecated"]
@@ -22,27 +29,17 @@ assert set(ChangeType.__args__) == set(CHANGE_TYPES)  # type: ignore[attr-define
 SPEC_KEY_MAX = 200
 
 
-def _single_line(value: str) -> str:
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
 def _short_keys(spec: dict[str, Any]) -> dict[str, Any]:
     if any(len(key) > SPEC_KEY_MAX for key in spec):
         raise ValueError(f"top-level keys hold at most {SPEC_KEY_MAX} characters")
     return spec
 
 
-def _line(min_length: int, max_length: int) -> StringConstraints:
-    return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
-
-
-RegulatoryType = Annotated[str, _line(1, 100), AfterValidator(_single_line)]
-Version = Annotated[str, _line(1, 100), AfterValidator(_single_line)]
-DocumentSource = Annotated[str, _line(0, 500), AfterValidator(_single_line)]
-DocumentVersion = Annotated[str, _line(0, 100), AfterValidator(_single_line)]
-FieldPath = Annotated[str, _line(1, MAX_PATH), AfterValidator(_single_line)]
+RegulatoryType = Annotated[str, StringConstraints(min_length=1, max_length=100), *FILLED]
+Version = Annotated[str, StringConstraints(min_length=1, max_length=100), *FILLED]
+DocumentSource = Annotated[str, StringConstraints(max_length=500), *LINE]
+DocumentVersion = Annotated[str, StringConstraints(max_length=100), *LINE]
+FieldPath = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PATH), *FILLED]
 Spec = Annotated[JSONDocument, AfterValidator(_short_keys)]
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from catalog.db.models.tags import TAG_SOURCES
 from catalog.kit.schemas import (
@@ -33,9 +34,10 @@ class TagCreate(RequestModel):
 class TagUpdate(RequestModel):
     """Only the fields sent change; `parent_tag_id: null` makes the tag a root."""
 
-    name: Name | None = None
-    category: Name | None = None
-    description: LongText | None = None
+    # May be left out, not null (SkipJsonSchema: the document says so; the check below too).
+    name: Name | SkipJsonSchema[None] = None
+    category: Name | SkipJsonSchema[None] = None
+    description: LongText | SkipJsonSchema[None] = None
     parent_tag_id: Identifier | None = None
 
     @model_validator(mode="after")

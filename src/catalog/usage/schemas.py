@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictInt
+from pydantic import Field
 
-from catalog.kit.schemas import LongText, Name, RequestModel, ResponseModel
+from catalog.kit.schemas import INTEGRAL, LongText, Name, RequestModel, ResponseModel
 
-Rating = Annotated[StrictInt, Field(ge=1, le=5, description="1 (poor) to 5 (excellent)")]
+Rating = Annotated[int, Field(ge=1, le=5, description="1 (poor) to 5 (excellent)"), INTEGRAL]
 
 
 class ViewEvent(RequestModel):
