@@ -33,7 +33,7 @@ TEXT_MAX = 10_000
 
 # What validation refuses, said in the OpenAPI document too (JSON Schema `pattern`), so that
 # generated clients refuse it before sending. The checks below and these patterns are the same
-# rule twice (tests/contract/test_patterns.py holds them together); the checks stay because
+# rule twice (tests/contract/test_openapi.py holds them together); the checks stay because
 # their messages say what is wrong, where a pattern mismatch would only quote the regex.
 LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
