@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -11,6 +13,7 @@ from httpx import AsyncClient
 from tests.conftest import base_settings
 from tests.support.metrics import scrape, series, value
 from tests.support.probe_routes import app_with_probe_routes
+from tests.support.search import caught_up
 
 HTTP_METRICS = (
     "catalog_request_duration_seconds",
@@ -132,6 +135,11 @@ async def test_pool_gauges_follow_the_pool(
             base_settings(postgres_url, postgres_max_connections=8, search_poll_interval_s=60)
         )
     )
+    await caught_up(client)  # the writer's first round done: it waits a minute now
+    deadline = time.monotonic() + 10
+    while value(await scrape(client), "catalog_db_pool_checked_out") != 0:  # and its prune
+        assert time.monotonic() < deadline, "the search index writer kept its connection"
+        await asyncio.sleep(0.02)
     await client.get("/t/db")
     samples = await scrape(client)
     assert value(samples, "catalog_db_pool_size") == 4  # half of 8 steady, half overflow
