@@ -24,6 +24,7 @@ from catalog.graph.worker import OutboxWorker
 from catalog.platform.alerting.engine import AlertEngine
 from catalog.platform.auth.authenticator import Authenticator
 from catalog.platform.cache import Cache, open_cache
+from catalog.platform.health import check_dependencies
 from catalog.platform.idempotency_store import IdempotencyStore
 from catalog.platform.logging import get_logger
 from catalog.platform.metrics import flush_observations, flush_periodically
@@ -214,7 +215,7 @@ def open_resources(settings: Settings) -> Resources:
 
 
 async def down_dependencies(resources: Resources) -> list[str]:
-    from catalog.platform.probes import check_dependencies  # probes import this module
-
-    results = await check_dependencies(resources)
+    results = await check_dependencies(
+        resources.engine, resources.redis, resources.settings.dependency_timeout_s
+    )
     return sorted(name for name, result in results.items() if result["status"] != "up")

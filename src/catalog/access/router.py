@@ -13,7 +13,8 @@ from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
 from catalog.kit.schemas import Identifier, Name
 from catalog.platform.error_schema import error_responses
-from catalog.platform.principal import Actor, Steward, Viewer
+from catalog.platform.principal import Actor
+from catalog.platform.roles import Steward, Viewer
 from catalog.platform.retrying_route import RetryingRoute
 
 REQUESTS = "/api/access-requests"

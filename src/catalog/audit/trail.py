@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog.db.models import AuditEvent
 from catalog.kit.ids import new_id
@@ -22,8 +22,6 @@ from catalog.platform.principal import Actor, Principal
 
 if TYPE_CHECKING:
     from starlette.types import Scope
-
-    from catalog.resources import Resources
 
 log = get_logger(__name__)
 
@@ -97,12 +95,19 @@ class AuditTrail:
 
 
 async def record_outside_request(
-    resources: Resources, scope: Scope, action: str, details: dict[str, Any]
+    write_sessions: async_sessionmaker[AsyncSession],
+    timeout_s: float,
+    scope: Scope,
+    action: str,
+    details: dict[str, Any],
 ) -> None:
     """An audit event with no request transaction to join (auth failures, role denials).
 
-    Written in a short transaction of its own; a database outage must not turn a 401 or 403
-    into a 500, so a failure here is logged and the answer goes out regardless.
+    Written in a short transaction of its own, from `write_sessions`, within `timeout_s`
+    (the caller passes `Resources.write_sessions` and `settings.dependency_timeout_s`; taking
+    the two pieces instead of `Resources` keeps the trail below the edge that calls it).
+    A database outage must not turn a 401 or 403 into a 500, so a failure here is logged
+    and the answer goes out regardless.
     """
     state = scope.get("state") or {}
     principal = state.get("principal") or Principal(
@@ -110,8 +115,8 @@ async def record_outside_request(
     )
     actor = Actor(principal, state.get("request_id"), state.get("client_ip"))
     try:
-        async with asyncio.timeout(resources.settings.dependency_timeout_s):
-            async with resources.write_sessions() as session, session.begin():
+        async with asyncio.timeout(timeout_s):
+            async with write_sessions() as session, session.begin():
                 AuditTrail(session, actor).record(action, "auth", None, details=details)
     except Exception as exc:  # the answer matters more than its audit line
         log.warning("audit_write_failed", action=action, error=type(exc).__name__)

@@ -11,7 +11,8 @@ from catalog.discover import schemas
 from catalog.discover.service import DiscoverService, SearchService
 from catalog.kit.schemas import Name
 from catalog.platform.error_schema import error_responses
-from catalog.platform.principal import Actor, Viewer
+from catalog.platform.principal import Actor
+from catalog.platform.roles import Viewer
 from catalog.platform.ratelimit.policy import endpoint_limit
 from catalog.platform.retrying_route import RetryingRoute
 from catalog.products.schemas import ProductStatus

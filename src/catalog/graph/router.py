@@ -17,7 +17,7 @@ from catalog.graph.model import REL_TYPES, RelType
 from catalog.graph.service import for_request
 from catalog.platform.error_schema import error_responses
 from catalog.platform.errors import Unprocessable
-from catalog.platform.principal import Viewer
+from catalog.platform.roles import Viewer
 from catalog.platform.retrying_route import RetryingRoute
 
 GRAPH = "/api/graph"

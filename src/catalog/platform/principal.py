@@ -1,18 +1,17 @@
 """Who is calling: the principal, its role, and the per-request actor context services record.
 
 Roles are ordered viewer < editor < steward < admin; a route declares the least role it needs
-with `RequireRole("steward")`. Without `ENABLE_AUTH` every request runs as the anonymous
+with `RequireRole("steward")` (platform/roles.py, which sits above the audit trail this module
+is imported by). Without `ENABLE_AUTH` every request runs as the anonymous
 principal with `CATALOG_ANONYMOUS_ROLE` (default `admin`, so a local catalog is fully usable).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
-
-from catalog.platform.errors import Forbidden
+from fastapi import Request
 
 ROLES = ("viewer", "editor", "steward", "admin")
 _RANK = {role: rank for rank, role in enumerate(ROLES)}
@@ -84,42 +83,3 @@ def actor_of(request: Request) -> Actor:
     client = request.scope.get("client")
     client_ip = state.get("client_ip") or (client[0] if client else None)
     return Actor(principal_of(request), state.get("request_id"), client_ip)
-
-
-class RequireRole:
-    """Dependency: the caller's role must be at least `role` (403 otherwise)."""
-
-    def __init__(self, role: str) -> None:
-        if role not in _RANK:
-            raise ValueError(f"unknown role {role!r}")
-        self.role = role
-
-    async def __call__(self, request: Request) -> Actor:
-        actor = actor_of(request)
-        if not actor.has_role(self.role):
-            await self._record_denial(request, actor)
-            raise Forbidden(
-                f"this needs the {self.role} role; {actor.subject} has {actor.principal.role}",
-                headers={"WWW-Authenticate": 'Bearer realm="catalog", error="insufficient_scope"'},
-            )
-        return actor
-
-    async def _record_denial(self, request: Request, actor: Actor) -> None:
-        # Imported here: the audit trail and the auth metrics import this module.
-        from catalog.audit.trail import record_outside_request
-        from catalog.platform.auth.middleware import FAILURES
-
-        FAILURES.labels("insufficient_scope").inc()
-        details = {
-            "needed": self.role,
-            "had": actor.principal.role,
-            "path": request.url.path,
-            "method": request.method,
-        }
-        await record_outside_request(request.state.catalog, request.scope, "role_denied", details)
-
-
-Viewer = Annotated[Actor, Depends(RequireRole("viewer"))]
-Editor = Annotated[Actor, Depends(RequireRole("editor"))]
-Steward = Annotated[Actor, Depends(RequireRole("steward"))]
-Admin = Annotated[Actor, Depends(RequireRole("admin"))]

@@ -1,7 +1,7 @@
 """Probes and the metrics scrape: `/livez`, `/readyz`, `/healthz`, `/metrics`.
 
-Each configured dependency is checked with a short timeout, concurrently, so one slow
-dependency cannot make a probe hang past the load balancer's own timeout.
+The checks themselves are in health.py (also used by the alert engine, through `Resources`);
+this module is the HTTP edge: it reads `Resources` through the request's dependency.
 """
 
 from __future__ import annotations
@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Response
-from sqlalchemy import text
 
 from catalog import __version__
 from catalog.deps import ResourcesDep
+from catalog.platform import health
 from catalog.platform.breaker import REGISTRY as BREAKERS
 from catalog.platform.errors import ServiceUnavailable
 from catalog.platform.metrics import metrics_payload
@@ -25,51 +24,10 @@ from catalog.resources import Resources
 router = APIRouter(tags=["probes"])
 BEHIND_S = 5.0  # a search index further behind than this is reported `behind`
 
-Check = Callable[[], Awaitable[object]]
-
-
-def dependency_checks(resources: Resources) -> dict[str, Check]:
-    checks: dict[str, Check] = {}
-
-    async def database() -> object:
-        async with resources.engine.connect() as connection:
-            return await connection.scalar(text("SELECT 1"))
-
-    checks["database"] = database
-    if resources.redis is not None:
-        redis = resources.redis
-
-        async def redis_ping() -> object:
-            return await redis.ping()
-
-        checks["redis"] = redis_ping
-    return checks
-
-
-async def _run(check: Check, limit_s: float) -> dict[str, Any]:
-    started = time.perf_counter()
-    try:
-        async with asyncio.timeout(limit_s):
-            await check()
-        status, error = "up", None
-    except TimeoutError:
-        status, error = "down", f"no answer within {limit_s:g}s"
-    except Exception as exc:  # any failure of the dependency means "down", reported by type
-        status, error = "down", type(exc).__name__
-    result: dict[str, Any] = {
-        "status": status,
-        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-    }
-    if error:
-        result["error"] = error
-    return result
-
-
 async def check_dependencies(resources: Resources) -> dict[str, dict[str, Any]]:
-    checks = dependency_checks(resources)
-    timeout = resources.settings.dependency_timeout_s
-    results = await asyncio.gather(*(_run(check, timeout) for check in checks.values()))
-    return dict(zip(checks, results, strict=True))
+    return await health.check_dependencies(
+        resources.engine, resources.redis, resources.settings.dependency_timeout_s
+    )
 
 
 @router.get("/livez", summary="The process is up")

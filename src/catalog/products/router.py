@@ -14,7 +14,8 @@ from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
 from catalog.kit.schemas import Name
 from catalog.platform.error_schema import error_responses
-from catalog.platform.principal import Actor, Editor, Steward, Viewer
+from catalog.platform.principal import Actor
+from catalog.platform.roles import Editor, Steward, Viewer
 from catalog.platform.retrying_route import RetryingRoute
 from catalog.products import schemas
 from catalog.products.service import ProductService

@@ -2,7 +2,8 @@
 
 With `ENABLE_AUTH=true`, a request outside `PUBLIC_PATHS` must carry
 `Authorization: Bearer <credential>`: a static token, an API key (`catk_...`) or a JWT. The
-principal found is left in `scope["state"]["principal"]`, where `RequireRole` reads it.
+principal found is left in `scope["state"]["principal"]`, where `RequireRole`
+(platform/roles.py) reads it.
 Answers follow RFC 6750: no credentials -> 401 `WWW-Authenticate: Bearer realm="catalog"`; a
 bad one -> 401 with `error="invalid_token"`; a malformed header -> 401 `invalid_request`.
 
@@ -143,7 +144,8 @@ class AuthMiddleware:
     ) -> CatalogError:
         FAILURES.labels(reason).inc()
         await record_outside_request(
-            resources,
+            resources.write_sessions,
+            resources.settings.dependency_timeout_s,
             scope,
             "auth_failure",
             details={"reason": reason, "path": scope["path"], "method": scope["method"]},
