@@ -609,15 +609,14 @@ def _no_stray_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_an_identity_provider_outage_shows_as_an_open_jwks_breaker(
     idp: Harness, rsa1: Key
 ) -> None:
-    from catalog.platform.breaker import REGISTRY
-
     token = rsa1.sign(claims())
     idp.server.status = 503
     verifier = idp.verifier()
     await rejected(verifier, token, JWKS_UNAVAILABLE)
-    assert REGISTRY["jwks"].snapshot()["state"] == "open"
+    assert verifier.breaker.name == "jwks"
+    assert verifier.breaker.snapshot()["state"] == "open"
     idp.clock.advance(5)
-    assert REGISTRY["jwks"].snapshot()["state"] == "half_open"
+    assert verifier.breaker.snapshot()["state"] == "half_open"
     idp.server.status = 200
     assert (await verifier.verify(token)).subject == "alice"
-    assert REGISTRY["jwks"].snapshot()["state"] == "closed"
+    assert verifier.breaker.snapshot()["state"] == "closed"

@@ -19,6 +19,7 @@ from starlette.middleware import Middleware
 
 from catalog import __version__
 from catalog.graph import metrics as graph_metrics  # noqa: F401 - registers the guide's metrics
+from catalog.kit.clock import Clock
 from catalog.platform import openapi, probes, route_precedence
 from catalog.platform.auth.middleware import AuthMiddleware
 from catalog.platform.body_guard import BodyGuardMiddleware
@@ -105,7 +106,8 @@ def build_middleware(settings: Settings) -> list[Middleware]:
     return stack
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """The app; `clock` is the time its parts read (the real one unless a test moves it)."""
     settings = settings or Settings()
     reasons = settings.unsafe_reasons()
     if reasons:
@@ -117,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         route_precedence.install(_app)  # routes are final now, test routes included
-        resources = open_resources(settings)
+        resources = open_resources(settings, clock)
         resources.start()
         log.info(
             "startup",

@@ -21,8 +21,10 @@ from catalog.discover.history import SearchHistoryRecorder
 from catalog.graph import open_graph_store
 from catalog.graph.store import GraphStore
 from catalog.graph.worker import OutboxWorker
+from catalog.kit.clock import Clock, SystemClock
 from catalog.platform.alerting.engine import AlertEngine
 from catalog.platform.auth.authenticator import Authenticator
+from catalog.platform.breaker import CircuitBreaker
 from catalog.platform.cache import Cache, open_cache
 from catalog.platform.health import check_dependencies
 from catalog.platform.idempotency_store import IdempotencyStore
@@ -62,6 +64,8 @@ class Resources:
     # This process's view of the search index, and its part in writing it (search/).
     search_index: SearchIndex
     search_projector: SearchProjector
+    # The time every part above reads (kit/clock.py); tests pass one they can move.
+    clock: Clock = field(default_factory=SystemClock)
     # Retries of requests after transient database errors (platform/retrying_route.py).
     db_retry_budget: RetryBudget = field(default_factory=RetryBudget)
     started_at: float = field(default_factory=time.time)
@@ -81,6 +85,18 @@ class Resources:
             # Open a connection now, so the first requests do not pay for it within the
             # rate limiter's and the cache's short timeouts.
             self._tasks.append(asyncio.create_task(_warm_up(self.redis), name="redis-warm-up"))
+
+    def breakers(self) -> dict[str, CircuitBreaker]:
+        """This app's circuit breakers by dependency name (/healthz): each part owns its
+        own, so two apps in one process never share one."""
+        found = [self.rate_limiter.breaker, *self.alerts.breakers.values()]
+        if self.cache.breaker is not None:
+            found.append(self.cache.breaker)
+        if self.graph_worker is not None:
+            found.append(self.graph_worker.breaker)
+        if self.authenticator.jwt is not None:
+            found.append(self.authenticator.jwt.breaker)
+        return {breaker.name: breaker for breaker in found}
 
     def changes_committed(self) -> None:
         """A transaction of this process appended to the change log: project it now."""
@@ -147,17 +163,22 @@ def open_redis(settings: Settings) -> aioredis.Redis | None:
     return aioredis.Redis.from_pool(pool)
 
 
-def open_rate_limiter(settings: Settings, redis: aioredis.Redis | None) -> RateLimiter:
+def open_rate_limiter(
+    settings: Settings, redis: aioredis.Redis | None, clock: Clock | None = None
+) -> RateLimiter:
+    clock = clock or SystemClock()
     return RateLimiter(
-        LocalBuckets(max_keys=settings.rate_limit_max_keys),
+        LocalBuckets(max_keys=settings.rate_limit_max_keys, clock=clock.monotonic),
         RedisBuckets(redis) if redis is not None else None,
         timeout_s=settings.rate_limit_redis_timeout_ms / 1000,
         cooldown_s=settings.rate_limit_redis_cooldown_s,
         idle_after_s=Policy(settings).longest_window_s,
+        clock=clock.monotonic,
     )
 
 
-def open_resources(settings: Settings) -> Resources:
+def open_resources(settings: Settings, clock: Clock | None = None) -> Resources:
+    clock = clock or SystemClock()
     engine = create_engine(settings)
     instrument_pool(engine)
     redis = open_redis(settings)
@@ -175,15 +196,16 @@ def open_resources(settings: Settings) -> Resources:
         read_sessions=read_sessions,
         write_sessions=write_sessions,
         redis=redis,
-        rate_limiter=open_rate_limiter(settings, redis),
-        authenticator=Authenticator(settings, read_sessions, write_sessions),
-        alerts=AlertEngine(settings, write_sessions),
+        rate_limiter=open_rate_limiter(settings, redis, clock),
+        authenticator=Authenticator(settings, read_sessions, write_sessions, clock=clock),
+        alerts=AlertEngine(settings, write_sessions, clock=clock),
         idempotency=IdempotencyStore(
             write_sessions,
             ttl_s=settings.idempotency_ttl_s,
             lock_timeout_s=settings.idempotency_lock_timeout_s,
+            clock=clock,
         ),
-        cache=open_cache(settings, redis),
+        cache=open_cache(settings, redis, clock),
         graph=graph,
         graph_worker=OutboxWorker.configured(
             graph,
@@ -191,6 +213,7 @@ def open_resources(settings: Settings) -> Resources:
             settings,
             postgres=engine.dialect.name == "postgresql",
             read_sessions=read_sessions,
+            clock=clock,
         )
         if graph.projected
         else None,
@@ -209,6 +232,7 @@ def open_resources(settings: Settings) -> Resources:
             retention_days=settings.search_history_retention_days,
             prune_interval_s=settings.search_history_prune_interval_s,
         ),
+        clock=clock,
     )
     resources.alerts.down_dependencies = lambda: down_dependencies(resources)
     return resources

@@ -34,6 +34,7 @@ from catalog.graph.model import NodeState
 from catalog.graph.rebuild import rebuild
 from catalog.graph.snapshot import read_states
 from catalog.graph.store import GraphStore
+from catalog.kit.clock import Clock, SystemClock
 from catalog.platform.breaker import CircuitBreaker
 from catalog.platform.logging import get_logger
 from catalog.platform.metrics import QUEUE_DEPTH
@@ -80,6 +81,7 @@ class OutboxWorker:
         interval_s: float,
         postgres: bool,
         read_sessions: async_sessionmaker[AsyncSession] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.store = store
         self.sessions = sessions
@@ -89,7 +91,9 @@ class OutboxWorker:
         self.batch = batch
         self.interval_s = interval_s
         # Guards every call into the graph database, the API's reads included (graph/service.py).
-        self.breaker = CircuitBreaker("graph", open_s=10.0)
+        self.breaker = CircuitBreaker(
+            "graph", open_s=10.0, clock=(clock or SystemClock()).monotonic
+        )
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -103,6 +107,7 @@ class OutboxWorker:
         *,
         postgres: bool,
         read_sessions: async_sessionmaker[AsyncSession] | None = None,
+        clock: Clock | None = None,
     ) -> OutboxWorker:
         """The worker as CATALOG_GRAPH_OUTBOX_* configure it."""
         return cls(
@@ -112,6 +117,7 @@ class OutboxWorker:
             interval_s=settings.graph_outbox_interval_s,
             postgres=postgres,
             read_sessions=read_sessions,
+            clock=clock,
         )
 
     def start(self) -> None:

@@ -11,6 +11,8 @@ Hand-written because the Python libraries at hand (pybreaker, aiobreaker, circui
 count consecutive failures only: none has a sliding window with failure *rate*, slow calls
 and a half-open trial quota. States are exported as
 `catalog_circuit_breaker_state{dependency}` (0 closed, 1 half-open, 2 open) and in /healthz.
+Each breaker belongs to the part that makes it (the app's `Resources.breakers()` lists them),
+never to a process-wide registry: two apps in one process keep their own.
 """
 
 from __future__ import annotations
@@ -87,13 +89,17 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._trials = 0
         STATE.labels(name).set(0)
-        REGISTRY[name] = self
 
     @property
     def state(self) -> State:
         if self._state is State.OPEN and self._clock() - self._opened_at >= self.open_s:
             self._move(State.HALF_OPEN)
         return self._state
+
+    def publish(self) -> None:
+        """Set the state gauge to this breaker's state now (an open breaker turns half-open
+        by time alone, with no call to notice it)."""
+        STATE.labels(self.name).set(int(self.state))
 
     def snapshot(self) -> dict[str, object]:
         failed = sum(1 for f, _ in self._outcomes if f)
@@ -152,7 +158,3 @@ class CircuitBreaker:
             self._opened_at = self._clock()
         STATE.labels(self.name).set(int(to))
         TRANSITIONS.labels(self.name, to.name.lower()).inc()
-
-
-# Every breaker made in this process, by dependency name, for /healthz.
-REGISTRY: dict[str, CircuitBreaker] = {}

@@ -21,14 +21,16 @@ the same ones. Each step is its own short write transaction, apart from the requ
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog.db.models import IdempotencyKey
+from catalog.kit.clock import Clock, SystemClock
 from catalog.kit.ids import new_id
 from catalog.kit.repository import Repository, table_of
 from catalog.kit.time import utcnow
@@ -92,12 +94,16 @@ Outcome = Claimed | Replay | Mismatch | InProgress | Applied
 class IdempotencyRepository(Repository[IdempotencyKey]):
     model = IdempotencyKey
 
+    def __init__(self, session: AsyncSession, now: Callable[[], datetime] = utcnow) -> None:
+        super().__init__(session)
+        self.now = now  # the store's clock: expiry is what tests move instead of sleeping
+
     async def insert_processing(
         self, attempt_id: str, request: KeyedRequest, ttl: timedelta
     ) -> bool:
         """Insert the `processing` row unless the key exists; whether it was inserted."""
         table = table_of(IdempotencyKey)
-        now = utcnow()
+        now = self.now()
         statement = (
             self.insert(table)
             .values(
@@ -140,13 +146,15 @@ class IdempotencyRepository(Repository[IdempotencyKey]):
                 response_status=status,
                 response_headers=headers,
                 response_body=body,
-                expires_at=utcnow() + ttl,
+                expires_at=self.now() + ttl,
             )
         )
         return bool(result.rowcount)
 
     async def delete_expired(self, limit: int) -> int:
-        expired = select(IdempotencyKey.id).where(IdempotencyKey.expires_at < utcnow()).limit(limit)
+        expired = (
+            select(IdempotencyKey.id).where(IdempotencyKey.expires_at < self.now()).limit(limit)
+        )
         result: Any = await self.session.execute(
             delete(IdempotencyKey).where(IdempotencyKey.id.in_(expired.scalar_subquery()))
         )
@@ -160,8 +168,10 @@ class IdempotencyStore:
         *,
         ttl_s: float,
         lock_timeout_s: float,
+        clock: Clock | None = None,
     ) -> None:
         self.sessions = sessions
+        self.now = (clock or SystemClock()).now
         self.ttl = timedelta(seconds=ttl_s)
         self.lock_timeout = timedelta(seconds=lock_timeout_s)
         self.prune_interval_s = min(float(ttl_s), MAX_PRUNE_INTERVAL_S)
@@ -170,7 +180,7 @@ class IdempotencyStore:
     async def claim(self, request: KeyedRequest) -> Outcome:
         for _ in range(CLAIM_ATTEMPTS):
             async with self.sessions() as session, session.begin():
-                outcome = await self._claim_once(IdempotencyRepository(session), request)
+                outcome = await self._claim_once(IdempotencyRepository(session, self.now), request)
             if outcome is not None:
                 return outcome
         # Lost every race for the key to other attempts: one of them is running now.
@@ -186,7 +196,7 @@ class IdempotencyStore:
         row = await repository.find(request.scope, request.key)
         if row is None:
             return None  # released or pruned between the two statements
-        now = utcnow()
+        now = repository.now()
         if row.expires_at > now:
             if (row.method, row.path, row.fingerprint) != (
                 request.method,
@@ -217,14 +227,14 @@ class IdempotencyStore:
     ) -> bool:
         """Store the answer; False if the attempt no longer owns its row (taken over)."""
         async with self.sessions() as session, session.begin():
-            return await IdempotencyRepository(session).complete(
+            return await IdempotencyRepository(session, self.now).complete(
                 attempt_id, status, headers, body, self.ttl
             )
 
     async def release(self, attempt_id: str) -> bool:
         """Free the key unless the attempt's transaction committed; whether it was freed."""
         async with self.sessions() as session, session.begin():
-            return await IdempotencyRepository(session).delete_attempt(
+            return await IdempotencyRepository(session, self.now).delete_attempt(
                 attempt_id, uncommitted_only=True
             )
 
@@ -233,7 +243,7 @@ class IdempotencyStore:
         total = 0
         while True:
             async with self.sessions() as session, session.begin():
-                deleted = await IdempotencyRepository(session).delete_expired(PRUNE_BATCH)
+                deleted = await IdempotencyRepository(session, self.now).delete_expired(PRUNE_BATCH)
             total += deleted
             if deleted < PRUNE_BATCH:
                 return total

@@ -16,13 +16,13 @@ from fastapi import APIRouter, Response
 from catalog import __version__
 from catalog.deps import ResourcesDep
 from catalog.platform import health
-from catalog.platform.breaker import REGISTRY as BREAKERS
 from catalog.platform.errors import ServiceUnavailable
 from catalog.platform.metrics import metrics_payload
 from catalog.resources import Resources
 
 router = APIRouter(tags=["probes"])
 BEHIND_S = 5.0  # a search index further behind than this is reported `behind`
+
 
 async def check_dependencies(resources: Resources) -> dict[str, dict[str, Any]]:
     return await health.check_dependencies(
@@ -60,7 +60,9 @@ async def healthz(resources: ResourcesDep) -> dict[str, Any]:
         "database": resources.engine.dialect.name,
         "uptime_s": round(time.time() - resources.started_at, 1),
         "pid": os.getpid(),  # which worker answered (catalog serve --workers N)
-        "circuit_breakers": {name: b.snapshot() for name, b in sorted(BREAKERS.items())},
+        "circuit_breakers": {
+            name: b.snapshot() for name, b in sorted(resources.breakers().items())
+        },
         "cache": resources.cache.describe(),
         "graph": await _graph_status(resources),
         "search": await _search_status(resources),
@@ -118,6 +120,8 @@ async def _search_status(resources: Resources) -> dict[str, Any]:
 
 
 @router.get("/metrics", summary="Prometheus text exposition", response_class=Response)
-async def metrics() -> Response:
+async def metrics(resources: ResourcesDep) -> Response:
+    for breaker in resources.breakers().values():  # this app's, as they stand now
+        breaker.publish()
     body, content_type = metrics_payload()
     return Response(body, media_type=content_type)

@@ -28,6 +28,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog.db.models import Alert
+from catalog.kit.clock import Clock, SystemClock
 from catalog.kit.time import utcnow
 from catalog.platform.alerting.rules import Signal, evaluate
 from catalog.platform.alerting.sinks import Notification, Sink, configured_sinks
@@ -75,17 +76,20 @@ class AlertEngine:
         *,
         http: httpx.AsyncClient | None = None,
         sinks: list[Sink] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
-        self.window = RequestWindow(settings.alert_window_s)
+        clock = clock or SystemClock()
+        self.window = RequestWindow(settings.alert_window_s, clock.monotonic)
         self.instance = this_instance()
         self._own_http = http is None
         self.http = http or httpx.AsyncClient(timeout=5.0)
         instrument_httpx(self.http)  # webhook URLs carry secrets: spans keep host and port only
         self.sinks = sinks if sinks is not None else configured_sinks(settings, self.http)
         self.breakers = {
-            sink.name: CircuitBreaker(f"alert_sink_{sink.name}", open_s=30.0) for sink in self.sinks
+            sink.name: CircuitBreaker(f"alert_sink_{sink.name}", open_s=30.0, clock=clock.monotonic)
+            for sink in self.sinks
         }
         self.down_dependencies: Callable[[], Awaitable[list[str]]] | None = None
         self._task: asyncio.Task[None] | None = None

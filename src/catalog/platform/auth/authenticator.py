@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from catalog.kit.clock import Clock, SystemClock
 from catalog.platform.auth.apikeys import check_api_key, looks_like_key, touch_last_used
 from catalog.platform.auth.jwt import JwtVerifier
 from catalog.platform.auth.static_tokens import StaticTokens
@@ -34,6 +35,8 @@ class Authenticator:
         settings: Settings,
         read_sessions: async_sessionmaker[Any],
         write_sessions: async_sessionmaker[Any],
+        *,
+        clock: Clock | None = None,
     ) -> None:
         self.read_sessions = read_sessions
         self.write_sessions = write_sessions
@@ -46,7 +49,9 @@ class Authenticator:
         if settings.jwt_jwks_url:
             self._jwks_http = httpx.AsyncClient(timeout=2.0)
             instrument_httpx(self._jwks_http, keep_path=True)
-            self.jwt = JwtVerifier(settings, self._jwks_http)
+            self.jwt = JwtVerifier(
+                settings, self._jwks_http, clock=(clock or SystemClock()).monotonic
+            )
 
     async def authenticate(self, token: str) -> Principal:
         if looks_like_key(token):

@@ -187,6 +187,11 @@ class JwtVerifier:
         )
         self._kid_refetch_at = -math.inf  # no unknown-kid refetch before this
 
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """The `jwks` breaker, for /healthz."""
+        return self._breaker
+
     async def aclose(self) -> None:
         if self._own_http:
             await self._http.aclose()

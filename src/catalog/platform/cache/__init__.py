@@ -11,6 +11,7 @@ import hashlib
 import orjson
 import redis.asyncio as aioredis
 
+from catalog.kit.clock import Clock, SystemClock
 from catalog.platform.breaker import CircuitBreaker
 from catalog.platform.cache.backends import Backend, MemoryBackend, RedisBackend
 from catalog.platform.cache.core import EVICTIONS, Cache, Uncacheable
@@ -32,9 +33,12 @@ def _count_eviction(entry_key: str) -> None:
     EVICTIONS.labels(entry_key.split("|", 2)[2].split(":", 1)[0]).inc()
 
 
-def open_cache(settings: Settings, redis: aioredis.Redis | None) -> Cache:
+def open_cache(
+    settings: Settings, redis: aioredis.Redis | None, clock: Clock | None = None
+) -> Cache:
     """Redis when configured, else this process; off when asked, or when several workers
     would each keep a private copy that the others' writes cannot invalidate."""
+    clock = clock or SystemClock()
     longest_ttl = max(settings.redis_cache_ttl, settings.cache_list_ttl_s)
     backend: Backend | None = None
     breaker = None
@@ -44,7 +48,9 @@ def open_cache(settings: Settings, redis: aioredis.Redis | None) -> Cache:
         backend = RedisBackend(redis, token_ttl_s=2 * longest_ttl)
         # Failures and timeouts open it, not slowness: under a burst, calls look slow because
         # this process's event loop is busy, and bypassing Redis then would only add load.
-        breaker = CircuitBreaker("redis_cache", open_s=10.0, slow_call_rate=1.1)
+        breaker = CircuitBreaker(
+            "redis_cache", open_s=10.0, slow_call_rate=1.1, clock=clock.monotonic
+        )
     elif settings.workers > 1:
         log.warning("cache_disabled", reason="several workers and no REDIS_URL to share it")
     else:

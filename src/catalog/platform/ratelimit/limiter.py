@@ -17,7 +17,8 @@ like every dependency's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from prometheus_client import Counter, Gauge
 
@@ -51,6 +52,7 @@ class RateLimiter:
         timeout_s: float,
         cooldown_s: float = 5.0,
         idle_after_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.local = local
         self.remote = remote
@@ -65,6 +67,7 @@ class RateLimiter:
             slow_call_rate=1.1,  # too slow is a timeout, hence a failure
             open_s=cooldown_s,
             half_open_calls=1,
+            clock=clock,
         )
         self._degraded = False
         self._decisions = 0
