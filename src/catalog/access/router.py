@@ -14,8 +14,8 @@ from catalog.kit.projection import Fields, page_of
 from catalog.kit.schemas import Identifier, Name
 from catalog.platform.error_schema import error_responses
 from catalog.platform.principal import Actor
-from catalog.platform.roles import Steward, Viewer
 from catalog.platform.retrying_route import RetryingRoute
+from catalog.platform.roles import Steward, Viewer
 
 REQUESTS = "/api/access-requests"
 REQUEST = REQUESTS + "/{request_id}"

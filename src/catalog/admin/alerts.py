@@ -19,8 +19,8 @@ from catalog.kit.projection import Fields, page_of
 from catalog.kit.repository import Repository
 from catalog.kit.schemas import ResponseModel
 from catalog.platform.error_schema import error_responses
-from catalog.platform.roles import Admin
 from catalog.platform.retrying_route import RetryingRoute
+from catalog.platform.roles import Admin
 
 router = APIRouter(tags=["admin"], route_class=RetryingRoute)
 

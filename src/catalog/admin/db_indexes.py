@@ -15,8 +15,8 @@ from catalog.db.indexes import index_report
 from catalog.deps import Session
 from catalog.kit.schemas import ResponseModel
 from catalog.platform.error_schema import error_responses
-from catalog.platform.roles import Admin
 from catalog.platform.retrying_route import RetryingRoute
+from catalog.platform.roles import Admin
 
 router = APIRouter(tags=["admin"], route_class=RetryingRoute)
 

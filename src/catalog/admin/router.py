@@ -14,8 +14,8 @@ from catalog.kit.projection import Fields, page_of
 from catalog.platform.auth.apikeys import KeyStatus
 from catalog.platform.error_schema import error_responses
 from catalog.platform.principal import Actor
-from catalog.platform.roles import Admin
 from catalog.platform.retrying_route import RetryingRoute
+from catalog.platform.roles import Admin
 
 API_KEYS = "/api/admin/api-keys"
 API_KEY = API_KEYS + "/{key_id}"

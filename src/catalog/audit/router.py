@@ -14,8 +14,8 @@ from catalog.kit.projection import Fields, page_of
 from catalog.kit.schemas import AwareDatetime
 from catalog.platform.error_schema import error_responses
 from catalog.platform.principal import Actor
-from catalog.platform.roles import Editor, Steward
 from catalog.platform.retrying_route import RetryingRoute
+from catalog.platform.roles import Editor, Steward
 
 LANGEXTRACT = "/api/audit/langextract"
 EVENTS = "/api/audit/events"

@@ -12,9 +12,9 @@ from catalog.discover.service import DiscoverService, SearchService
 from catalog.kit.schemas import Name
 from catalog.platform.error_schema import error_responses
 from catalog.platform.principal import Actor
-from catalog.platform.roles import Viewer
 from catalog.platform.ratelimit.policy import endpoint_limit
 from catalog.platform.retrying_route import RetryingRoute
+from catalog.platform.roles import Viewer
 from catalog.products.schemas import ProductStatus
 from catalog.resources import Resources
 from catalog.search.query import MAX_QUERY_LENGTH, Filters

@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from catalog.deps import Session, SettingsDep
 from catalog.kit.pagination import Paging
 from catalog.platform.error_schema import error_responses
-from catalog.platform.roles import Editor, Viewer
 from catalog.platform.retrying_route import RetryingRoute
+from catalog.platform.roles import Editor, Viewer
 from catalog.quality import schemas
 from catalog.quality.service import QualityService
 

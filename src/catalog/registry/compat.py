@@ -25,8 +25,8 @@ from catalog.kit.pagination import Paging
 from catalog.kit.schemas import Identifier, JSONObject, LongText, Name, RequestModel, ResponseModel
 from catalog.platform.error_schema import error_responses
 from catalog.platform.errors import PayloadTooLarge, Unprocessable
-from catalog.platform.roles import Editor, Viewer
 from catalog.platform.retrying_route import RetryingRoute
+from catalog.platform.roles import Editor, Viewer
 from catalog.registry import schemas
 from catalog.registry.service import RegistryService
 

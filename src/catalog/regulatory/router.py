@@ -11,8 +11,8 @@ from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
 from catalog.platform.error_schema import error_responses
 from catalog.platform.principal import Actor
-from catalog.platform.roles import Editor, Steward, Viewer
 from catalog.platform.retrying_route import RetryingRoute
+from catalog.platform.roles import Editor, Steward, Viewer
 from catalog.regulatory import schemas
 from catalog.regulatory.service import RegulatoryService
 

@@ -14,8 +14,8 @@ from catalog.kit.schemas import Identifier, Name
 from catalog.platform.error_schema import error_responses
 from catalog.platform.errors import Unprocessable
 from catalog.platform.principal import Actor
-from catalog.platform.roles import Editor, Viewer
 from catalog.platform.retrying_route import RetryingRoute
+from catalog.platform.roles import Editor, Viewer
 from catalog.tags import schemas
 from catalog.tags.service import TagService
 

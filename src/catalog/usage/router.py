@@ -8,8 +8,8 @@ from fastapi import APIRouter, Body
 
 from catalog.deps import Session
 from catalog.platform.error_schema import error_responses
-from catalog.platform.roles import Viewer
 from catalog.platform.retrying_route import RetryingRoute
+from catalog.platform.roles import Viewer
 from catalog.usage import schemas
 from catalog.usage.service import UsageService
 
