@@ -24,10 +24,10 @@ from typer.testing import CliRunner
 
 from catalog.app import create_app
 from catalog.cli import cli
-from catalog.db.advisor import advise, filtered_columns
 from catalog.db.engine import create_engine
 from catalog.db.indexes import GUIDE_INDEXES, expected_indexes
 from catalog.db.migrate import upgrade
+from catalog.ops.advisor import advise, filtered_columns
 from catalog.settings import Settings
 from tests.conftest import NAMESPACE, base_settings
 from tests.support.api import error_of, ok

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.changes.recorder import take_appended
+from catalog.kit.bulk import BulkIn, within_limit
 from catalog.platform.cache.invalidation import take_stale
 from catalog.platform.errors import ServiceUnavailable
 from catalog.platform.idempotency import ATTEMPT as IDEMPOTENCY_ATTEMPT
@@ -74,3 +75,11 @@ ResourcesDep = Annotated[Resources, Depends(get_resources)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 # scope="function": commit before the response is sent, so a failed commit is the answer.
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_bulk_items(body: BulkIn, settings: SettingsDep) -> list[dict[str, Any]]:
+    return within_limit(body, settings.bulk_max_items)
+
+
+# A batch endpoint's `{"items": [...]}` body (kit/bulk.py), 413 over CATALOG_BULK_MAX_ITEMS.
+BulkItems = Annotated[list[dict[str, Any]], Depends(get_bulk_items)]

@@ -22,6 +22,7 @@ from catalog.kit.service import DomainService
 from catalog.kit.time import utcnow
 from catalog.platform.errors import Conflict, Forbidden, NotFound
 from catalog.platform.principal import ANONYMOUS, Actor
+from catalog.products.visibility import visible_product
 from catalog.usage.repository import UsageRepository
 
 KIND = "access_request"
@@ -46,7 +47,7 @@ class AccessService(DomainService):
         (SQLite serialises writers anyway). A refused request rolls the bump back.
         """
         requester = self._requester(requester_id)
-        await self.visible_product(body.product_id)
+        await visible_product(self.session, self.actor, body.product_id)
         await self.usage.bump(body.product_id, {"access_requests": 1})
         existing = await self.requests.pending_of(body.product_id, requester)
         if existing is not None:

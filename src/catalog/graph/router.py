@@ -10,21 +10,36 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.deps import ResourcesDep, Session
 from catalog.graph import schemas
 from catalog.graph.model import REL_TYPES, RelType
-from catalog.graph.service import for_request
+from catalog.graph.service import GraphService
 from catalog.platform.error_schema import error_responses
 from catalog.platform.errors import Unprocessable
-from catalog.platform.roles import Viewer
+from catalog.platform.principal import Actor
 from catalog.platform.retrying_route import RetryingRoute
+from catalog.platform.roles import Viewer
+from catalog.resources import Resources
 
 GRAPH = "/api/graph"
 NODE = "An id, or Label:id"
 NodeParam = Annotated[str, Query(min_length=3, max_length=100, description=NODE)]
 
 router = APIRouter(tags=["graph"], route_class=RetryingRoute)
+
+
+def for_request(session: AsyncSession, actor: Actor, resources: Resources) -> GraphService:
+    """The service over the app's configured store and breaker (here, at the HTTP edge, so
+    that graph/service.py needs nothing of `Resources`; products/router.py uses it too)."""
+    return GraphService(
+        session,
+        actor,
+        resources.graph,
+        resources.graph_worker.breaker if resources.graph_worker is not None else None,
+        resources.settings.unavailable_retry_after_s,
+    )
 
 
 @router.get(GRAPH + "/neighbours", responses=error_responses(404, 503))

@@ -8,7 +8,7 @@ a path through one is not shown), and turns a graph outage into 503.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,22 +33,8 @@ from catalog.platform.logging import get_logger
 from catalog.platform.principal import Actor, restricted_view, sees
 from catalog.products import schemas as product_schemas
 
-if TYPE_CHECKING:
-    from catalog.resources import Resources
-
 T = TypeVar("T")
 log = get_logger(__name__)
-
-
-def for_request(session: AsyncSession, actor: Actor, resources: Resources) -> GraphService:
-    """The service over the app's configured store and breaker."""
-    return GraphService(
-        session,
-        actor,
-        resources.graph,
-        resources.graph_worker.breaker if resources.graph_worker is not None else None,
-        resources.settings.unavailable_retry_after_s,
-    )
 
 
 def parse_node(text: str, what: str = "node") -> NodeRef:

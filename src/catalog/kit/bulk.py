@@ -10,10 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import Depends
 from pydantic import BaseModel, Field, ValidationError
 
-from catalog.deps import SettingsDep
 from catalog.kit.schemas import RequestModel, ResponseModel
 from catalog.platform.errors import CatalogError, PayloadTooLarge, Unprocessable
 
@@ -48,15 +46,12 @@ class BulkOut(ResponseModel):
     results: list[BulkItemResult]
 
 
-async def bulk_items(body: BulkIn, settings: SettingsDep) -> list[dict[str, Any]]:
-    if len(body.items) > settings.bulk_max_items:
-        raise PayloadTooLarge(
-            f"a batch holds at most {settings.bulk_max_items} items; got {len(body.items)}"
-        )
+def within_limit(body: BulkIn, max_items: int) -> list[dict[str, Any]]:
+    """The batch's raw items; 413 over `max_items` (the `BulkItems` dependency in deps.py
+    passes `CATALOG_BULK_MAX_ITEMS`)."""
+    if len(body.items) > max_items:
+        raise PayloadTooLarge(f"a batch holds at most {max_items} items; got {len(body.items)}")
     return body.items
-
-
-BulkItems = Annotated[list[dict[str, Any]], Depends(bulk_items)]
 
 
 def validation_summary(exc: ValidationError) -> str:

@@ -11,11 +11,11 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.audit.trail import AuditTrail
-from catalog.db.models import Base, DataProduct
+from catalog.db.models import Base
 from catalog.kit.repository import Repository
 from catalog.kit.rows import row_dict
-from catalog.platform.errors import Conflict, NotFound
-from catalog.platform.principal import Actor, sees
+from catalog.platform.errors import Conflict
+from catalog.platform.principal import Actor
 
 R = TypeVar("R", bound=Base)
 
@@ -25,16 +25,6 @@ class DomainService:
         self.session = session
         self.actor = actor
         self.audit = AuditTrail(session, actor)
-
-    # --- shared --------------------------------------------------------------------------
-
-    async def visible_product(self, product_id: str) -> DataProduct:
-        """The product, when it exists and the caller may see it; 404 otherwise (a restricted
-        product of another team is not even admitted to exist)."""
-        product = await self.session.get(DataProduct, product_id)
-        if product is None or not sees(self.actor, product.visibility, product.team):
-            raise NotFound("data product", product_id)
-        return product
 
     async def _name_free(
         self, repo: Repository[Any], kind: str, name: str | None, current: str | None = None

@@ -6,7 +6,7 @@ Where the queries come from:
    `shared_preload_libraries` (both are detected; the extension is never created here): the
    slowest SELECTs of this database by mean execution time.
 2. Otherwise (the usual case: the module ships with PostgreSQL but is not preloaded), the
-   catalog's hot queries (catalog.db.hot_queries), so the command is useful on any server.
+   catalog's hot queries (catalog.ops.hot_queries), so the command is useful on any server.
 
 How they are EXPLAINed: `pg_stat_statements` shows queries with `$n` placeholders for their
 constants, and the hot queries are compiled the same way. PostgreSQL 16+ plans them with
@@ -42,8 +42,8 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from catalog.db.hot_queries import HotQuery, hot_queries
 from catalog.db.maintenance import quote_identifier
+from catalog.ops.hot_queries import HotQuery, hot_queries
 from catalog.settings import Settings
 
 MIN_ROWS = 1000

@@ -1,7 +1,8 @@
 """`catalog db indexes | analyze | reindex | advise`: database care from the command line.
 
-The work is done by catalog.db.indexes, .maintenance and .advisor; this module only parses
-options and prints (a readable table, or `--json` with the shape of the HTTP answer).
+The work is done by catalog.db.indexes and .maintenance and by catalog.ops.advisor; this module
+only parses options and prints (a readable table, or `--json` with the shape of the HTTP
+answer).
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ def db_commands(load_settings: Callable[[], Settings]) -> typer.Typer:
         limit: int = typer.Option(10, min=1, help="How many of the slowest queries to explain."),
     ) -> None:
         """EXPLAIN the slowest queries and suggest indexes (PostgreSQL; hypopg validates)."""
-        from catalog.db.advisor import advise as run_advise
+        from catalog.ops.advisor import advise as run_advise
 
         settings = load_settings()
         if settings.is_sqlite:

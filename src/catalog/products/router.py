@@ -6,17 +6,17 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from catalog.deps import ResourcesDep, Session
-from catalog.graph.service import for_request
-from catalog.kit.bulk import BulkItems, BulkOut, bulk_answer
+from catalog.deps import BulkItems, ResourcesDep, Session
+from catalog.graph.router import for_request
+from catalog.kit.bulk import BulkOut, bulk_answer
 from catalog.kit.conditional import IfMatch
 from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
 from catalog.kit.schemas import Name
 from catalog.platform.error_schema import error_responses
 from catalog.platform.principal import Actor
-from catalog.platform.roles import Editor, Steward, Viewer
 from catalog.platform.retrying_route import RetryingRoute
+from catalog.platform.roles import Editor, Steward, Viewer
 from catalog.products import schemas
 from catalog.products.service import ProductService
 

@@ -41,6 +41,7 @@ from catalog.products.repository import (
     ProductRepository,
     VersionRepository,
 )
+from catalog.products.visibility import visible_product
 
 STATUS_MOVES: dict[str, set[str]] = {
     "draft": {"published"},
@@ -108,7 +109,7 @@ class ProductService(DomainService):
         return outcomes
 
     async def get(self, product_id: str) -> DataProduct:
-        return await self.visible_product(product_id)
+        return await visible_product(self.session, self.actor, product_id)
 
     async def get_json(self, product_id: str, cache: Cache) -> bytes:
         """The product as its JSON answer, from the cache when it holds it. The cached answer

@@ -6,16 +6,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from catalog.deps import ResourcesDep, Session
-from catalog.kit.bulk import BulkItems, BulkOut, bulk_answer
+from catalog.deps import BulkItems, ResourcesDep, Session
+from catalog.kit.bulk import BulkOut, bulk_answer
 from catalog.kit.conditional import IfMatch
 from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
 from catalog.kit.schemas import Name
 from catalog.platform.error_schema import error_responses
 from catalog.platform.principal import Actor
-from catalog.platform.roles import Editor, Steward, Viewer
 from catalog.platform.retrying_route import RetryingRoute
+from catalog.platform.roles import Editor, Steward, Viewer
 from catalog.registry import schemas
 from catalog.registry.service import RegistryService
 

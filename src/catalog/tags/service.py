@@ -25,6 +25,7 @@ from catalog.platform.cache import Cache
 from catalog.platform.cache.invalidation import TAGS as TAGS_SCOPE
 from catalog.platform.errors import Conflict, NotFound, still_referenced
 from catalog.platform.principal import Actor
+from catalog.products.visibility import visible_product
 from catalog.tags import schemas
 from catalog.tags.repository import ProductTagRepository, TagRepository
 from catalog.tags.tree import Forest, build_forest, render_tree_page
@@ -114,7 +115,7 @@ class TagService(DomainService):
     # --- product tags --------------------------------------------------------------------
 
     async def _product(self, product_id: str) -> DataProduct:
-        return await self.visible_product(product_id)
+        return await visible_product(self.session, self.actor, product_id)
 
     async def list_product_tags(self, product_id: str, page: PageParams) -> tuple[list[Any], int]:
         await self._product(product_id)

@@ -10,6 +10,7 @@ from catalog.kit.service import DomainService
 from catalog.kit.time import utcnow
 from catalog.platform.errors import NotFound
 from catalog.platform.principal import Actor
+from catalog.products.visibility import visible_product
 from catalog.usage import schemas
 from catalog.usage.repository import UsageRepository
 
@@ -23,7 +24,7 @@ class UsageService(DomainService):
         self.usage = UsageRepository(session)
 
     async def _product_exists(self, product_id: str) -> None:
-        await self.visible_product(product_id)
+        await visible_product(self.session, self.actor, product_id)
 
     async def stats(self, product_id: str) -> schemas.UsageStatsOut:
         await self._product_exists(product_id)
