@@ -83,11 +83,6 @@ class SearchHistoryRecorder:
         PENDING.inc()
         QUEUE_DEPTH.labels("search_history").inc()
 
-    async def flush_now(self) -> None:
-        """Write whatever is queued (tests, and the final drain)."""
-        while not self.queue.empty():
-            await self._write(self._take(BATCH_SIZE))
-
     def _take(self, limit: int) -> list[Entry]:
         batch: list[Entry] = []
         while len(batch) < limit and not self.queue.empty():

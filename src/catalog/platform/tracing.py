@@ -356,11 +356,3 @@ def untraced() -> Iterator[None]:
         yield
     finally:
         otel_context.detach(token)
-
-
-def current_ids() -> tuple[str, str] | None:
-    """(trace_id, span_id) of the active span as lowercase hex, or None outside a span."""
-    context = trace.get_current_span().get_span_context()
-    if not context.is_valid:
-        return None
-    return format(context.trace_id, "032x"), format(context.span_id, "016x")

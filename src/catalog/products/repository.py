@@ -75,14 +75,6 @@ class ProductRepository(Repository[DataProduct]):
             [{"product_id": row["id"], "updated_at": row["updated_at"]} for row in rows],
         )
 
-    async def existing_ids(self, ids: Iterable[str]) -> set[str]:
-        wanted = set(ids)
-        if not wanted:
-            return set()
-        return set(
-            await self.session.scalars(select(DataProduct.id).where(DataProduct.id.in_(wanted)))
-        )
-
     async def tag_names(self, product_id: str) -> list[str]:
         rows = await self.session.scalars(
             select(Tag.name)

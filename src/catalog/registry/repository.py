@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select
+from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import selectinload
 
 from catalog.changes.recorder import touch
@@ -177,9 +177,6 @@ class DataElementRepository(Repository[DataElement]):
             .limit(REFERRERS_SHOWN)
         )
         return [(row.id, row.field_path) for row in rows]
-
-    async def count_all(self) -> int:
-        return int(await self.session.scalar(select(func.count()).select_from(DataElement)) or 0)
 
 
 async def _referrers(repo: Repository[Any], condition: Any, model: Any) -> list[tuple[str, str]]:

@@ -39,10 +39,6 @@ class TokenEntry:
     team: str | None
 
 
-def sha256_hex(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def parse_tokens(text: str) -> list[TokenEntry]:
     entries = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -97,11 +93,6 @@ class StaticTokens:
     @property
     def configured(self) -> bool:
         return self.path is not None
-
-    def contains_dev_token(self) -> bool:
-        self._reload_if_changed(force=True)
-        dev = bytes.fromhex(DEV_TOKEN_SHA256)
-        return any(hmac.compare_digest(entry.sha256, dev) for entry in self._entries)
 
     def verify(self, token: str) -> Principal:
         """The principal of a static token, or InvalidCredentials(UNKNOWN_TOKEN)."""
