@@ -23,6 +23,7 @@ import anyio
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from catalog.kit.media_types import is_json
 from catalog.platform.errors import (
     BadRequest,
     CatalogError,
@@ -51,13 +52,6 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return bytes(value)
     return None
-
-
-def _is_json(content_type: bytes) -> bool:
-    media = content_type.split(b";", 1)[0].strip().lower()
-    return media == b"application/json" or (
-        media.startswith(b"application/") and media.endswith(b"+json")
-    )
 
 
 class BodyGuardMiddleware:
@@ -107,7 +101,7 @@ class BodyGuardMiddleware:
         elif _header(scope, b"transfer-encoding") is None:
             return None  # no body at all; validation reports a missing body if one is needed
         content_type = _header(scope, b"content-type")
-        if content_type is None or not _is_json(content_type):
+        if content_type is None or not is_json(content_type):
             shown = content_type.decode("latin-1") if content_type else "none"
             return UnsupportedMediaType(
                 f"request bodies must be application/json (got {shown[:100]})"

@@ -29,6 +29,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.kit.conditional import etag_of, none_match
+from catalog.kit.media_types import is_json
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 SKIPPED_PATHS = frozenset({"/metrics"})
@@ -45,10 +46,7 @@ def _request_header(scope: Scope, name: bytes) -> str | None:
 def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
     for key, value in headers:
         if key.lower() == b"content-type":
-            media = value.split(b";", 1)[0].strip().lower()
-            return media == b"application/json" or (
-                media.startswith(b"application/") and media.endswith(b"+json")
-            )
+            return is_json(value)
     return False
 
 

@@ -29,7 +29,7 @@ from starlette.types import Scope
 
 from catalog import __version__
 from catalog.platform.errors import request_id_of
-from catalog.platform.logging import REDACTED, get_logger, is_secret_key, scrub_text
+from catalog.platform.logging import get_logger, is_secret_key, scrub
 from catalog.platform.routes import UNMATCHED, route_template
 
 if TYPE_CHECKING:
@@ -46,6 +46,9 @@ DROPPED_HEADERS = frozenset(
     | {"forwarded", "x-forwarded-for", "x-real-ip"}
 )
 FLUSH_TIMEOUT_S = 2.0
+# An event is scrubbed all the way down: its frames' variables sit about ten levels deep, and
+# the SDK has already cut every variable's own nesting short (a bound, not a limit in practice).
+EVENT_SCRUB_DEPTH = 64
 
 _lock = threading.Lock()
 _active: ErrorTracking | None = None
@@ -206,23 +209,10 @@ def before_send(event: Event, _hint: Hint) -> Event | None:
         headers = request.get("headers")
         if isinstance(headers, dict):
             request["headers"] = {k: v for k, v in headers.items() if not _dropped_header(k)}
-    scrubbed: Event = _scrub(event)
+    scrubbed: Event = scrub(event, EVENT_SCRUB_DEPTH)
     return scrubbed
 
 
 def _before_breadcrumb(crumb: dict[str, Any], _hint: dict[str, Any]) -> dict[str, Any]:
-    scrubbed: dict[str, Any] = _scrub(crumb)
+    scrubbed: dict[str, Any] = scrub(crumb, EVENT_SCRUB_DEPTH)
     return scrubbed
-
-
-def _scrub(value: Any) -> Any:
-    if isinstance(value, str):
-        return scrub_text(value)
-    if isinstance(value, dict):
-        return {
-            key: REDACTED if isinstance(key, str) and is_secret_key(key) else _scrub(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_scrub(item) for item in value]
-    return value

@@ -27,6 +27,8 @@ _SECRET_KEY = re.compile(
 _BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
 _URL_PASSWORD = re.compile(r"(?<=://)([^:/@\s]*):([^@/\s]+)@")
 REDACTED = "[redacted]"
+# How deep a log line's values are scrubbed (a line's fields are shallow).
+LOG_SCRUB_DEPTH = 5
 
 
 def is_secret_key(name: str) -> bool:
@@ -39,18 +41,20 @@ def scrub_text(text: str) -> str:
     return _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
 
 
-def _scrub(value: Any, depth: int = 0) -> Any:
-    if depth > 5:
+def scrub(value: Any, max_depth: int = LOG_SCRUB_DEPTH) -> Any:
+    """A copy of `value` with secret-named keys redacted and credentials cut out of text,
+    down to `max_depth` levels of nesting (deeper values are returned as they are)."""
+    if max_depth < 0:
         return value
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, Mapping):
         return {
-            k: (REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) else _scrub(v, depth + 1))
+            k: (REDACTED if isinstance(k, str) and is_secret_key(k) else scrub(v, max_depth - 1))
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
-        return [_scrub(v, depth + 1) for v in value]
+        return [scrub(v, max_depth - 1) for v in value]
     return value
 
 
@@ -61,7 +65,7 @@ def scrub_secrets(
         if _SECRET_KEY.search(key):
             event_dict[key] = REDACTED
         else:
-            event_dict[key] = _scrub(event_dict[key])
+            event_dict[key] = scrub(event_dict[key])
     return event_dict
 
 
