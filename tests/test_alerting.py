@@ -16,6 +16,7 @@ from catalog.platform.alerting.engine import AlertEngine
 from catalog.settings import Settings
 from tests.conftest import base_settings
 from tests.support.api import ok
+from tests.support.clock import ManualClock
 from tests.support.metrics import scrape, value
 from tests.support.probe_routes import app_with_probe_routes
 from tests.support.receiver import Receiver
@@ -30,9 +31,12 @@ def receiver() -> Iterator[Receiver]:
 
 
 @asynccontextmanager
-async def service(settings: Settings) -> AsyncIterator[tuple[AsyncClient, AlertEngine]]:
-    """The app, its client and its alert engine (evaluated by hand: no waiting on timers)."""
-    app = app_with_probe_routes(settings)
+async def service(
+    settings: Settings, clock: ManualClock | None = None
+) -> AsyncIterator[tuple[AsyncClient, AlertEngine]]:
+    """The app, its client and its alert engine (evaluated by hand: no waiting on timers;
+    a test that needs time to pass passes a clock and advances it)."""
+    app = app_with_probe_routes(settings, clock)
     async with LifespanManager(app) as manager:
         engine: AlertEngine = manager._state["catalog"].alerts
         transport = ASGITransport(app=manager.app)
@@ -60,7 +64,8 @@ async def test_latency_rules_fire_then_resolve_and_reach_the_webhook(
     database_url: str, receiver: Receiver
 ) -> None:
     settings = alerting(database_url, alert_webhook_url=receiver.url, alert_max_latency_ms=100)
-    async with service(settings) as (client, engine):
+    clock = ManualClock()
+    async with service(settings, clock) as (client, engine):
         for _ in range(6):
             await client.get("/t/slow", params={"seconds": 0.15})
         await engine.evaluate_once()
@@ -78,7 +83,7 @@ async def test_latency_rules_fire_then_resolve_and_reach_the_webhook(
         assert body["alerts"][0]["endsAt"] == "0001-01-01T00:00:00Z"
         assert body["alerts"][0]["labels"]["severity"] == "warning"
         assert body["alerts"][0]["annotations"]["summary"].startswith("p95 latency")
-        await asyncio.sleep(2.1)  # the slow requests leave the window
+        clock.advance(2.1)  # the slow requests leave the window
         for _ in range(6):
             await client.get("/livez")
         await engine.evaluate_once()
@@ -160,14 +165,15 @@ async def test_alerts_are_deduplicated_and_repeated_only_after_the_interval(
     settings = alerting(
         database_url, alert_webhook_url=receiver.url, alert_window_s=30, alert_repeat_interval_s=1
     )
-    async with service(settings) as (client, engine):
+    clock = ManualClock()
+    async with service(settings, clock) as (client, engine):
         await client.get("/t/boom")
         for _ in range(3):
             await engine.evaluate_once()
         firing = [b for b in receiver.bodies if b["status"] == "firing"]
         assert len(firing) == 1  # one alert, one notification
         assert len(await active(client)) == 1
-        await asyncio.sleep(1.1)
+        clock.advance(1.1)
         await engine.evaluate_once()
         assert len([b for b in receiver.bodies if b["status"] == "firing"]) == 2  # a reminder
         fingerprints = {b["alerts"][0]["fingerprint"] for b in receiver.bodies}
@@ -211,11 +217,12 @@ async def test_slack_and_pagerduty_payloads(database_url: str) -> None:
         alert_pagerduty_routing_key="R0UT1NG",
         pagerduty_events_url=pagerduty.url,
     )
+    clock = ManualClock()
     try:
-        async with service(settings) as (client, engine):
+        async with service(settings, clock) as (client, engine):
             await client.get("/t/boom")
             await engine.evaluate_once()
-            await asyncio.sleep(1.1)
+            clock.advance(1.1)
             await engine.evaluate_once()  # resolved
         [message, *_] = slack.bodies
         assert message["text"].startswith(":rotating_light: [FIRING]")

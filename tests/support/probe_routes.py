@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from catalog.app import create_app
 from catalog.db.models import DataProduct
 from catalog.deps import Session
+from catalog.kit.clock import Clock
 from catalog.platform.errors import Conflict
 from catalog.settings import Settings
 
@@ -68,7 +69,7 @@ async def count_products(session: Session) -> dict[str, int]:
     return {"products": int(total or 0)}
 
 
-def app_with_probe_routes(settings: Settings) -> FastAPI:
-    app = create_app(settings)
+def app_with_probe_routes(settings: Settings, clock: Clock | None = None) -> FastAPI:
+    app = create_app(settings, clock=clock)
     app.include_router(router)
     return app

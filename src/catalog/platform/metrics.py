@@ -208,7 +208,7 @@ class AccessMiddleware:
                 request_bytes,
                 response_bytes,
                 alerts,
-                time.monotonic(),
+                alerts.window.clock() if alerts is not None else 0.0,  # only the window reads it
             )
         )
         if len(_PENDING) > FLUSH_AT:

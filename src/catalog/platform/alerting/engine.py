@@ -29,7 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog.db.models import Alert
 from catalog.kit.clock import Clock, SystemClock
-from catalog.kit.time import utcnow
 from catalog.platform.alerting.rules import Signal, evaluate
 from catalog.platform.alerting.sinks import Notification, Sink, configured_sinks
 from catalog.platform.alerting.window import RequestWindow
@@ -81,6 +80,7 @@ class AlertEngine:
         self.settings = settings
         self.sessions = sessions
         clock = clock or SystemClock()
+        self.now = clock.now  # alert start/end and repeat times, stored in the database
         self.window = RequestWindow(settings.alert_window_s, clock.monotonic)
         self.instance = this_instance()
         self._own_http = http is None
@@ -124,7 +124,7 @@ class AlertEngine:
         await self.deliver()
 
     async def _record(self, signals: dict[str, Signal]) -> None:
-        now = utcnow()
+        now = self.now()
         async with self.sessions() as session, session.begin():
             rows = await session.scalars(
                 select(Alert).where(Alert.status == "firing", Alert.instance == self.instance)
@@ -162,7 +162,7 @@ class AlertEngine:
         """Tell every sink what it has not been told yet (or again, after the repeat time)."""
         if not self.sinks:
             return
-        now = utcnow()
+        now = self.now()
         repeat_before = now - timedelta(seconds=self.settings.alert_repeat_interval_s)
         async with self.sessions() as session, session.begin():
             alerts = (

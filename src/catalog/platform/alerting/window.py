@@ -35,18 +35,18 @@ class WindowStats:
 class RequestWindow:
     def __init__(self, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.window_s = window_s
-        self._clock = clock
+        self.clock = clock  # the engine's (Resources.clock); the metrics middleware stamps with it
         self._entries: deque[tuple[float, str, int, float]] = deque(maxlen=MAX_ENTRIES)
 
     def record(self, route: str, status: int, duration_s: float) -> None:
-        self._entries.append((self._clock(), route, status, duration_s))
+        self._entries.append((self.clock(), route, status, duration_s))
 
     def record_at(self, at: float, route: str, status: int, duration_s: float) -> None:
         """Record a request observed at `at` (monotonic time), delivered in a batch later."""
         self._entries.append((at, route, status, duration_s))
 
     def _trim(self) -> None:
-        cutoff = self._clock() - self.window_s
+        cutoff = self.clock() - self.window_s
         while self._entries and self._entries[0][0] < cutoff:
             self._entries.popleft()
 
