@@ -19,6 +19,7 @@ from catalog.platform.ratelimit.buckets import Check, Limit
 from catalog.platform.ratelimit.local import LocalBuckets
 from catalog.settings import Settings
 from tests.conftest import base_settings, search_index_built
+from tests.support.clock import ManualClock
 from tests.support.metrics import scrape, value
 from tests.support.probe_routes import app_with_probe_routes
 from tests.support.tcp_proxy import TcpProxy
@@ -61,7 +62,10 @@ async def statuses(client: AsyncClient, n: int, path: str = "/api/info", **kw: A
 
 
 async def test_burst_then_429_with_real_retry_after_then_refill(sqlite_url: str) -> None:
-    app = create_app(limited(sqlite_url, rate_limit_per_ip_rps=2.0, rate_limit_burst=2))
+    clock = ManualClock()
+    app = create_app(
+        limited(sqlite_url, rate_limit_per_ip_rps=2.0, rate_limit_burst=2), clock=clock
+    )
     async with running(app) as (client_from, _):
         client = client_from("198.51.100.1")
         assert await statuses(client, 2) == [200, 200]
@@ -72,17 +76,20 @@ async def test_burst_then_429_with_real_retry_after_then_refill(sqlite_url: str)
         assert refused.headers["retry-after"] == "1" == str(error["retry_after"])
         assert refused.headers["ratelimit"].startswith('"ip";r=0;t=')
         assert refused.headers["ratelimit-policy"] == '"global";q=1000;w=1, "ip";q=2;w=1'
-        await asyncio.sleep(0.6)  # 2 tokens/s: one is back after 0.5 s
+        clock.advance(0.6)  # 2 tokens/s: one is back after 0.5 s
         assert (await client.get("/api/info")).status_code == 200
 
 
 async def test_retry_after_is_the_real_wait_not_a_constant(sqlite_url: str) -> None:
-    app = create_app(limited(sqlite_url, rate_limit_per_ip_rps=0.1, rate_limit_burst=1))
+    clock = ManualClock()
+    app = create_app(
+        limited(sqlite_url, rate_limit_per_ip_rps=0.1, rate_limit_burst=1), clock=clock
+    )
     async with running(app) as (client_from, _):
         client = client_from("198.51.100.2")
         await client.get("/api/info")
         assert (await client.get("/api/info")).headers["retry-after"] == "10"
-        await asyncio.sleep(1.1)
+        clock.advance(1.1)
         assert (await client.get("/api/info")).headers["retry-after"] == "9"
 
 
@@ -277,8 +284,9 @@ async def test_redis_outage_falls_back_to_local_buckets_and_recovers(
         rate_limit_redis_timeout_ms=200,
         rate_limit_redis_cooldown_s=0.2,
     )
+    clock = ManualClock()
     try:
-        async with running(create_app(settings)) as (client_from, _):
+        async with running(create_app(settings, clock=clock)) as (client_from, _):
             client = client_from("198.51.100.30")
             before = await scrape(client)
             assert await statuses(client, 3) == [200] * 3
@@ -290,7 +298,7 @@ async def test_redis_outage_falls_back_to_local_buckets_and_recovers(
             )
             assert value(mid, "catalog_rate_limit_backend", backend="local") == 1
             await proxy.up()
-            await asyncio.sleep(0.3)  # the cool-down before Redis is tried again
+            clock.advance(0.3)  # the cool-down before Redis is tried again
             assert await statuses(client, 2) == [200, 200]
             after = await scrape(client)
             assert value(after, "catalog_rate_limit_backend", backend="redis") == 1
