@@ -42,6 +42,13 @@ class Repository(Generic[M]):
         result = await self.session.scalars(select(self.model).filter_by(**filters).limit(1))
         return result.first()
 
+    async def existing_ids(self, ids: set[str]) -> set[str]:
+        """Which of `ids` are rows of this table, in one query."""
+        if not ids:
+            return set()
+        column = table_of(self.model).c.id
+        return set(await self.session.scalars(select(column).where(column.in_(ids))))
+
     async def add(self, obj: M) -> M:
         self.session.add(obj)
         await self.session.flush()

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy.exc
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.changes.recorder import touch
@@ -288,14 +287,14 @@ class RegistryService(DomainService):
         outcomes = [ItemOutcome(i) for i in range(len(items))]
         concept_ids = {i.data_element_concept_id for i in items if i.data_element_concept_id}
         representation_ids = {i.representation_id for i in items if i.representation_id}
-        known_concepts = await self._existing_ids(DataElementConcept, concept_ids)
-        known_representations = await self._existing_ids(Representation, representation_ids)
+        known_concepts = await self.concepts.existing_ids(concept_ids)
+        known_representations = await self.representations.existing_ids(representation_ids)
         domain_ids = {
             i.representation.value_domain_id
             for i in items
             if i.representation and i.representation.value_domain_id
         }
-        known_domains = await self._existing_ids(ValueDomain, domain_ids)
+        known_domains = await self.domains.existing_ids(domain_ids)
         taken_names, taken_identifiers = await self.elements.taken(
             (i.name for i in items), (i.identifier for i in items if i.identifier)
         )
@@ -389,11 +388,6 @@ class RegistryService(DomainService):
         if item.identifier and item.identifier in taken_identifiers:
             return Conflict(f"a data element with identifier {item.identifier!r} already exists")
         return None
-
-    async def _existing_ids(self, model: Any, ids: set[str]) -> set[str]:
-        if not ids:
-            return set()
-        return set(await self.session.scalars(select(model.id).where(model.id.in_(ids))))
 
     async def _inline_parts(
         self, items: list[schemas.DataElementCreate]
