@@ -33,13 +33,15 @@ test: dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: dev
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/python scripts/check_architecture.py
 
 format: dev
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench scripts
+	$(BIN)/ruff check --fix src tests bench scripts
 
 # Re-resolve the locks after changing dependencies in pyproject.toml.
 lock: $(BIN)/python
