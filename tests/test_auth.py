@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
@@ -22,6 +21,7 @@ from catalog.platform.routes import flat_routes
 from catalog.settings import Settings
 from tests.conftest import base_settings
 from tests.support.api import create_element, create_product, error_of, ok
+from tests.support.clock import ManualClock
 from tests.support.db import query
 from tests.support.process import run_catalog
 from tests.support.search import caught_up
@@ -126,15 +126,17 @@ async def test_static_tokens_happy_and_unhappy(auth_client: AsyncClient) -> None
 
 
 async def test_tokens_file_reloads_without_restart(
-    auth_client: AsyncClient, tokens_file: Path
+    auth_settings: Callable[..., Settings], open_client: Opener, tokens_file: Path
 ) -> None:
+    clock = ManualClock()
+    auth_client = await open_client(create_app(auth_settings(), clock=clock))
     newcomer = {"new": ("fresh-secret-9", "nina", "viewer", None)}
     error_of(
         await auth_client.get("/api/info", headers={"authorization": "Bearer fresh-secret-9"}), 401
     )
     write_tokens(tokens_file, TOKENS | newcomer)
     os.utime(tokens_file, (os.path.getmtime(tokens_file) + 5,) * 2)
-    await asyncio.sleep(1.1)  # the file is looked at no more than once a second
+    clock.advance(1.1)  # the file is looked at no more than once a second
     ok(await auth_client.get("/api/info", headers={"authorization": "Bearer fresh-secret-9"}))
 
 
@@ -328,8 +330,9 @@ async def test_restricted_products_are_visible_to_their_team_and_stewards(
 async def test_brute_force_guard_locks_out_even_correct_tokens(
     auth_settings: Callable[..., Settings], open_client: Opener
 ) -> None:
+    clock = ManualClock()
     client = await open_client(
-        create_app(auth_settings(auth_failures_burst=3, auth_failures_per_minute=60.0))
+        create_app(auth_settings(auth_failures_burst=3, auth_failures_per_minute=60.0), clock=clock)
     )
     for i in range(3):
         error_of(await client.get("/api/info", headers={"authorization": f"Bearer guess-{i}"}), 401)
@@ -337,7 +340,7 @@ async def test_brute_force_guard_locks_out_even_correct_tokens(
     error = error_of(locked, 429)
     assert locked.headers["retry-after"] == "1"
     assert "failed sign-in" in error["details"]
-    await asyncio.sleep(1.1)  # one attempt per second comes back
+    clock.advance(1.1)  # one attempt per second comes back
     ok(await client.get("/api/info", headers=bearer("admin")))
 
 

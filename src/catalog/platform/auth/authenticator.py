@@ -40,18 +40,18 @@ class Authenticator:
     ) -> None:
         self.read_sessions = read_sessions
         self.write_sessions = write_sessions
+        clock = clock or SystemClock()
         self.static = StaticTokens(
             settings.auth_tokens_file,
             allow_dev_token=settings.enable_auth and dev_token_allowed(settings),
+            clock=clock.monotonic,
         )
         self.jwt: JwtVerifier | None = None
         self._jwks_http: httpx.AsyncClient | None = None
         if settings.jwt_jwks_url:
             self._jwks_http = httpx.AsyncClient(timeout=2.0)
             instrument_httpx(self._jwks_http, keep_path=True)
-            self.jwt = JwtVerifier(
-                settings, self._jwks_http, clock=(clock or SystemClock()).monotonic
-            )
+            self.jwt = JwtVerifier(settings, self._jwks_http, clock=clock.monotonic)
 
     async def authenticate(self, token: str) -> Principal:
         if looks_like_key(token):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,8 +62,15 @@ def parse_tokens(text: str) -> list[TokenEntry]:
 
 
 class StaticTokens:
-    def __init__(self, path: Path | None, *, allow_dev_token: bool) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        allow_dev_token: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.path = path
+        self._clock = clock  # when the file was last looked at
         self.allow_dev_token = allow_dev_token
         self._entries: list[TokenEntry] = []
         self._mtime: float | None = None
@@ -76,7 +84,7 @@ class StaticTokens:
         self._reload_if_changed(force=True)
 
     def _reload_if_changed(self, force: bool = False) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if self.path is None or (not force and now - self._checked < RECHECK_EVERY_S):
             return
         self._checked = now
