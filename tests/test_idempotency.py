@@ -14,17 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
-from httpx import AsyncClient, Response
+from httpx import ASGITransport, AsyncClient, Response
 from sqlalchemy import make_url
 
 from catalog.app import create_app
+from catalog.resources import Resources
 from catalog.settings import Settings
-from tests.conftest import base_settings
+from tests.conftest import base_settings, search_index_built
 from tests.support.api import create_product, error_of, ok, unique
+from tests.support.clock import ManualClock
 from tests.support.db import execute, query
-from tests.support.search import by_search_writer
+from tests.support.session_faults import failing_request_commits
 from tests.support.tcp_proxy import TcpProxy
 
 Opener = Callable[..., Awaitable[AsyncClient]]
@@ -61,8 +64,8 @@ class Probe:
         self.gate = asyncio.Event()
         self.hold_first = False
 
-    def app(self, settings: Settings) -> FastAPI:
-        app = create_app(settings)
+    def app(self, settings: Settings, clock: ManualClock | None = None) -> FastAPI:
+        app = create_app(settings, clock=clock)
         router = APIRouter(prefix="/t/idem")
 
         @router.post("/held", status_code=201)
@@ -274,12 +277,13 @@ async def test_expired_keys_are_pruned_in_the_background(
 async def test_abandoned_attempt_is_taken_over_after_the_lock_timeout(
     make_settings: Callable[..., Settings], open_client: Opener, probe: Probe
 ) -> None:
-    client = await open_client(probe.app(make_settings(idempotency_lock_timeout_s=0.3)))
+    clock = ManualClock()
+    client = await open_client(probe.app(make_settings(idempotency_lock_timeout_s=0.3), clock))
     probe.hold_first = True
     headers = {KEY: "stuck"}
     stuck = asyncio.create_task(client.post("/t/idem/held", json={"n": 1}, headers=headers))
     await asyncio.wait_for(probe.entered.wait(), 10)
-    await asyncio.sleep(0.4)
+    clock.advance(0.4)
 
     takeover = await client.post("/t/idem/held", json={"n": 1}, headers=headers)
     assert ok(takeover, 201) == {"call": 2, "echo": {"n": 1}}
@@ -440,7 +444,10 @@ async def test_a_committed_request_whose_answer_was_not_stored_is_never_run_agai
 ) -> None:
     from catalog.platform.idempotency_store import IdempotencyStore
 
-    client = await open_client(create_app(make_settings(idempotency_lock_timeout_s=2.0)))
+    clock = ManualClock()
+    client = await open_client(
+        create_app(make_settings(idempotency_lock_timeout_s=2.0), clock=clock)
+    )
     real_complete = IdempotencyStore.complete
 
     async def lost(*_args: Any) -> bool:
@@ -454,7 +461,7 @@ async def test_a_committed_request_whose_answer_was_not_stored_is_never_run_agai
 
     soon = error_of(await client.post("/api/data-products", json=body, headers=headers), 409)
     assert "still being processed" in soon["details"]
-    await asyncio.sleep(2.1)  # past the lock timeout: the attempt is over
+    clock.advance(2.1)  # past the lock timeout: the attempt is over
     later = error_of(await client.post("/api/data-products", json=body, headers=headers), 409)
     assert "was applied" in later["details"]
     assert await product_total(client) == 1
@@ -466,7 +473,10 @@ async def test_a_failure_after_the_commit_keeps_the_key(
     """A 5xx answer normally frees the key; not when the request's writes are in."""
     from catalog.platform.cache.core import Cache
 
-    client = await open_client(create_app(make_settings(idempotency_lock_timeout_s=0.3)))
+    clock = ManualClock()
+    client = await open_client(
+        create_app(make_settings(idempotency_lock_timeout_s=0.3), clock=clock)
+    )
     real_retire = Cache.retire
     failures = [RuntimeError("after the commit")]
 
@@ -479,33 +489,27 @@ async def test_a_failure_after_the_commit_keeps_the_key(
     headers = {KEY: "after-commit"}
     body = product_body()
     error_of(await client.post("/api/data-products", json=body, headers=headers), 500)
-    await asyncio.sleep(0.4)
+    clock.advance(0.4)
     later = error_of(await client.post("/api/data-products", json=body, headers=headers), 409)
     assert "was applied" in later["details"]
     assert await product_total(client) == 1
 
 
-async def test_a_commit_that_fails_frees_the_key(
-    make_settings: Callable[..., Settings], open_client: Opener, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_commit_that_fails_frees_the_key(make_settings: Callable[..., Settings]) -> None:
     """The transaction (and its stamp on the key) rolled back: a retry runs the request."""
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    client = await open_client(create_app(make_settings()))
-    real_commit = AsyncSession.commit
-    failures = [ConnectionResetError("connection lost before the commit")]
-
-    async def commit_failing_once(self: AsyncSession) -> None:
-        if failures and not by_search_writer():  # the request's commit, not the index's
-            raise failures.pop()
-        await real_commit(self)
-
-    headers = {KEY: "commit-failed"}
-    body = product_body()
-    monkeypatch.setattr(AsyncSession, "commit", commit_failing_once)
-    error_of(await client.post("/api/data-products", json=body, headers=headers), 503)
-    monkeypatch.setattr(AsyncSession, "commit", real_commit)
-    retried = await client.post("/api/data-products", json=body, headers=headers)
-    ok(retried, 201)
-    assert REPLAYED not in retried.headers
-    assert await product_total(client) == 1
+    app = create_app(make_settings())
+    async with LifespanManager(app) as manager:
+        resources: Resources = manager._state["catalog"]
+        await search_index_built(resources)
+        transport = ASGITransport(app=manager.app)
+        async with AsyncClient(transport=transport, base_url="http://catalog.test") as client:
+            headers = {KEY: "commit-failed"}
+            body = product_body()
+            lost = ConnectionResetError("connection lost before the commit")
+            with failing_request_commits(resources, lost) as pending:
+                error_of(await client.post("/api/data-products", json=body, headers=headers), 503)
+                assert pending == []
+            retried = await client.post("/api/data-products", json=body, headers=headers)
+            ok(retried, 201)
+            assert REPLAYED not in retried.headers
+            assert await product_total(client) == 1
