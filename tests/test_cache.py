@@ -22,6 +22,7 @@ from catalog.resources import Resources
 from catalog.settings import Settings
 from tests.conftest import base_settings, search_index_built
 from tests.support.api import create_element, create_product, ok, unique
+from tests.support.clock import ManualClock
 from tests.support.metrics import scrape, value
 from tests.support.search import by_search_writer, caught_up
 from tests.support.tcp_proxy import TcpProxy
@@ -53,11 +54,14 @@ class Replica:
 
 
 @asynccontextmanager
-async def replicas(*all_settings: Settings) -> AsyncIterator[list[Replica]]:
+async def replicas(
+    *all_settings: Settings, clock: ManualClock | None = None
+) -> AsyncIterator[list[Replica]]:
     async with AsyncExitStack() as stack:
         running = []
         for settings in all_settings:
-            manager = await stack.enter_async_context(LifespanManager(create_app(settings)))
+            app = create_app(settings, clock=clock)
+            manager = await stack.enter_async_context(LifespanManager(app))
             client = await stack.enter_async_context(
                 AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://t")
             )
@@ -94,6 +98,25 @@ async def test_a_product_is_served_from_the_cache_until_it_changes(database_url:
         assert ok(await one.client.get(path))["description"] == "changed"
         ok(await one.client.delete(path), 204)
         assert (await one.client.get(path)).status_code == 404
+
+
+async def test_an_entry_expires_after_its_ttl_on_the_app_clock(database_url: str) -> None:
+    clock = ManualClock()
+    async with replicas(base_settings(database_url), clock=clock) as [one]:
+        product = await create_product(one.client)
+        path = f"/api/data-products/{product['id']}"
+        ok(await one.client.get(path))
+        hits = await cache_metric(one.client, "hits", "product")
+        ok(await one.client.get(path))
+        assert await cache_metric(one.client, "hits", "product") == hits + 1
+        clock.advance(one.cache.ttl_s - 1)
+        ok(await one.client.get(path))
+        assert await cache_metric(one.client, "hits", "product") == hits + 2  # not yet
+        clock.advance(2)
+        misses = await cache_metric(one.client, "misses", "product")
+        ok(await one.client.get(path))
+        assert await cache_metric(one.client, "hits", "product") == hits + 2  # expired
+        assert await cache_metric(one.client, "misses", "product") == misses + 1
 
 
 async def test_every_cached_read_follows_the_writes_that_change_it(database_url: str) -> None:

@@ -54,11 +54,14 @@ def open_cache(
     elif settings.workers > 1:
         log.warning("cache_disabled", reason="several workers and no REDIS_URL to share it")
     else:
-        backend = MemoryBackend(settings.cache_max_bytes, on_evict=_count_eviction)
+        backend = MemoryBackend(
+            settings.cache_max_bytes, on_evict=_count_eviction, clock=clock.monotonic
+        )
     return Cache(
         backend,
         ttl_s=settings.redis_cache_ttl,
         list_ttl_s=settings.cache_list_ttl_s,
         timeout_s=settings.cache_redis_timeout_ms / 1000,
         breaker=breaker,
+        wall_clock=clock.time,
     )

@@ -61,11 +61,16 @@ class Backend(Protocol):
 class _Entries(TLRUCache[str, tuple[float, bytes]]):
     """Entries bounded in bytes, each with its own expiry; size evictions are reported."""
 
-    def __init__(self, max_bytes: int, on_evict: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        max_bytes: int,
+        on_evict: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(
             maxsize=max_bytes,
             ttu=lambda _key, value, _now: value[0],
-            timer=time.monotonic,
+            timer=clock,
             getsizeof=lambda value: len(value[1]) + MEMORY_ENTRY_OVERHEAD,
         )
         self._on_evict = on_evict
@@ -85,9 +90,14 @@ class MemoryBackend:
     remote = False
 
     def __init__(
-        self, max_bytes: int, on_evict: Callable[[str], None], max_scopes: int = 100_000
+        self,
+        max_bytes: int,
+        on_evict: Callable[[str], None],
+        max_scopes: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._entries = _Entries(max_bytes, on_evict)
+        self._clock = clock
+        self._entries = _Entries(max_bytes, on_evict, clock)
         self._tokens: LRUCache[str, str] = LRUCache(max_scopes)
 
     def _token(self, scope: str) -> str:
@@ -104,7 +114,7 @@ class MemoryBackend:
     async def write(self, scope: str, token: str, key: str, value: bytes, ttl_s: float) -> None:
         # A value bigger than the whole cache is simply not kept.
         if len(value) + MEMORY_ENTRY_OVERHEAD <= self._entries.maxsize:
-            self._entries[f"{scope}|{token}|{key}"] = (time.monotonic() + ttl_s, value)
+            self._entries[f"{scope}|{token}|{key}"] = (self._clock() + ttl_s, value)
 
     async def retire(self, scopes: Collection[str]) -> None:
         for scope in scopes:

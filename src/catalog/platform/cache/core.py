@@ -102,8 +102,11 @@ class Cache:
         timeout_s: float,
         early_beta: float = 1.0,
         breaker: CircuitBreaker | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.backend = backend
+        # Expiry is a wall-clock moment: it is stored in Redis and read by every replica.
+        self._wall_clock = wall_clock
         self.ttl_s = ttl_s
         self.list_ttl_s = list_ttl_s
         self.timeout_s = timeout_s
@@ -173,7 +176,7 @@ class Cache:
             return False
         # XFetch (Vattani et al.): refresh when now - took * beta * ln(rand) >= expiry.
         draw = -took_s * self.early_beta * math.log(random.random() or 1e-12)  # noqa: S311 - not a secret
-        return time.time() + draw >= expires_at
+        return self._wall_clock() + draw >= expires_at
 
     async def _load_once(
         self,
@@ -197,12 +200,12 @@ class Cache:
                     raise  # this request was cancelled, not the one loading
                 # the loading request was cancelled: load here instead
         flight = self._flights[flight_key] = _Flight(token, self._writes)
-        started = time.time()
+        started = self._wall_clock()
         try:
             value = await load()
             flight.done.set_result(value)
             if store is not None:
-                await store(value, time.time() - started)
+                await store(value, self._wall_clock() - started)
         except BaseException as exc:
             if not flight.done.done():
                 if isinstance(exc, asyncio.CancelledError):
@@ -233,7 +236,7 @@ class Cache:
     ) -> None:
         backend = self.backend
         assert backend is not None
-        payload = _HEADER.pack(time.time() + ttl_s, took_s) + value
+        payload = _HEADER.pack(self._wall_clock() + ttl_s, took_s) + value
         try:
             await self._call(lambda: backend.write(scope, token, entry_key, payload, ttl_s))
         except Exception as exc:
