@@ -542,9 +542,13 @@ async def test_cancelled_fetch_leaves_the_next_caller_its_own(idp: Harness, rsa1
     token = rsa1.sign(claims())
     idp.server.delay_s = 0.3
     first = asyncio.create_task(verifier.verify(token))
-    await asyncio.sleep(0.1)  # first is fetching, holding the lock
+    deadline = time.monotonic() + 10
+    while idp.server.requests < 1:  # until first is fetching, holding the lock
+        assert time.monotonic() < deadline, "the first fetch never reached the server"
+        await asyncio.sleep(0.01)
     second = asyncio.create_task(verifier.verify(token))
-    await asyncio.sleep(0.05)
+    for _ in range(3):  # second runs up to the lock: no I/O on its way there
+        await asyncio.sleep(0)
     first.cancel()
     assert (await second).subject == "alice"
     assert first.cancelled()

@@ -20,7 +20,7 @@ from catalog.platform.ratelimit.local import LocalBuckets
 from catalog.settings import Settings
 from tests.conftest import base_settings, search_index_built
 from tests.support.clock import ManualClock
-from tests.support.metrics import scrape, value
+from tests.support.metrics import scrape, value, wait_for_in_flight
 from tests.support.probe_routes import app_with_probe_routes
 from tests.support.tcp_proxy import TcpProxy
 
@@ -346,10 +346,11 @@ async def test_load_shedding_past_the_in_flight_cap(sqlite_url: str) -> None:
     app = app_with_probe_routes(base_settings(sqlite_url, max_in_flight=2))
     async with running(app) as (client_from, _):
         client = client_from("198.51.100.50")
+        before = value(await scrape(client), "catalog_in_flight_requests")
         slow = [
             asyncio.create_task(client.get("/t/slow", params={"seconds": 0.5})) for _ in range(2)
         ]
-        await asyncio.sleep(0.1)
+        await wait_for_in_flight(client, int(before) + 2)
         shed = await client.get("/api/info")
         assert shed.status_code == 503
         assert shed.headers["retry-after"] == "1"

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import make_url
 
+from tests.support.metrics import wait_for_in_flight
 from tests.support.process import catalog_server, run_catalog
 from tests.support.tcp_proxy import TcpProxy
 
@@ -73,7 +74,7 @@ async def test_sigterm_drains_in_flight_requests(slow_pg: tuple[TcpProxy, str]) 
     with catalog_server(env) as (process, base):
         async with httpx.AsyncClient(base_url=base, timeout=20) as client:
             in_flight = asyncio.create_task(client.get("/readyz"))  # ~1.5 s: slow DB connect
-            await asyncio.sleep(0.5)
+            await wait_for_in_flight(client, 1)
             process.send_signal(signal.SIGTERM)
             response = await in_flight
         assert response.status_code == 200, response.text

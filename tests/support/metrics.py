@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from httpx import AsyncClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -24,3 +27,12 @@ def series(samples: dict, name: str, **labels: str) -> list[dict[str, str]]:  # 
     """Label sets of every sample of `name` whose labels include `labels`."""
     wanted = set(labels.items())
     return [dict(lbls) for (n, lbls) in samples if n == name and wanted <= set(lbls)]
+
+
+async def wait_for_in_flight(client: AsyncClient, at_least: int, timeout_s: float = 10.0) -> None:
+    """Until the app reports `at_least` requests being handled (`catalog_in_flight_requests`;
+    /metrics itself is not counted): the observable moment a request is in flight."""
+    deadline = time.monotonic() + timeout_s
+    while value(await scrape(client), "catalog_in_flight_requests") < at_least:
+        assert time.monotonic() < deadline, f"{at_least} requests were never in flight"
+        await asyncio.sleep(0.01)
