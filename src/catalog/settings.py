@@ -1,7 +1,14 @@
 """The service's one configuration object.
 
-The environment names of API.md are read exactly as written there (no prefix). Settings the
-contract does not name carry a `CATALOG_` prefix and are documented in the README.
+One rule names the environment: a field is read from `CATALOG_` + its name in upper case
+(`cache_list_ttl_s` <- `CATALOG_CACHE_LIST_TTL_S`). The exceptions are spelled on the field as
+explicit aliases: the names API.md fixes (read exactly as written there, no prefix), the
+standard OpenTelemetry and Sentry names, and one older name that does not follow the rule.
+A field with an explicit alias is read from that name only, never also from `CATALOG_<FIELD>`:
+the rule is an alias generator, which an explicit alias replaces, rather than an `env_prefix`,
+which pydantic-settings would add beside it (and which would make errors name fields, not
+variables). Names are case-sensitive, as they always were. Every name is documented in the
+README ("Configuration"), and tests/test_settings.py reads each one.
 """
 
 from __future__ import annotations
@@ -11,21 +18,38 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    AliasGenerator,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_SQLITE_URL = "sqlite:///./catalog.db"
+ENV_PREFIX = "CATALOG_"
+
+
+def _prefixed(field_name: str) -> str:
+    """The environment name of a field without an explicit one."""
+    return ENV_PREFIX + field_name.upper()
 
 
 def _env(name: str) -> Any:
-    """Bind a field to exactly one environment name."""
+    """Bind a field to exactly one environment name (an exception to the prefix rule)."""
     return AliasChoices(name)
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        case_sensitive=True, extra="ignore", populate_by_name=True, frozen=True
+        alias_generator=AliasGenerator(validation_alias=_prefixed),
+        case_sensitive=True,
+        extra="ignore",
+        populate_by_name=True,  # Settings(database_url=...) in code and tests
+        frozen=True,
     )
 
     # --- names fixed by API.md -------------------------------------------------------------
@@ -36,7 +60,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
         "info", validation_alias=_env("LOG_LEVEL")
     )
-    database_url: str = Field(DEFAULT_SQLITE_URL, validation_alias=_env("CATALOG_DATABASE_URL"))
+    database_url: str = DEFAULT_SQLITE_URL  # CATALOG_DATABASE_URL, by the rule
     postgres_max_connections: int = Field(
         100, ge=1, validation_alias=_env("POSTGRES_MAX_CONNECTIONS")
     )
@@ -44,38 +68,24 @@ class Settings(BaseSettings):
     redis_cache_ttl: int = Field(3600, ge=1, validation_alias=_env("REDIS_CACHE_TTL"))
     # The response cache (platform/cache): REDIS_CACHE_TTL is the lifetime of cached
     # resources (products, elements, the tag tree) in Redis or in process alike.
-    cache_enabled: bool = Field(True, validation_alias=_env("CATALOG_CACHE_ENABLED"))
-    cache_list_ttl_s: int = Field(30, ge=1, validation_alias=_env("CATALOG_CACHE_LIST_TTL_S"))
-    cache_max_bytes: int = Field(
-        64 * 1024 * 1024, ge=1024, validation_alias=_env("CATALOG_CACHE_MAX_BYTES")
-    )
-    redis_max_connections: int = Field(
-        16, ge=1, validation_alias=_env("CATALOG_REDIS_MAX_CONNECTIONS")
-    )
-    cache_redis_timeout_ms: int = Field(
-        250, ge=1, validation_alias=_env("CATALOG_CACHE_REDIS_TIMEOUT_MS")
-    )
+    cache_enabled: bool = True
+    cache_list_ttl_s: int = Field(30, ge=1)
+    cache_max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    redis_max_connections: int = Field(16, ge=1)
+    cache_redis_timeout_ms: int = Field(250, ge=1)
     neo4j_uri: str | None = Field(None, validation_alias=_env("NEO4J_URI"))
     neo4j_username: str | None = Field(None, validation_alias=_env("NEO4J_USERNAME"))
     neo4j_password: SecretStr | None = Field(None, validation_alias=_env("NEO4J_PASSWORD"))
     neo4j_max_connections: int = Field(50, ge=1, validation_alias=_env("NEO4J_MAX_CONNECTIONS"))
     # The graph (graph/): `sql` reads the catalog tables; `neo4j` / `falkordb` hold a projection
     # fed through the transactional outbox.
-    graph_store: Literal["sql", "neo4j", "falkordb"] = Field(
-        "sql", validation_alias=_env("CATALOG_GRAPH_STORE")
-    )
-    neo4j_database: str | None = Field(None, validation_alias=_env("CATALOG_NEO4J_DATABASE"))
-    falkordb_url: str | None = Field(None, validation_alias=_env("CATALOG_FALKORDB_URL"))
-    falkordb_graph: str = Field(
-        "catalog", min_length=1, max_length=100, validation_alias=_env("CATALOG_FALKORDB_GRAPH")
-    )
-    graph_timeout_s: float = Field(5.0, gt=0, validation_alias=_env("CATALOG_GRAPH_TIMEOUT_S"))
-    graph_outbox_batch: int = Field(
-        500, ge=1, le=10_000, validation_alias=_env("CATALOG_GRAPH_OUTBOX_BATCH")
-    )
-    graph_outbox_interval_s: float = Field(
-        0.5, gt=0, validation_alias=_env("CATALOG_GRAPH_OUTBOX_INTERVAL_S")
-    )
+    graph_store: Literal["sql", "neo4j", "falkordb"] = "sql"
+    neo4j_database: str | None = None
+    falkordb_url: str | None = None
+    falkordb_graph: str = Field("catalog", min_length=1, max_length=100)
+    graph_timeout_s: float = Field(5.0, gt=0)
+    graph_outbox_batch: int = Field(500, ge=1, le=10_000)
+    graph_outbox_interval_s: float = Field(0.5, gt=0)
     enable_auth: bool = Field(False, validation_alias=_env("ENABLE_AUTH"))
     auth_tokens_file: Path | None = Field(None, validation_alias=_env("AUTH_TOKENS_FILE"))
     jwt_jwks_url: str | None = Field(None, validation_alias=_env("JWT_JWKS_URL"))
@@ -112,152 +122,77 @@ class Settings(BaseSettings):
     )
     otel_service_name: str = Field("catalog", validation_alias=_env("OTEL_SERVICE_NAME"))
     sentry_dsn: SecretStr | None = Field(None, validation_alias=_env("SENTRY_DSN"))
-    sentry_traces_sample_rate: float = Field(
-        0.0, ge=0, le=1, validation_alias=_env("CATALOG_SENTRY_TRACES_SAMPLE_RATE")
-    )
+    sentry_traces_sample_rate: float = Field(0.0, ge=0, le=1)
 
     # --- alert delivery beyond API.md's sinks -----------------------------------------------
-    alert_smtp_host: str | None = Field(None, validation_alias=_env("CATALOG_ALERT_SMTP_HOST"))
-    alert_smtp_port: int = Field(
-        587, ge=1, le=65535, validation_alias=_env("CATALOG_ALERT_SMTP_PORT")
-    )
-    alert_smtp_username: str | None = Field(
-        None, validation_alias=_env("CATALOG_ALERT_SMTP_USERNAME")
-    )
-    alert_smtp_password: SecretStr | None = Field(
-        None, validation_alias=_env("CATALOG_ALERT_SMTP_PASSWORD")
-    )
-    alert_smtp_starttls: bool = Field(True, validation_alias=_env("CATALOG_ALERT_SMTP_STARTTLS"))
-    alert_email_from: str = Field(
-        "catalog@localhost", validation_alias=_env("CATALOG_ALERT_EMAIL_FROM")
-    )
-    alert_email_to: tuple[str, ...] = Field((), validation_alias=_env("CATALOG_ALERT_EMAIL_TO"))
-    alert_window_s: int = Field(300, ge=1, validation_alias=_env("CATALOG_ALERT_WINDOW_S"))
-    alert_min_requests: int = Field(20, ge=1, validation_alias=_env("CATALOG_ALERT_MIN_REQUESTS"))
-    alert_repeat_interval_s: int = Field(
-        3600, ge=1, validation_alias=_env("CATALOG_ALERT_REPEAT_INTERVAL_S")
-    )
+    alert_smtp_host: str | None = None
+    alert_smtp_port: int = Field(587, ge=1, le=65535)
+    alert_smtp_username: str | None = None
+    alert_smtp_password: SecretStr | None = None
+    alert_smtp_starttls: bool = True
+    alert_email_from: str = "catalog@localhost"
+    alert_email_to: tuple[str, ...] = ()
+    alert_window_s: int = Field(300, ge=1)
+    alert_min_requests: int = Field(20, ge=1)
+    alert_repeat_interval_s: int = Field(3600, ge=1)
+    # Named before the prefix rule; the name stays (it is documented).
     alert_rate_limited_threshold: float = Field(
         10.0, ge=0, validation_alias=_env("CATALOG_ALERT_RATE_LIMITED_PERCENT")
     )
-    pagerduty_events_url: str = Field(
-        "https://events.pagerduty.com/v2/enqueue",
-        validation_alias=_env("CATALOG_PAGERDUTY_EVENTS_URL"),
-    )
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
 
     # --- the project's own settings (README, "Configuration") -------------------------------
-    allow_sqlite_in_production: bool = Field(
-        False, validation_alias=_env("CATALOG_ALLOW_SQLITE_IN_PRODUCTION")
-    )
-    max_body_bytes: int = Field(
-        5 * 1024 * 1024, ge=1024, validation_alias=_env("CATALOG_MAX_BODY_BYTES")
-    )
+    allow_sqlite_in_production: bool = False
+    max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024)
     # An oversize body up to this size is read and discarded before the 413, for at most
     # `max_body_drain_s`, so clients that write the whole body before reading get the answer
     # instead of a connection reset (platform/body_guard.py); 0: never drain.
-    max_body_drain_bytes: int = Field(
-        32 * 1024 * 1024, ge=0, validation_alias=_env("CATALOG_MAX_BODY_DRAIN_BYTES")
-    )
-    max_body_drain_s: float = Field(5.0, ge=0, validation_alias=_env("CATALOG_MAX_BODY_DRAIN_S"))
-    dependency_timeout_s: float = Field(
-        2.0, gt=0, validation_alias=_env("CATALOG_DEPENDENCY_TIMEOUT_S")
-    )
-    unavailable_retry_after_s: int = Field(
-        5, ge=1, validation_alias=_env("CATALOG_UNAVAILABLE_RETRY_AFTER_S")
-    )
-    db_pool_timeout_s: float = Field(5.0, gt=0, validation_alias=_env("CATALOG_DB_POOL_TIMEOUT_S"))
-    workers: int = Field(1, ge=1, validation_alias=_env("CATALOG_WORKERS"))
-    rate_limit_endpoints: dict[str, str] = Field(
-        default_factory=dict, validation_alias=_env("CATALOG_RATE_LIMIT_ENDPOINTS")
-    )
-    rate_limit_max_keys: int = Field(
-        100_000, ge=1, validation_alias=_env("CATALOG_RATE_LIMIT_MAX_KEYS")
-    )
-    rate_limit_redis_timeout_ms: int = Field(
-        50, ge=1, validation_alias=_env("CATALOG_RATE_LIMIT_REDIS_TIMEOUT_MS")
-    )
-    rate_limit_redis_cooldown_s: float = Field(
-        5.0, ge=0, validation_alias=_env("CATALOG_RATE_LIMIT_REDIS_COOLDOWN_S")
-    )
-    request_timeout_s: float = Field(30.0, gt=0, validation_alias=_env("CATALOG_REQUEST_TIMEOUT_S"))
-    max_in_flight: int = Field(512, ge=1, validation_alias=_env("CATALOG_MAX_IN_FLIGHT"))
-    jwt_role_claim: str = Field("roles", validation_alias=_env("CATALOG_JWT_ROLE_CLAIM"))
-    jwt_team_claim: str = Field("team", validation_alias=_env("CATALOG_JWT_TEAM_CLAIM"))
-    jwt_role_map: dict[str, str] = Field(
-        default_factory=dict, validation_alias=_env("CATALOG_JWT_ROLE_MAP")
-    )
+    max_body_drain_bytes: int = Field(32 * 1024 * 1024, ge=0)
+    max_body_drain_s: float = Field(5.0, ge=0)
+    dependency_timeout_s: float = Field(2.0, gt=0)
+    unavailable_retry_after_s: int = Field(5, ge=1)
+    db_pool_timeout_s: float = Field(5.0, gt=0)
+    workers: int = Field(1, ge=1)
+    rate_limit_endpoints: dict[str, str] = Field(default_factory=dict)
+    rate_limit_max_keys: int = Field(100_000, ge=1)
+    rate_limit_redis_timeout_ms: int = Field(50, ge=1)
+    rate_limit_redis_cooldown_s: float = Field(5.0, ge=0)
+    request_timeout_s: float = Field(30.0, gt=0)
+    max_in_flight: int = Field(512, ge=1)
+    jwt_role_claim: str = "roles"
+    jwt_team_claim: str = "team"
+    jwt_role_map: dict[str, str] = Field(default_factory=dict)
     jwt_algorithms: tuple[str, ...] = Field(
-        ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"),
-        validation_alias=_env("CATALOG_JWT_ALGORITHMS"),
+        ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA")
     )
-    jwt_leeway_s: int = Field(30, ge=0, le=300, validation_alias=_env("CATALOG_JWT_LEEWAY_S"))
-    jwks_cache_ttl_s: int = Field(600, ge=1, validation_alias=_env("CATALOG_JWKS_CACHE_TTL_S"))
-    auth_failures_per_minute: float = Field(
-        10.0, gt=0, validation_alias=_env("CATALOG_AUTH_FAILURES_PER_MINUTE")
-    )
-    auth_failures_burst: int = Field(10, ge=1, validation_alias=_env("CATALOG_AUTH_FAILURES_BURST"))
-    rate_limit_per_principal_rps: float | None = Field(
-        None, gt=0, validation_alias=_env("CATALOG_RATE_LIMIT_PER_PRINCIPAL_RPS")
-    )
-    rate_limit_principal_burst: int = Field(
-        50, ge=1, validation_alias=_env("CATALOG_RATE_LIMIT_PRINCIPAL_BURST")
-    )
-    anonymous_role: Literal["viewer", "editor", "steward", "admin"] = Field(
-        "admin", validation_alias=_env("CATALOG_ANONYMOUS_ROLE")
-    )
-    quality_metric_max_series: int = Field(
-        1000, ge=0, validation_alias=_env("CATALOG_QUALITY_METRIC_MAX_SERIES")
-    )
-    bulk_max_items: int = Field(
-        1000, ge=1, le=10_000, validation_alias=_env("CATALOG_BULK_MAX_ITEMS")
-    )
-    lineage_max_depth: int = Field(
-        10, ge=1, le=50, validation_alias=_env("CATALOG_LINEAGE_MAX_DEPTH")
-    )
-    search_weight_text: float = Field(
-        0.7, ge=0, validation_alias=_env("CATALOG_SEARCH_WEIGHT_TEXT")
-    )
-    search_weight_popularity: float = Field(
-        0.15, ge=0, validation_alias=_env("CATALOG_SEARCH_WEIGHT_POPULARITY")
-    )
-    search_weight_quality: float = Field(
-        0.1, ge=0, validation_alias=_env("CATALOG_SEARCH_WEIGHT_QUALITY")
-    )
-    search_weight_freshness: float = Field(
-        0.05, ge=0, validation_alias=_env("CATALOG_SEARCH_WEIGHT_FRESHNESS")
-    )
+    jwt_leeway_s: int = Field(30, ge=0, le=300)
+    jwks_cache_ttl_s: int = Field(600, ge=1)
+    auth_failures_per_minute: float = Field(10.0, gt=0)
+    auth_failures_burst: int = Field(10, ge=1)
+    rate_limit_per_principal_rps: float | None = Field(None, gt=0)
+    rate_limit_principal_burst: int = Field(50, ge=1)
+    anonymous_role: Literal["viewer", "editor", "steward", "admin"] = "admin"
+    quality_metric_max_series: int = Field(1000, ge=0)
+    bulk_max_items: int = Field(1000, ge=1, le=10_000)
+    lineage_max_depth: int = Field(10, ge=1, le=50)
+    search_weight_text: float = Field(0.7, ge=0)
+    search_weight_popularity: float = Field(0.15, ge=0)
+    search_weight_quality: float = Field(0.1, ge=0)
+    search_weight_freshness: float = Field(0.05, ge=0)
     # The search index (catalog/search/): where it lives and how it follows the change log.
-    search_index_dir: Path | None = Field(None, validation_alias=_env("CATALOG_SEARCH_INDEX_DIR"))
-    search_poll_interval_s: float = Field(
-        0.2, gt=0, le=60, validation_alias=_env("CATALOG_SEARCH_POLL_INTERVAL_S")
-    )
-    search_batch: int = Field(2000, ge=1, le=100_000, validation_alias=_env("CATALOG_SEARCH_BATCH"))
-    search_usage_interval_s: float = Field(
-        30.0, gt=0, validation_alias=_env("CATALOG_SEARCH_USAGE_INTERVAL_S")
-    )
-    search_writer_memory_mb: int = Field(
-        64, ge=16, le=4096, validation_alias=_env("CATALOG_SEARCH_WRITER_MEMORY_MB")
-    )
-    change_log_retention_s: int = Field(
-        86_400, ge=60, validation_alias=_env("CATALOG_CHANGE_LOG_RETENTION_S")
-    )
-    search_history_retention_days: int = Field(
-        90, ge=0, validation_alias=_env("CATALOG_SEARCH_HISTORY_RETENTION_DAYS")
-    )
-    search_history_queue_size: int = Field(
-        10_000, ge=1, validation_alias=_env("CATALOG_SEARCH_HISTORY_QUEUE_SIZE")
-    )
-    search_history_flush_interval_s: float = Field(
-        0.5, gt=0, validation_alias=_env("CATALOG_SEARCH_HISTORY_FLUSH_INTERVAL_S")
-    )
-    search_history_prune_interval_s: float = Field(
-        3600, gt=0, validation_alias=_env("CATALOG_SEARCH_HISTORY_PRUNE_INTERVAL_S")
-    )
-    lineage_max_nodes: int = Field(1000, ge=10, validation_alias=_env("CATALOG_LINEAGE_MAX_NODES"))
-    idempotency_ttl_s: int = Field(86400, ge=1, validation_alias=_env("CATALOG_IDEMPOTENCY_TTL_S"))
-    idempotency_lock_timeout_s: float = Field(
-        60.0, gt=0, validation_alias=_env("CATALOG_IDEMPOTENCY_LOCK_TIMEOUT_S")
-    )
+    search_index_dir: Path | None = None
+    search_poll_interval_s: float = Field(0.2, gt=0, le=60)
+    search_batch: int = Field(2000, ge=1, le=100_000)
+    search_usage_interval_s: float = Field(30.0, gt=0)
+    search_writer_memory_mb: int = Field(64, ge=16, le=4096)
+    change_log_retention_s: int = Field(86_400, ge=60)
+    search_history_retention_days: int = Field(90, ge=0)
+    search_history_queue_size: int = Field(10_000, ge=1)
+    search_history_flush_interval_s: float = Field(0.5, gt=0)
+    search_history_prune_interval_s: float = Field(3600, gt=0)
+    lineage_max_nodes: int = Field(1000, ge=10)
+    idempotency_ttl_s: int = Field(86400, ge=1)
+    idempotency_lock_timeout_s: float = Field(60.0, gt=0)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
