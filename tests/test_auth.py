@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -15,7 +16,6 @@ from fastapi.routing import APIRoute
 from httpx import AsyncClient
 
 from catalog.app import create_app
-from catalog.platform.auth import static_tokens
 from catalog.platform.auth.middleware import PUBLIC_PATHS
 from catalog.platform.routes import flat_routes
 from catalog.settings import Settings
@@ -144,13 +144,13 @@ async def test_static_token_comparison_is_constant_time(
     auth_client: AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[tuple[bytes, bytes]] = []
-    real = static_tokens.hmac.compare_digest
+    real = hmac.compare_digest
 
     def counting(a: Any, b: Any) -> bool:
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(static_tokens.hmac, "compare_digest", counting)
+    monkeypatch.setattr(hmac, "compare_digest", counting)  # the module static_tokens calls
     await auth_client.get("/api/info", headers=bearer("viewer"))
     # every entry is compared, even after the match (no early exit)
     assert len(calls) >= len(TOKENS)
@@ -423,7 +423,7 @@ async def test_secrets_never_reach_the_logs(
 def test_production_refusals(tmp_path: Path) -> None:
     good = write_tokens(tmp_path / "good", {"a": ("strong-secret", "ops", "admin", None)})
     dev = write_tokens(tmp_path / "dev", {"a": ("test-token", "test-user", "admin", None)})
-    base = {"environment": "production", "database_url": "postgresql://u@h/db"}
+    base: dict[str, Any] = {"environment": "production", "database_url": "postgresql://u@h/db"}
     assert Settings(**base, enable_auth=True, auth_tokens_file=good).unsafe_reasons() == []
     assert "ENABLE_AUTH=false" in Settings(**base).unsafe_reasons()[0]
     assert "no credential source" in Settings(**base, enable_auth=True).unsafe_reasons()[0]

@@ -592,7 +592,7 @@ async def test_cached_keys_outlive_a_short_outage(idp: Harness, rsa1: Key) -> No
 
 async def test_aclose_closes_only_its_own_client(idp: Harness, rsa1: Key) -> None:
     async with httpx.AsyncClient() as shared:
-        settings = Settings(jwt_jwks_url=idp.server.url)  # type: ignore[call-arg]
+        settings = Settings(jwt_jwks_url=idp.server.url)
         borrowed = JwtVerifier(settings, shared)
         assert (await borrowed.verify(rsa1.sign(claims()))).subject == "alice"
         await borrowed.aclose()

@@ -94,7 +94,7 @@ async def scratch_pg(servers: Servers, worker_number: int) -> AsyncIterator[str]
 
 
 @pytest.fixture
-def sqlite_missing(sqlite_url: str) -> Iterator[str]:
+def sqlite_missing(sqlite_url: str) -> str:
     """A fresh SQLite copy without one guide index."""
     path = make_url(sqlite_url).database or ""
     import sqlite3

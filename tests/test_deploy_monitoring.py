@@ -304,10 +304,10 @@ def check_promql(expr_text: str, known: Known, where: str) -> set[str]:
         assert not unknown, f"{where}: groups or matches on unknown labels {sorted(unknown)}"
         if isinstance(node, promql.Call) and node.func.name in RATE_FUNCTIONS:
             inner = node.args[0]
-            selector = getattr(inner, "vector_selector", None)
-            if selector is None:  # a subquery: rate over a recorded or computed vector
+            rated = getattr(inner, "vector_selector", None)
+            if rated is None:  # a subquery: rate over a recorded or computed vector
                 continue
-            metric, suffix = known.series[selector.name]
+            metric, suffix = known.series[rated.name]
             assert suffix in COUNTER_SAMPLES.get(metric.kind, ()), (
                 f"{where}: {node.func.name}() of `{selector.name}`, a {metric.kind}"
             )

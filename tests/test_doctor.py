@@ -259,7 +259,7 @@ async def test_auth_with_a_jwks(sqlite_url: str) -> None:
     jwk = dict(RSAAlgorithm.to_jwk(private.public_key(), as_dict=True)) | {"kid": "k1"}
     server = JwksServer().start()
     server.serve(jwk)
-    values = {
+    values: dict[str, Any] = {
         "database_url": sqlite_url,
         "enable_auth": True,
         "jwt_jwks_url": server.url,

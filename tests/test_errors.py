@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from httpx import AsyncClient
+from httpx import AsyncClient, Response
 
 from tests.conftest import base_settings
 from tests.support.probe_routes import app_with_probe_routes
@@ -22,12 +23,12 @@ async def probe_client(
     return await open_client(app_with_probe_routes(base_settings(sqlite_url, max_body_bytes=4096)))
 
 
-def assert_envelope(response, status: int) -> dict:  # type: ignore[no-untyped-def]
+def assert_envelope(response: Response, status: int) -> dict[str, Any]:
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
     body = response.json()
     assert set(body) == {"error"}
-    error = body["error"]
+    error: dict[str, Any] = body["error"]
     assert set(error) >= ENVELOPE_KEYS
     assert error["code"] == status
     assert error["request_id"] == response.headers["x-request-id"]
@@ -95,7 +96,7 @@ async def test_huge_body_is_413_by_content_length(probe_client: AsyncClient) -> 
 
 
 async def test_huge_chunked_body_is_413_while_streaming(probe_client: AsyncClient) -> None:
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         yield b'{"name": "'
         for _ in range(10):
             yield b"x" * 1000

@@ -12,6 +12,7 @@ from sqlalchemy import make_url
 from catalog.app import create_app
 from tests.conftest import base_settings
 from tests.support.probe_routes import app_with_probe_routes
+from tests.support.servers import Servers
 from tests.support.tcp_proxy import TcpProxy
 
 Opener = Callable[[FastAPI], Awaitable[AsyncClient]]
@@ -109,8 +110,8 @@ async def test_slow_database_does_not_hang_readyz(
 
 async def test_redis_down_is_named_by_readyz(
     sqlite_url: str,
-    servers,
-    open_client: Opener,  # type: ignore[no-untyped-def]
+    servers: Servers,
+    open_client: Opener,
 ) -> None:
     redis = make_url(servers.redis_url)
     proxy = TcpProxy(redis.host or "127.0.0.1", redis.port or 6379)

@@ -34,7 +34,7 @@ async def test_a_well_behaved_task_is_cancelled_and_awaited() -> None:
     task = asyncio.create_task(asyncio.sleep(10))
     await asyncio.sleep(0)
     started = time.monotonic()
-    await stop_task(task)  # type: ignore[arg-type]
+    await stop_task(task)
     assert task.cancelled()
     assert time.monotonic() - started < 1
     await stop_task(None)  # nothing to stop

@@ -210,7 +210,7 @@ async def test_db_query_spans_are_children_of_the_request_span(
     assert any("count(" in _statement(s).lower() for s in queries), [s.name for s in finished]
     for query in queries:
         assert query.parent is not None
-        assert query.parent.span_id == server.context.span_id  # type: ignore[union-attr]
+        assert query.parent.span_id == server.context.span_id
         assert hex_trace(query) == hex_trace(server)
 
 
@@ -281,7 +281,7 @@ async def test_outbound_httpx_call_carries_the_trace(
     [call] = [s for s in spans.finished() if s.kind is SpanKind.CLIENT]
     assert parent_id == hex_span(call)
     assert call.parent is not None
-    assert call.parent.span_id == server.context.span_id  # type: ignore[union-attr]
+    assert call.parent.span_id == server.context.span_id
     # The webhook's secret path and query never reach the exported span.
     assert SECRET not in repr(dict(call.attributes or {}))
     assert capture_server.url in {str(v) for v in (call.attributes or {}).values()}
@@ -396,7 +396,8 @@ def test_tracing_off_adds_no_middleware_and_instruments_nothing(
     settings = base_settings(sqlite_url)
     assert setup_tracing(settings) is None
     app = create_app(settings)
-    assert TracingMiddleware not in [m.cls for m in app.user_middleware]
+    untraced: list[object] = [m.cls for m in app.user_middleware]
+    assert TracingMiddleware not in untraced
     client = httpx.AsyncClient()
     instrument_httpx(client)
     assert not getattr(client, "_is_instrumented_by_opentelemetry", False)
@@ -404,7 +405,7 @@ def test_tracing_off_adds_no_middleware_and_instruments_nothing(
     setup_tracing(traced_settings(sqlite_url), exporter=spans.exporter)
     traced = create_app(traced_settings(sqlite_url))  # built, never started: shut down below
     setup_tracing(traced_settings(sqlite_url)).shutdown()  # type: ignore[union-attr]
-    classes = [m.cls for m in traced.user_middleware]
+    classes: list[object] = [m.cls for m in traced.user_middleware]
     assert classes.index(TracingMiddleware) == 1  # right after RequestIdMiddleware
 
 

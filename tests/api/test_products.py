@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
+from fastapi import FastAPI
 from httpx import AsyncClient
 
+from catalog.settings import Settings
 from tests.support.api import create_element, create_product, error_of, ok, unique
 
 
@@ -230,8 +233,7 @@ async def test_lineage_directions_depth_and_cycles(client: AsyncClient) -> None:
 
 
 async def test_lineage_size_is_bounded(
-    make_settings,
-    open_client,  # type: ignore[no-untyped-def]
+    make_settings: Callable[..., Settings], open_client: Callable[[FastAPI], Awaitable[AsyncClient]]
 ) -> None:
     from catalog.app import create_app
 

@@ -120,9 +120,9 @@ async def test_enumerated_value_domain_validation(client: AsyncClient) -> None:
 async def test_non_enumerated_constraints(
     client: AsyncClient,
     data_type: str,
-    constraints: list,
+    constraints: list[dict[str, object]],
     value: object,
-    constraint: str | None,  # type: ignore[type-arg]
+    constraint: str | None,
 ) -> None:
     domain = ok(
         await client.post(

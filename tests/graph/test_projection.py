@@ -13,9 +13,8 @@ import time
 from typing import Any
 
 from asgi_lifespan import LifespanManager
-from click.testing import Result
 from httpx import ASGITransport, AsyncClient
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from catalog.app import create_app
 from catalog.cli import cli

@@ -240,7 +240,12 @@ def search_all(snapshot: Snapshot, text: str) -> list[tuple[str, float]]:
         [qual] = searcher.fast_field_values("quality", [address])
         [updated] = searcher.fast_field_values("updated_ts", [address])
         text_share = score / best if best else 0.0
-        blended = WEIGHTS.blend(text_share, pop, qual, freshness(updated, NOW.timestamp()))
+        blended = WEIGHTS.blend(
+            text_share,
+            float(pop or 0),
+            float(qual or 0),
+            freshness(int(updated or 0), NOW.timestamp()),
+        )
         rows.append((stored["id"], blended))
     return rows
 

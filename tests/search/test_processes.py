@@ -71,7 +71,11 @@ def test_replicas_with_their_own_directories_converge(
         create(b, "Written On Replica B")
         both = {"Written On Replica A", "Written On Replica B"}
         for base in (a, b):
-            eventually(lambda base=base: names(base, "written replica") == both, "converged")
+
+            def converged(base: str = base) -> bool:
+                return names(base, "written replica") == both
+
+            eventually(converged, "converged")
         assert search_health(a)["writer_pid"] != search_health(b)["writer_pid"]
 
 
@@ -126,7 +130,7 @@ def test_a_writer_killed_mid_batch_loses_and_duplicates_nothing(
 
         def midway() -> bool:
             health = search_health(base)
-            return 0 < health.get("documents", 0) < len(made)
+            return bool(0 < health.get("documents", 0) < len(made))
 
         eventually(midway, "some batches applied, not all")
         process.send_signal(signal.SIGKILL)

@@ -19,8 +19,10 @@ async def scrape(client: AsyncClient) -> dict[tuple[str, frozenset[tuple[str, st
     return samples
 
 
-def value(samples: dict, name: str, **labels: str) -> float:  # type: ignore[type-arg]
-    return samples.get((name, frozenset(labels.items())), 0.0)
+def value(
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
+    return float(samples.get((name, frozenset(labels.items())), 0.0))
 
 
 def series(samples: dict, name: str, **labels: str) -> list[dict[str, str]]:  # type: ignore[type-arg]
