@@ -18,12 +18,12 @@ from pydantic import BaseModel
 from starlette.middleware import Middleware
 
 from catalog import __version__
+from catalog.conditional.middleware import ConditionalMiddleware
 from catalog.graph import metrics as graph_metrics  # noqa: F401 - registers the guide's metrics
 from catalog.kit.clock import Clock
 from catalog.platform import openapi, probes, route_precedence
 from catalog.platform.auth.middleware import AuthMiddleware
 from catalog.platform.body_guard import BodyGuardMiddleware
-from catalog.platform.conditional import ConditionalMiddleware
 from catalog.platform.error_handling import ErrorMiddleware, install_exception_handlers
 from catalog.platform.error_schema import COMMON_ERRORS
 from catalog.platform.error_tracking import setup_error_tracking

@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from httpx import AsyncClient
 
 from catalog.app import create_app
-from catalog.kit.conditional import etag_of
+from catalog.conditional.etags import etag_of
 from catalog.settings import Settings
 from tests.support.api import create_element, create_product, error_of, ok, unique
 from tests.support.metrics import scrape, value

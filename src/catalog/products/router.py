@@ -6,10 +6,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
+from catalog.conditional.etags import IfMatch
 from catalog.deps import BulkItems, ResourcesDep, Session
 from catalog.graph.router import for_request
 from catalog.kit.bulk import BulkOut, bulk_answer
-from catalog.kit.conditional import IfMatch
 from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
 from catalog.kit.schemas import Name

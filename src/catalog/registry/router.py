@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from catalog.conditional.etags import IfMatch
 from catalog.deps import BulkItems, ResourcesDep, Session
 from catalog.kit.bulk import BulkOut, bulk_answer
-from catalog.kit.conditional import IfMatch
 from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
 from catalog.kit.schemas import Name

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.changes.recorder import touch
 from catalog.changes.refs import NodeRef
+from catalog.conditional.etags import check_if_match
 from catalog.db.models import (
     DataElement,
     DataElementConcept,
@@ -24,7 +25,6 @@ from catalog.db.models import (
     ValueDomain,
 )
 from catalog.kit.bulk import ItemOutcome, merge_outcomes, parse_items
-from catalog.kit.conditional import check_if_match
 from catalog.kit.ids import new_id
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict

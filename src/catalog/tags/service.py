@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.conditional.etags import check_if_match
 from catalog.db.models import DataProduct, Tag
-from catalog.kit.conditional import check_if_match
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
 from catalog.kit.service import DomainService

@@ -1,7 +1,7 @@
 """Conditional GETs: an ETag on every JSON answer of a resource, 304 for a client that has it.
 
 A 200 answer to GET or HEAD whose body is JSON gets a strong `ETag`, the hash of its exact
-bytes (`catalog.kit.conditional.etag_of`, the same hash services use to check `If-Match`),
+bytes (`catalog.conditional.etags.etag_of`, the same hash services use to check `If-Match`),
 unless the handler set one itself. When the request's `If-None-Match` names it (weak
 comparison, a comma list, or `*`; RFC 9110 §13.1.2) the answer becomes `304 Not Modified`
 without a body: a client polling a product or a page it already holds pays for the query but
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from catalog.kit.conditional import etag_of, none_match
+from catalog.conditional.etags import etag_of, none_match
 from catalog.kit.media_types import is_json
 
 READ_METHODS = frozenset({"GET", "HEAD"})

@@ -19,9 +19,9 @@ from typing import Annotated, Any
 
 from fastapi import Header
 from pydantic import BaseModel
-from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.conditional.repository import lock_and_refresh
 from catalog.db.models import Base
 from catalog.platform.errors import PreconditionFailed
 
@@ -99,9 +99,10 @@ async def check_if_match(
 
     Call it right after loading `obj` and before changing or deleting it, in the same
     transaction; without the header it does nothing (unconditional writes behave as before).
-    It is race-free: on PostgreSQL the row is locked (`SELECT ... FOR UPDATE`) and re-read, so
-    the comparison and the write that follows happen under the row lock, and a concurrent
-    conditional writer waits, then compares against the new representation and gets 412.
+    It is race-free: on PostgreSQL the row is locked (`SELECT ... FOR UPDATE`, see
+    `repository.lock_and_refresh`) and re-read, so the comparison and the write that follows
+    happen under the row lock, and a concurrent conditional writer waits, then compares
+    against the new representation and gets 412.
     SQLite write transactions take the database write lock with their first statement (BEGIN
     IMMEDIATE, see db/engine.py), so the row already read stays current until commit.
 
@@ -111,20 +112,8 @@ async def check_if_match(
     """
     if if_match is None:
         return
-    if session.get_bind().dialect.name == "postgresql":
-        mapper = inspect(obj).mapper
-        key = mapper.primary_key_from_instance(obj)
-        locked = await session.scalar(
-            select(*mapper.primary_key)
-            .where(
-                *(column == value for column, value in zip(mapper.primary_key, key, strict=True))
-            )
-            .with_for_update()
-        )
-        if locked is None:
-            raise PreconditionFailed(f"the {kind} was deleted meanwhile")
-        # Columns only: relationships loaded by the caller (lazy="raise") stay as they are.
-        await session.refresh(obj, attribute_names=[attr.key for attr in mapper.column_attrs])
+    if session.get_bind().dialect.name == "postgresql" and not await lock_and_refresh(session, obj):
+        raise PreconditionFailed(f"the {kind} was deleted meanwhile")
     if not match(if_match, etag_of_model(out, obj)):
         raise PreconditionFailed(
             f"the {kind} has changed since the ETag in If-Match was issued; "
