@@ -34,13 +34,11 @@ SQL_ALLOWED = {
     "doctor.py": "catalog doctor's read-only checks of the database it is pointed at",
     "ops/hot_queries.py": "builds the advisor's hot statements from the repositories' own",
     # Debts: move these statements into a repository and delete the line.
-    "admin/alerts.py": "a repository class inside the router module (alerts package, item 3)",
     "audit/trail.py": "the multi-row INSERT of a batch's audit events",
     "changes/recorder.py": "appends the change log in the request's transaction",
     "demo.py": "the seed's is-it-empty check",
     "graph/snapshot.py": "reads the graph tables whole for a rebuild",
     "graph/sql_store.py": "the SQL graph store: a repository of the graph tables in all but name",
-    "platform/alerting/engine.py": "alert state rows (one alerts package, item 3)",
     "platform/auth/apikeys.py": "API key lookups (one API-key package, item 3)",
     "platform/idempotency_store.py": "the idempotency table (idempotency/ package, item 1)",
     "registry/compat.py": "the legacy routes' queries",

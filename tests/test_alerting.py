@@ -12,7 +12,7 @@ from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import make_url
 
-from catalog.platform.alerting.engine import AlertEngine
+from catalog.alerting.engine import AlertEngine
 from catalog.settings import Settings
 from tests.conftest import base_settings
 from tests.support.api import ok

@@ -160,9 +160,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 def domain_routers() -> list[APIRouter]:
     """Every domain's router; each carries its full path prefix (see platform/routes.py)."""
     from catalog.access.router import router as access
-    from catalog.admin.alerts import router as admin_alerts
     from catalog.admin.db_indexes import router as admin_db_indexes
     from catalog.admin.router import router as admin
+    from catalog.alerting.router import router as admin_alerts
     from catalog.audit.router import router as audit
     from catalog.discover.router import router as discover
     from catalog.graph.router import router as graph

@@ -15,6 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from catalog.alerting.engine import AlertEngine
 from catalog.db.engine import WRITE, create_engine, session_factory
 from catalog.db.pool_metrics import instrument_pool
 from catalog.discover.history import SearchHistoryRecorder
@@ -22,7 +23,6 @@ from catalog.graph import open_graph_store
 from catalog.graph.store import GraphStore
 from catalog.graph.worker import OutboxWorker
 from catalog.kit.clock import Clock, SystemClock
-from catalog.platform.alerting.engine import AlertEngine
 from catalog.platform.auth.authenticator import Authenticator
 from catalog.platform.breaker import CircuitBreaker
 from catalog.platform.cache import Cache, open_cache

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from catalog.platform.alerting.window import RequestWindow
+from catalog.alerting.window import RequestWindow
 from catalog.settings import Settings
 
 

@@ -24,14 +24,14 @@ from typing import Any
 
 import httpx
 from prometheus_client import Counter
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from catalog.alerting.repository import AlertRepository
+from catalog.alerting.rules import Signal, evaluate
+from catalog.alerting.sinks import Notification, Sink, configured_sinks
+from catalog.alerting.window import RequestWindow
 from catalog.db.models import Alert
 from catalog.kit.clock import Clock, SystemClock
-from catalog.platform.alerting.rules import Signal, evaluate
-from catalog.platform.alerting.sinks import Notification, Sink, configured_sinks
-from catalog.platform.alerting.window import RequestWindow
 from catalog.platform.breaker import CircuitBreaker, CircuitOpen
 from catalog.platform.logging import get_logger
 from catalog.platform.metrics import QUEUE_DEPTH, flush_observations
@@ -126,9 +126,7 @@ class AlertEngine:
     async def _record(self, signals: dict[str, Signal]) -> None:
         now = self.now()
         async with self.sessions() as session, session.begin():
-            rows = await session.scalars(
-                select(Alert).where(Alert.status == "firing", Alert.instance == self.instance)
-            )
+            rows = await AlertRepository(session).firing(self.instance)
             active = {alert.fingerprint: alert for alert in rows}
             for fingerprint, signal in signals.items():
                 alert = active.get(fingerprint)
@@ -165,17 +163,9 @@ class AlertEngine:
         now = self.now()
         repeat_before = now - timedelta(seconds=self.settings.alert_repeat_interval_s)
         async with self.sessions() as session, session.begin():
-            alerts = (
-                await session.scalars(
-                    select(Alert).where(
-                        Alert.instance == self.instance,
-                        or_(
-                            Alert.status == "firing",
-                            Alert.ends_at >= now - RESOLVED_DELIVERY_HORIZON,
-                        ),
-                    )
-                )
-            ).all()
+            alerts = await AlertRepository(session).deliverable(
+                self.instance, now - RESOLVED_DELIVERY_HORIZON
+            )
             undelivered = 0
             for alert in alerts:
                 told = dict(alert.deliveries)
