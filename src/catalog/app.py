@@ -161,8 +161,8 @@ def domain_routers() -> list[APIRouter]:
     """Every domain's router; each carries its full path prefix (see platform/routes.py)."""
     from catalog.access.router import router as access
     from catalog.admin.db_indexes import router as admin_db_indexes
-    from catalog.admin.router import router as admin
     from catalog.alerting.router import router as admin_alerts
+    from catalog.apikeys.router import router as api_keys
     from catalog.audit.router import router as audit
     from catalog.discover.router import router as discover
     from catalog.graph.router import router as graph
@@ -185,7 +185,7 @@ def domain_routers() -> list[APIRouter]:
         audit,
         discover,
         graph,
-        admin,
+        api_keys,
         admin_alerts,
         admin_db_indexes,
         registry_compat,

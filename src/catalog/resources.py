@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from catalog.alerting.engine import AlertEngine
+from catalog.apikeys.verify import ApiKeyVerifier
 from catalog.db.engine import WRITE, create_engine, session_factory
 from catalog.db.pool_metrics import instrument_pool
 from catalog.discover.history import SearchHistoryRecorder
@@ -197,7 +198,9 @@ def open_resources(settings: Settings, clock: Clock | None = None) -> Resources:
         write_sessions=write_sessions,
         redis=redis,
         rate_limiter=open_rate_limiter(settings, redis, clock),
-        authenticator=Authenticator(settings, read_sessions, write_sessions, clock=clock),
+        authenticator=Authenticator(
+            settings, ApiKeyVerifier(read_sessions, write_sessions), clock=clock
+        ),
         alerts=AlertEngine(settings, write_sessions, clock=clock),
         idempotency=IdempotencyStore(
             write_sessions,

@@ -16,18 +16,12 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from catalog.admin.router import router as admin_router
+from catalog.apikeys import verify
+from catalog.apikeys.keys import BASE62, KEY_PREFIX, generate_key, hash_key, looks_like_key
+from catalog.apikeys.router import router as admin_router
+from catalog.apikeys.verify import authenticate_api_key
 from catalog.app import create_app, domain_routers
 from catalog.db.engine import WRITE, create_engine, session_factory
-from catalog.platform.auth import apikeys
-from catalog.platform.auth.apikeys import (
-    BASE62,
-    KEY_PREFIX,
-    authenticate_api_key,
-    generate_key,
-    hash_key,
-    looks_like_key,
-)
 from catalog.platform.auth.credentials import (
     EXPIRED,
     MALFORMED,
@@ -332,13 +326,13 @@ async def test_the_refresh_of_last_used_at_is_one_conditional_update(
     """A request within the window issues no UPDATE at all; a stale one issues exactly one."""
     created = await create_key(admin)
     touches: list[str] = []
-    real_touch = apikeys.touch_last_used
+    real_touch = verify.touch_last_used
 
     async def counting_touch(*args: Any) -> None:
         touches.append("touch")
         await real_touch(*args)
 
-    monkeypatch.setattr(apikeys, "touch_last_used", counting_touch)
+    monkeypatch.setattr(verify, "touch_last_used", counting_touch)
     await authenticate(created["key"])
     await authenticate(created["key"])
     await authenticate(created["key"])

@@ -1,1 +1,1 @@
-"""admin domain: API keys (alerts and diagnostics join later)."""
+"""admin: the admin-only routes that belong to no other package (API keys: catalog.apikeys)."""

@@ -1,18 +1,18 @@
 """One bearer token, three kinds of credential: tell them apart and ask the right checker.
 
 API keys are recognised by their prefix and checksum (no lookup for anything else), JWTs by
-their three dot-separated parts, and anything else is tried as a static token.
+their three dot-separated parts, and anything else is tried as a static token. The API-key
+checker is handed in (`catalog.apikeys.verify.ApiKeyVerifier`, built by catalog.resources):
+API keys are a domain package above this layer.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
 import httpx
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from catalog.kit.clock import Clock, SystemClock
-from catalog.platform.auth.apikeys import check_api_key, looks_like_key, touch_last_used
 from catalog.platform.auth.jwt import JwtVerifier
 from catalog.platform.auth.static_tokens import StaticTokens
 from catalog.platform.principal import Principal
@@ -29,17 +29,21 @@ def dev_token_allowed(settings: Settings) -> bool:
     )
 
 
+class ApiKeyChecker(Protocol):
+    def recognises(self, token: str) -> bool:
+        """Whether `token` has the form of an API key (no I/O)."""
+        ...
+
+    async def authenticate(self, token: str) -> Principal:
+        """The key's principal, or `InvalidCredentials` saying why not."""
+        ...
+
+
 class Authenticator:
     def __init__(
-        self,
-        settings: Settings,
-        read_sessions: async_sessionmaker[Any],
-        write_sessions: async_sessionmaker[Any],
-        *,
-        clock: Clock | None = None,
+        self, settings: Settings, api_keys: ApiKeyChecker, *, clock: Clock | None = None
     ) -> None:
-        self.read_sessions = read_sessions
-        self.write_sessions = write_sessions
+        self.api_keys = api_keys
         clock = clock or SystemClock()
         self.static = StaticTokens(
             settings.auth_tokens_file,
@@ -54,13 +58,8 @@ class Authenticator:
             self.jwt = JwtVerifier(settings, self._jwks_http, clock=clock.monotonic)
 
     async def authenticate(self, token: str) -> Principal:
-        if looks_like_key(token):
-            async with self.read_sessions() as session, session.begin():
-                principal, due = await check_api_key(session, token)
-            if due is not None:  # at most once per key every few minutes
-                async with self.write_sessions() as session, session.begin():
-                    await touch_last_used(session, due)
-            return principal
+        if self.api_keys.recognises(token):
+            return await self.api_keys.authenticate(token)
         if self.jwt is not None and token.count(".") == 2:
             return await self.jwt.verify(token)
         return self.static.verify(token)

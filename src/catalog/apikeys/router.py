@@ -1,4 +1,4 @@
-"""HTTP routes of the admin area: API keys (admin role only)."""
+"""HTTP routes of API keys, under /api/admin (admin role only)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from catalog.admin import schemas
-from catalog.admin.service import ApiKeyService
+from catalog.apikeys import schemas
+from catalog.apikeys.keys import KeyStatus
+from catalog.apikeys.service import ApiKeyService
 from catalog.deps import Session
 from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
-from catalog.platform.auth.apikeys import KeyStatus
 from catalog.platform.error_schema import error_responses
 from catalog.platform.principal import Actor
 from catalog.platform.retrying_route import RetryingRoute

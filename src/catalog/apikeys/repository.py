@@ -1,14 +1,17 @@
-"""All SQL of the admin endpoints' API keys (the per-request check is in platform/auth)."""
+"""All SQL of API keys: the admin routes' and the per-request check's (`verify`)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, false, func, literal, or_, select, update
+from sqlalchemy import Row, Select, false, func, literal, or_, select, update
 
 from catalog.db.models import ApiKey
 from catalog.kit.repository import Repository
+
+# What checking a key reads: id, name, role, team, revoked_at, expires_at, last_used_at.
+Credential = Row[str, str, str, str | None, datetime | None, datetime | None, datetime | None]
 
 # First key of the PostgreSQL advisory locks that serialise creations of one key name.
 NAME_LOCK_KEY = 0xA91
@@ -68,3 +71,31 @@ class ApiKeyRepository(Repository[ApiKey]):
             .execution_options(synchronize_session=False, populate_existing=True)
         )
         return (await self.session.scalars(statement)).first()
+
+    async def credential(self, key_hash: str) -> Credential | None:
+        """What checking a key needs of the row with this hash, if any: no ORM object."""
+        result = await self.session.execute(
+            select(
+                ApiKey.id,
+                ApiKey.name,
+                ApiKey.role,
+                ApiKey.team,
+                ApiKey.revoked_at,
+                ApiKey.expires_at,
+                ApiKey.last_used_at,
+            ).where(ApiKey.key_hash == key_hash)
+        )
+        return result.first()
+
+    async def touch_last_used(self, key_id: str, now: datetime, threshold: datetime) -> None:
+        """Set `last_used_at` to `now` unless it is already `threshold` or later."""
+        # Conditional in SQL too: of concurrent requests that all saw a stale value, one writes.
+        await self.session.execute(
+            update(ApiKey)
+            .where(
+                ApiKey.id == key_id,
+                or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < threshold),
+            )
+            .values(last_used_at=now)
+            .execution_options(synchronize_session=False)
+        )

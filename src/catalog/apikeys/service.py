@@ -2,7 +2,7 @@
 
 A key is created for a name unique among active keys (a revoked or expired key's name may be
 used again), with a role, an optional team, scopes and expiry. The secret is generated here,
-answered once and stored only as its SHA-256 (see `catalog.platform.auth.apikeys`). Revoking
+answered once and stored only as its SHA-256 (see `catalog.apikeys.keys`). Revoking
 is final and immediate: one conditional UPDATE, so a second revocation is a 409. Audit events
 of creations and revocations never contain the key or its hash.
 """
@@ -14,14 +14,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.admin import schemas
-from catalog.admin.repository import ApiKeyRepository
+from catalog.apikeys import schemas
+from catalog.apikeys.keys import generate_key
+from catalog.apikeys.repository import ApiKeyRepository
 from catalog.db.models import ApiKey
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
 from catalog.kit.service import DomainService
 from catalog.kit.time import utcnow
-from catalog.platform.auth.apikeys import generate_key
 from catalog.platform.errors import Conflict, NotFound
 from catalog.platform.principal import Actor
 
