@@ -31,7 +31,7 @@ from catalog.settings import Settings
 from tests.conftest import base_settings
 from tests.support.api import error_of, ok, unique
 from tests.support.db import query
-from tests.support.db_faults import ATTEMPTS, app_with_db_faults
+from tests.support.db_faults import ATTEMPTS, HOLDING, app_with_db_faults
 from tests.support.metrics import scrape, value
 from tests.support.search import caught_up
 from tests.support.servers import free_port
@@ -264,12 +264,7 @@ async def test_an_exhausted_pool_answers_503_within_the_pool_timeout_then_recove
     await caught_up(client)  # its first round (and prune) done, the writer waits a minute
     await wait_for_checked_out(client, 0, at_most=True)
     capacity = 2 if dialect(database_url) == "postgresql" else 15
-    # Held long enough for the scrapes below (a 1.7 MB /metrics takes a second under load).
-    holders = [
-        asyncio.create_task(client.get("/t/dbf/hold", params={"seconds": 8}))
-        for _ in range(capacity)
-    ]
-    await wait_for_checked_out(client, capacity)
+    holders = await hold_every_connection(client, capacity)
     metrics = await RetryMetrics.start(client)
     assert not any(holder.done() for holder in holders), "a holder ended before the test"
 
@@ -287,6 +282,24 @@ async def test_an_exhausted_pool_answers_503_within_the_pool_timeout_then_recove
         ok(await holder)
     answer, _ = await fail(client, "serialization", times=0)
     assert ok(answer) == {"attempts": 1}
+
+
+async def hold_every_connection(client: AsyncClient, capacity: int) -> list[asyncio.Task[Response]]:
+    """`capacity` requests each holding a pooled connection (for 8 s: long enough for the
+    scrapes that follow, a 1.7 MB /metrics takes a second under load). A background task
+    (the search index writer, the alert engine) holding a connection for a moment makes a
+    holder time out waiting: it is replaced until all of them hold one."""
+    holders: list[asyncio.Task[Response]] = []
+    deadline = time.monotonic() + 30
+    while HOLDING["now"] < capacity:
+        assert time.monotonic() < deadline, f"only {HOLDING['now']} of {capacity} held"
+        holders = [holder for holder in holders if not holder.done()]
+        holders += [
+            asyncio.create_task(client.get("/t/dbf/hold", params={"seconds": 8}))
+            for _ in range(capacity - len(holders))
+        ]
+        await asyncio.sleep(0.02)
+    return holders
 
 
 async def wait_for_checked_out(client: AsyncClient, count: int, at_most: bool = False) -> None:

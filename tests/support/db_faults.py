@@ -102,11 +102,18 @@ async def lock_pair(session: Session, token: str, first: str, second: str) -> di
     return {"attempts": ATTEMPTS[token]}
 
 
+HOLDING: Counter[str] = Counter()  # "now": requests of /hold holding their connection
+
+
 @router.get("/hold")
 async def hold_connection(session: Session, seconds: float) -> dict[str, float]:
     """Keep a pooled connection checked out for `seconds`."""
     await session.execute(text("SELECT 1"))
-    await asyncio.sleep(seconds)
+    HOLDING["now"] += 1
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        HOLDING["now"] -= 1
     return {"held": seconds}
 
 
