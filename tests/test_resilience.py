@@ -12,6 +12,7 @@ from tenacity import RetryCallState
 from catalog.platform.breaker import CircuitBreaker, CircuitOpen, State
 from catalog.platform.retry import (
     DEFAULT,
+    Backoff,
     RetryBudget,
     RetryPolicy,
     TransientHTTPStatus,
@@ -37,6 +38,26 @@ def test_guide_defaults() -> None:
         2.0,
     )
     assert [DEFAULT.cap(n) for n in (1, 2, 3, 4, 8)] == [0.1, 0.2, 0.4, 0.8, 5.0]
+
+
+def test_backoff_doubles_from_the_first_pause_up_to_its_cap() -> None:
+    # The numbers of the background loops: graph index creation, search history batches,
+    # and the graph and search workers (the poll interval doubled per failure).
+    assert [Backoff(1.0, 60.0).pause_s(n) for n in range(1, 9)] == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert [Backoff(0.1, 5.0).pause_s(n) for n in range(1, 9)] == [
+        0.1,
+        0.2,
+        0.4,
+        0.8,
+        1.6,
+        3.2,
+        5.0,
+        5.0,
+    ]
+    assert [Backoff(0.5, 30.0).pause_s(failures + 1) for failures in range(8)] == [
+        0.5 * 2**failures if failures < 6 else 30.0 for failures in range(8)
+    ]
+    assert Backoff(0.5, 30.0).pause_s(10_000) == 30.0
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,9 @@ Only transient failures are retried: timeouts, connection errors, and HTTP 429, 
 POST carrying an idempotency key). A retry budget caps retries at a share of first attempts
 (default 20%, plus a small floor), so during an outage retries cannot multiply the load on
 the thing that is already failing.
+
+`Backoff` is the other half: how a loop that keeps trying (a background worker, a start-up
+task) spaces its attempts, the same doubling through tenacity's `wait_exponential`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 T = TypeVar("T")
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -37,10 +47,38 @@ class RetryPolicy:
 
     def cap(self, retry_number: int) -> float:
         """The most the n-th retry (1-based) waits before Retry-After is considered."""
-        return min(self.max_s, self.initial_s * self.multiplier ** (retry_number - 1))
+        return Backoff(self.initial_s, self.max_s, self.multiplier).pause_s(retry_number)
 
 
 DEFAULT = RetryPolicy()
+
+
+class Backoff:
+    """How a loop that keeps trying backs off: `first_s` after the first failure, doubling
+    (or times `multiplier`) with each further consecutive failure, never more than `max_s`;
+    no jitter (one such loop per process, so there is no herd to spread out). `RetryPolicy`
+    draws its full-jitter waits under the same curve.
+
+    `wait` is tenacity's `wait_exponential` for a tenacity retrying. `pause_s(n)` asks that
+    same strategy for the pause after n failures, for loops that do not fit tenacity's
+    retrying: long-running workers that count, log and carry on between rounds, and whose
+    pause a wake-up or a stop request may cut short (see `catalog.platform.tasks`).
+    """
+
+    def __init__(self, first_s: float, max_s: float, multiplier: float = 2.0) -> None:
+        self.first_s = first_s
+        self.max_s = max_s
+        self.wait = wait_exponential(multiplier=first_s, max=max_s, exp_base=multiplier)
+
+    def pause_s(self, failures: int) -> float:
+        """The pause after `failures` consecutive failures: `first_s * multiplier **
+        (failures - 1)`, at most `max_s` (tenacity's attempt number counts failed attempts)."""
+        state = RetryCallState(_NOT_RETRYING, None, (), {})
+        state.attempt_number = failures
+        return self.wait(state)
+
+
+_NOT_RETRYING = Retrying()  # the retrying a RetryCallState must name; pause_s never runs it
 
 
 class RetryBudget:
