@@ -24,6 +24,7 @@ from catalog.discover.repository import DiscoverRepository
 from catalog.kit.time import utcnow
 from catalog.platform.logging import get_logger
 from catalog.platform.metrics import QUEUE_DEPTH
+from catalog.platform.retry import Backoff
 
 log = get_logger(__name__)
 
@@ -40,6 +41,7 @@ FLUSH_FAILURES = Counter(
 )
 BATCH_SIZE = 500
 MAX_BACKOFF_S = 5.0
+BACKOFF = Backoff(0.1, MAX_BACKOFF_S)  # between attempts at a failing batch
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ class SearchHistoryRecorder:
         return batch
 
     async def _run(self) -> None:
-        backoff = 0.1
+        failures = 0
         batch: list[Entry] = []
         while True:
             if not batch:
@@ -104,19 +106,20 @@ class SearchHistoryRecorder:
             if batch:
                 try:
                     await self._write(batch)
-                    batch, backoff = [], 0.1
+                    batch, failures = [], 0
                 except Exception as exc:  # database down: keep the batch, try again
+                    failures += 1
                     FLUSH_FAILURES.inc()
                     log.warning(
                         "search_history_flush_failed",
                         error=repr(exc)[:300],
                         pending=len(batch) + self.queue.qsize(),
                     )
-                    if self._stopping.is_set() and backoff >= MAX_BACKOFF_S:
+                    pause = BACKOFF.pause_s(failures)
+                    if self._stopping.is_set() and pause >= MAX_BACKOFF_S:
                         log.error("search_history_lost_at_shutdown", entries=len(batch))
                         return
-                    await asyncio.sleep(backoff)
-                    backoff = min(MAX_BACKOFF_S, backoff * 2)
+                    await asyncio.sleep(pause)
                     continue
             await self._maybe_prune()
             if self._stopping.is_set() and self.queue.empty() and not batch:

@@ -38,7 +38,7 @@ from catalog.kit.clock import Clock, SystemClock
 from catalog.platform.breaker import CircuitBreaker
 from catalog.platform.logging import get_logger
 from catalog.platform.metrics import QUEUE_DEPTH
-from catalog.platform.retry import call_with_retry
+from catalog.platform.retry import Backoff, call_with_retry
 from catalog.platform.tasks import stop_task, wait_for_any
 from catalog.settings import Settings
 
@@ -90,6 +90,8 @@ class OutboxWorker:
         self.postgres = postgres
         self.batch = batch
         self.interval_s = interval_s
+        # The pause between rounds: the interval, doubled per consecutive failure.
+        self.backoff = Backoff(interval_s, MAX_BACKOFF_S)
         # Guards every call into the graph database, the API's reads included (graph/service.py).
         self.breaker = CircuitBreaker(
             "graph", open_s=10.0, clock=(clock or SystemClock()).monotonic
@@ -151,7 +153,7 @@ class OutboxWorker:
             self._wake.clear()
             # Backing off, commits do not cut the pause short, or a burst of writes during an
             # outage would become a burst of attempts against the graph.
-            pause = min(MAX_BACKOFF_S, self.interval_s * 2**failures)
+            pause = self.backoff.pause_s(failures + 1)  # interval * 2**failures, capped
             await wait_for_any(
                 {self._stopping} if failures else {self._wake, self._stopping}, pause
             )

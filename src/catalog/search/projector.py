@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from catalog.changes.repository import Change, ChangeLogRepository
 from catalog.kit.time import utcnow
 from catalog.platform.logging import get_logger
+from catalog.platform.retry import Backoff
 from catalog.platform.tasks import stop_task, wait_for_any
 from catalog.platform.tracing import untraced
 from catalog.search import metrics
@@ -98,6 +99,8 @@ class SearchProjector:
         self.write_sessions = write_sessions
         self.batch = settings.search_batch
         self.interval_s = settings.search_poll_interval_s
+        # The pause between rounds: the interval, doubled per consecutive failure.
+        self.backoff = Backoff(self.interval_s, MAX_BACKOFF_S)
         self.usage_interval_s = settings.search_usage_interval_s
         self.retention_s = settings.change_log_retention_s
         self.heap_bytes = settings.search_writer_memory_mb * 1_000_000
@@ -168,7 +171,7 @@ class SearchProjector:
             if not self.directory.locked_here:
                 pause = LOCK_RETRY_S
             else:
-                pause = min(MAX_BACKOFF_S, self.interval_s * 2**failures)
+                pause = self.backoff.pause_s(failures + 1)  # interval * 2**failures, capped
             # After a failure, or right after a commit, writes do not cut the pause short:
             # under a stream of writes the index commits once an interval, not once a write.
             calm = failures or self._commits != commits
