@@ -14,6 +14,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from tenacity import AsyncRetrying, RetryCallState
 
 from catalog.alerting.engine import AlertEngine
 from catalog.apikeys.verify import ApiKeyVerifier
@@ -35,7 +36,7 @@ from catalog.platform.ratelimit.limiter import RateLimiter
 from catalog.platform.ratelimit.local import LocalBuckets
 from catalog.platform.ratelimit.policy import Policy
 from catalog.platform.ratelimit.redis_buckets import RedisBuckets
-from catalog.platform.retry import RetryBudget
+from catalog.platform.retry import Backoff, RetryBudget
 from catalog.platform.tracing import instrument_engine, instrument_redis
 from catalog.search.directory import IndexDirectory, default_root
 from catalog.search.index import Expected, SearchIndex
@@ -129,21 +130,24 @@ async def _warm_up(redis: aioredis.Redis) -> None:
         await redis.ping()
 
 
+GRAPH_INDEXES_BACKOFF = Backoff(1.0, 60.0)
+
+
 async def _ensure_indexes(graph: GraphStore) -> None:
     """The guide's graph indexes, created at start in the background: a graph database that
     is down at start must not hold the service up, so this tries again (1 s doubling to a
     minute apart) until it gets through (`catalog graph init` does the same by hand)."""
-    pause = 1.0
-    while True:
-        try:
-            created = await graph.ensure_indexes()
-        except Exception as exc:
-            log.warning("graph_indexes_not_created", store=graph.name, error=repr(exc)[:300])
-            await asyncio.sleep(pause)
-            pause = min(60.0, pause * 2)
-        else:
-            log.info("graph_indexes_ensured", store=graph.name, created=len(created))
-            return
+
+    def failed(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning("graph_indexes_not_created", store=graph.name, error=repr(exc)[:300])
+
+    # Any Exception is retried, forever; a cancel (shutdown) ends it.
+    retrying = AsyncRetrying(
+        wait=GRAPH_INDEXES_BACKOFF.wait, before_sleep=failed, sleep=asyncio.sleep
+    )
+    created: list[str] = await retrying(graph.ensure_indexes)
+    log.info("graph_indexes_ensured", store=graph.name, created=len(created))
 
 
 def open_redis(settings: Settings) -> aioredis.Redis | None:
