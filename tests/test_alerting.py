@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,6 +20,7 @@ from tests.support.metrics import scrape, value
 from tests.support.probe_routes import app_with_probe_routes
 from tests.support.receiver import Receiver
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.wait import until
 
 
 @pytest.fixture
@@ -284,10 +284,7 @@ async def test_the_engine_runs_by_itself(database_url: str) -> None:
         async def fired() -> bool:
             return bool(await active(client))
 
-        for _ in range(40):
-            if await fired():
-                break
-            await asyncio.sleep(0.1)
+        await until(fired, "the alert engine firing by itself", timeout_s=4)
         assert await fired()
 
 

@@ -26,6 +26,7 @@ from tests.support.clock import ManualClock
 from tests.support.metrics import scrape, value
 from tests.support.search import by_search_writer, caught_up
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.wait import until
 from tests.test_auth import TOKENS, bearer, write_tokens
 
 
@@ -352,10 +353,11 @@ async def test_redis_down_bypasses_to_the_database_and_comes_back(
         assert a.cache.breaker.snapshot()["state"] in {"open", "half_open"}
 
         await proxy.up()
-        for _ in range(50):
-            if not a.cache._unretired:
-                break
-            await asyncio.sleep(0.1)
+
+        async def retired() -> bool:
+            return not a.cache._unretired
+
+        await until(retired, "the invalidations kept during the outage being sent")
         assert not a.cache._unretired
         assert ok(await b.client.get(path))["description"] == "written during the outage"
         ok(await a.client.get(path))

@@ -34,6 +34,7 @@ from tests.support.api import error_of, ok
 from tests.support.db import execute, query
 from tests.support.process import run_catalog
 from tests.support.servers import MissingServerError, Servers, start_postgres
+from tests.support.wait import until
 
 Opener = Callable[[FastAPI], Awaitable[AsyncClient]]
 INDEXES = "/api/admin/db/indexes"
@@ -200,13 +201,16 @@ async def test_unused_means_never_scanned_and_enforcing_nothing(
     finally:
         await connection.close()
     client = await open_client(create_app(base_settings(scratch_pg)))
-    by_name: dict[str, Any] = {}
-    for _ in range(50):  # statistics arrive asynchronously once the backend exits
-        report = ok(await client.get(INDEXES))
-        by_name = {index["name"]: index for index in report["indexes"]}
-        if by_name["idx_tags_name"]["scans"]:
-            break
-        await asyncio.sleep(0.1)
+
+    async def scanned() -> dict[str, Any] | None:
+        answer: dict[str, Any] = ok(await client.get(INDEXES))
+        tags = next(i for i in answer["indexes"] if i["name"] == "idx_tags_name")
+        return answer if tags["scans"] else None
+
+    # statistics arrive asynchronously once the backend exits
+    found = await until(scanned, "the index scan reaching PostgreSQL's statistics")
+    report: dict[str, Any] = found or {}  # until() answers only a truthy result
+    by_name = {index["name"]: index for index in report["indexes"]}
     assert by_name["idx_tags_name"]["scans"] >= 1
     assert by_name["idx_tags_name"]["unused"] is False
     never = by_name["idx_langextract_audit_trail_user_id"]

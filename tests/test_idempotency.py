@@ -29,6 +29,7 @@ from tests.support.clock import ManualClock
 from tests.support.db import execute, query
 from tests.support.session_faults import failing_request_commits
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.wait import until
 
 Opener = Callable[..., Awaitable[AsyncClient]]
 KEY = "idempotency-key"
@@ -266,11 +267,12 @@ async def test_expired_keys_are_pruned_in_the_background(
     client = await open_client(create_app(make_settings(idempotency_ttl_s=2)))
     ok(await client.post("/api/data-products", json=product_body(), headers={KEY: "p"}), 201)
     assert await stored_keys(database_url) == 1
+
     # The prune runs every min(TTL, 1 h); the key expires 2 s after its answer.
-    for _ in range(100):
-        if await stored_keys(database_url) == 0:
-            break
-        await asyncio.sleep(0.1)
+    async def pruned() -> bool:
+        return await stored_keys(database_url) == 0
+
+    await until(pruned, "the background prune of the expired key")
     assert await stored_keys(database_url) == 0
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -14,6 +12,7 @@ from tests.conftest import base_settings
 from tests.support.metrics import scrape, series, value
 from tests.support.probe_routes import app_with_probe_routes
 from tests.support.search import caught_up
+from tests.support.wait import until
 
 HTTP_METRICS = (
     "catalog_request_duration_seconds",
@@ -136,10 +135,11 @@ async def test_pool_gauges_follow_the_pool(
         )
     )
     await caught_up(client)  # the writer's first round done: it waits a minute now
-    deadline = time.monotonic() + 10
-    while value(await scrape(client), "catalog_db_pool_checked_out") != 0:  # and its prune
-        assert time.monotonic() < deadline, "the search index writer kept its connection"
-        await asyncio.sleep(0.02)
+
+    async def pool_idle() -> bool:  # the writer's prune returned its connection too
+        return value(await scrape(client), "catalog_db_pool_checked_out") == 0
+
+    await until(pool_idle, "the search index writer returning its connection")
     await client.get("/t/db")
     samples = await scrape(client)
     assert value(samples, "catalog_db_pool_size") == 4  # half of 8 steady, half overflow

@@ -26,6 +26,7 @@ from tests.support.api import create_product, error_of, ok
 from tests.support.db import query
 from tests.support.metrics import scrape, value
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.wait import until
 
 Opener = Any
 
@@ -45,10 +46,11 @@ async def wait_for_indexes(url: str, graph: str) -> None:
     """Until the app's background task has created the guide's indexes (bounded)."""
     store = FalkorDBStore(url, graph, max_connections=2, timeout_s=5.0)
     try:
-        deadline = time.monotonic() + 15
-        while not {("DataElement", "identifier"), ("Tag", "category")} <= await store.indexes():
-            assert time.monotonic() < deadline, "the indexes were not created"
-            await asyncio.sleep(0.05)
+
+        async def created() -> bool:
+            return {("DataElement", "identifier"), ("Tag", "category")} <= await store.indexes()
+
+        await until(created, "the guide's indexes being created", timeout_s=15)
     finally:
         await store.close()
 
@@ -96,13 +98,13 @@ async def test_a_graph_outage_delays_the_projection_and_loses_nothing(
     error_of(unavailable, 503)
     assert int(unavailable.headers["retry-after"]) >= 1
     # The worker's round fails after its retries; the gauge is as of its last round.
-    deadline = time.monotonic() + 20
-    while (
-        value(samples := await scrape(client), "catalog_graph_projected_total", outcome="failed")
-        < 1
-    ):
-        assert time.monotonic() < deadline, "the failed projection was not counted"
-        await asyncio.sleep(0.1)
+
+    async def failure_counted() -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:
+        samples = await scrape(client)
+        failed = value(samples, "catalog_graph_projected_total", outcome="failed")
+        return samples if failed >= 1 else None
+
+    samples = await until(failure_counted, "the failed projection counted", timeout_s=20) or {}
     assert value(samples, "catalog_graph_outbox_pending") >= 1
 
     await proxy.up()

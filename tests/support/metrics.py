@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from httpx import AsyncClient
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.wait import until
 
 
 async def scrape(client: AsyncClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -34,7 +33,8 @@ def series(samples: dict, name: str, **labels: str) -> list[dict[str, str]]:  # 
 async def wait_for_in_flight(client: AsyncClient, at_least: int, timeout_s: float = 10.0) -> None:
     """Until the app reports `at_least` requests being handled (`catalog_in_flight_requests`;
     /metrics itself is not counted): the observable moment a request is in flight."""
-    deadline = time.monotonic() + timeout_s
-    while value(await scrape(client), "catalog_in_flight_requests") < at_least:
-        assert time.monotonic() < deadline, f"{at_least} requests were never in flight"
-        await asyncio.sleep(0.01)
+
+    async def in_flight() -> bool:
+        return value(await scrape(client), "catalog_in_flight_requests") >= at_least
+
+    await until(in_flight, f"{at_least} requests in flight", timeout_s=timeout_s, every_s=0.01)

@@ -1,0 +1,24 @@
+"""Waiting for something a test cannot be told about directly (a background task, a real
+process): poll a condition until it holds, with a deadline, never a fixed nap."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+async def until(
+    check: Callable[[], Awaitable[T]], what: str, timeout_s: float = 10.0, every_s: float = 0.05
+) -> T:
+    """The first truthy result of `check()`; fails saying `what` did not happen in time."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout_s} s"
+        await asyncio.sleep(every_s)
