@@ -36,6 +36,7 @@ from tests.support.metrics import scrape, value
 from tests.support.search import caught_up
 from tests.support.servers import free_port
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.wait import until
 
 Opener = Callable[[FastAPI], Awaitable[AsyncClient]]
 SQLITE_BUSY_TIMEOUT_MS = 200  # how long a SQLite writer waits for the lock before "locked"
@@ -304,12 +305,12 @@ async def hold_every_connection(client: AsyncClient, capacity: int) -> list[asyn
 
 async def wait_for_checked_out(client: AsyncClient, count: int, at_most: bool = False) -> None:
     """Wait until at least (or, with `at_most`, at most) `count` connections are out."""
-    for _ in range(100):
+
+    async def reached() -> bool:
         out = value(await scrape(client), "catalog_db_pool_checked_out")
-        if (out <= count) if at_most else (out >= count):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the pool never had {count} connections checked out")
+        return (out <= count) if at_most else (out >= count)
+
+    await until(reached, f"the pool having {count} connections checked out", timeout_s=5)
 
 
 def test_postgres_pool_is_sized_from_the_connection_ceiling_across_workers() -> None:
