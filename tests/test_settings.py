@@ -212,6 +212,7 @@ EVERY_ENV_NAME: dict[str, tuple[str, str]] = {
     "CATALOG_DEPENDENCY_TIMEOUT_S": ("dependency_timeout_s", "0.5"),
     "CATALOG_UNAVAILABLE_RETRY_AFTER_S": ("unavailable_retry_after_s", "9"),
     "CATALOG_DB_POOL_TIMEOUT_S": ("db_pool_timeout_s", "1"),
+    "CATALOG_DB_CONNECT_TIMEOUT_S": ("db_connect_timeout_s", "3"),
     "CATALOG_WORKERS": ("workers", "4"),
     "CATALOG_RATE_LIMIT_ENDPOINTS": ("rate_limit_endpoints", '{"GET /api/tags": "60/6"}'),
     "CATALOG_RATE_LIMIT_MAX_KEYS": ("rate_limit_max_keys", "10"),

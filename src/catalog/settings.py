@@ -152,6 +152,9 @@ class Settings(BaseSettings):
     dependency_timeout_s: float = Field(2.0, gt=0)
     unavailable_retry_after_s: int = Field(5, ge=1)
     db_pool_timeout_s: float = Field(5.0, gt=0)
+    # Opening a PostgreSQL connection forks a backend on the server; a burst of them on a busy
+    # host takes longer than a probe or a query should, so it has its own, longer, bound.
+    db_connect_timeout_s: float = Field(5.0, gt=0)
     workers: int = Field(1, ge=1)
     rate_limit_endpoints: dict[str, str] = Field(default_factory=dict)
     rate_limit_max_keys: int = Field(100_000, ge=1)

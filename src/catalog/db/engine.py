@@ -65,7 +65,7 @@ def create_engine(settings: Settings, *, echo: bool = False) -> AsyncEngine:
         pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={
-            "timeout": settings.dependency_timeout_s,
+            "timeout": settings.db_connect_timeout_s,
             "server_settings": {
                 "application_name": "catalog",
                 # pg_trgm's `%` and `<%` thresholds, for typo-tolerant search and typeahead
