@@ -1,1 +1,0 @@
-"""Authentication: bearer credentials (static tokens, API keys, JWTs) -> a Principal."""
