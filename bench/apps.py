@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from catalog.app import app_from_env, meta_router
-from catalog.platform import probes
-from catalog.platform.error_handling import install_exception_handlers
+from catalog.server import probes
+from catalog.server.error_handling import install_exception_handlers
 
 
 def full_app() -> FastAPI:
@@ -26,7 +26,7 @@ def bare_app() -> FastAPI:
 def no_metrics_app() -> FastAPI:
     """The service as `catalog serve` builds it, without the metrics/access-log middleware:
     the difference to `full_app` is what observing each request costs."""
-    from catalog.platform.metrics import AccessMiddleware
+    from catalog.observability.metrics import AccessMiddleware
 
     app = app_from_env()
     app.user_middleware = [m for m in app.user_middleware if m.cls is not AccessMiddleware]  # type: ignore[comparison-overlap]

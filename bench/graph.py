@@ -61,6 +61,8 @@ from bench.support import (
     scratch_postgres,
 )
 from catalog.changes.repository import ChangeLogRepository
+from catalog.core.ids import new_id
+from catalog.core.time import utcnow
 from catalog.db.engine import WRITE, create_engine, session_factory
 from catalog.db.models import ChangeLog, DataProduct, LineageEdge
 from catalog.graph.model import LineageDirection, NodeRef, Subgraph
@@ -68,9 +70,7 @@ from catalog.graph.rebuild import rebuild
 from catalog.graph.sql_store import SqlGraphStore
 from catalog.graph.store import GraphStore
 from catalog.graph.worker import CONSUMER, OutboxWorker
-from catalog.kit.ids import new_id
 from catalog.kit.repository import table_of
-from catalog.kit.time import utcnow
 from catalog.settings import Settings
 
 DATABASE = "catalog_bench_graph"

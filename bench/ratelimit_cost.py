@@ -18,10 +18,10 @@ import time
 import redis.asyncio as aioredis
 
 from bench.support import percentiles, save
-from catalog.platform.ratelimit.buckets import Check, Limit
-from catalog.platform.ratelimit.identity import client_identity
-from catalog.platform.ratelimit.local import LocalBuckets
-from catalog.platform.ratelimit.redis_buckets import RedisBuckets
+from catalog.ratelimit.buckets import Check, Limit
+from catalog.ratelimit.identity import client_identity
+from catalog.ratelimit.local import LocalBuckets
+from catalog.ratelimit.redis_buckets import RedisBuckets
 
 GLOBAL = Limit("global", 1e9, 10**9)
 PER_IP = Limit("ip", 1e9, 10**9)

@@ -20,6 +20,8 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from catalog.core.ids import new_id
+from catalog.core.time import utcnow
 from catalog.db.engine import WRITE, create_engine, session_factory
 from catalog.db.models import (
     DataElement,
@@ -31,9 +33,7 @@ from catalog.db.models import (
     Representation,
     Tag,
 )
-from catalog.kit.ids import new_id
 from catalog.kit.repository import table_of
-from catalog.kit.time import utcnow
 from catalog.settings import Settings
 
 TEAMS = [

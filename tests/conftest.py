@@ -29,7 +29,7 @@ from catalog.app import create_app
 from catalog.db.engine import async_url
 from catalog.db.migrate import upgrade
 from catalog.db.models import Base
-from catalog.resources import Resources
+from catalog.server.resources import Resources
 from catalog.settings import Settings
 from tests.support.servers import Servers, resolve_servers
 

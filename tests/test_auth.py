@@ -16,8 +16,8 @@ from fastapi.routing import APIRoute
 from httpx import AsyncClient
 
 from catalog.app import create_app
-from catalog.platform.auth.middleware import PUBLIC_PATHS
-from catalog.platform.routes import flat_routes
+from catalog.core.routes import flat_routes
+from catalog.server.auth_middleware import PUBLIC_PATHS
 from catalog.settings import Settings
 from tests.conftest import base_settings
 from tests.support.api import create_element, create_product, error_of, ok

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from catalog.platform.auth.credentials import (
+from catalog.identity.credentials import (
     ALGORITHM_NOT_ALLOWED,
     BAD_SIGNATURE,
     EXPIRED,
@@ -38,8 +38,8 @@ from catalog.platform.auth.credentials import (
     WRONG_ISSUER,
     InvalidCredentials,
 )
-from catalog.platform.auth.jwt import JwtVerifier
-from catalog.platform.principal import Principal
+from catalog.identity.jwt import JwtVerifier
+from catalog.identity.principal import Principal
 from catalog.settings import Settings
 from tests.support.jwks_server import JwksServer
 

@@ -17,8 +17,8 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy import event, make_url
 
 from catalog.app import create_app
-from catalog.platform.cache.core import Cache
-from catalog.resources import Resources
+from catalog.cache.core import Cache
+from catalog.server.resources import Resources
 from catalog.settings import Settings
 from tests.conftest import base_settings, search_index_built
 from tests.support.api import create_element, create_product, ok, unique

@@ -21,12 +21,12 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from catalog.app import domain_routers
+from catalog.core.errors import ServiceUnavailable
+from catalog.core.retry import RetryBudget
 from catalog.db import engine as db_engine
 from catalog.db.engine import async_url, create_engine, pool_size_for
 from catalog.db.transient import is_transient_db_error
-from catalog.platform.errors import ServiceUnavailable
-from catalog.platform.retry import RetryBudget
-from catalog.platform.retrying_route import RetryingRoute
+from catalog.server.retrying_route import RetryingRoute
 from catalog.settings import Settings
 from tests.conftest import base_settings
 from tests.support.api import error_of, ok, unique

@@ -21,7 +21,7 @@ from httpx import ASGITransport, AsyncClient, Response
 from sqlalchemy import make_url
 
 from catalog.app import create_app
-from catalog.resources import Resources
+from catalog.server.resources import Resources
 from catalog.settings import Settings
 from tests.conftest import base_settings, search_index_built
 from tests.support.api import create_product, error_of, ok, unique
@@ -444,7 +444,7 @@ async def test_database_down_while_checking_the_key_is_503(
 async def test_a_committed_request_whose_answer_was_not_stored_is_never_run_again(
     make_settings: Callable[..., Settings], open_client: Opener, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from catalog.platform.idempotency_store import IdempotencyStore
+    from catalog.idempotency.store import IdempotencyStore
 
     clock = ManualClock()
     client = await open_client(
@@ -473,7 +473,7 @@ async def test_a_failure_after_the_commit_keeps_the_key(
     make_settings: Callable[..., Settings], open_client: Opener, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A 5xx answer normally frees the key; not when the request's writes are in."""
-    from catalog.platform.cache.core import Cache
+    from catalog.cache.core import Cache
 
     clock = ManualClock()
     client = await open_client(

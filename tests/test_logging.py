@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from catalog.platform.logging import get_logger, scrub_text
+from catalog.core.logging import get_logger, scrub_text
 from tests.conftest import base_settings
 from tests.support.probe_routes import app_with_probe_routes
 

@@ -15,8 +15,8 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy import make_url
 
 from catalog.app import create_app
-from catalog.platform.ratelimit.buckets import Check, Limit
-from catalog.platform.ratelimit.local import LocalBuckets
+from catalog.ratelimit.buckets import Check, Limit
+from catalog.ratelimit.local import LocalBuckets
 from catalog.settings import Settings
 from tests.conftest import base_settings, search_index_built
 from tests.support.clock import ManualClock

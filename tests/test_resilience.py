@@ -9,8 +9,8 @@ import httpx
 import pytest
 from tenacity import RetryCallState
 
-from catalog.platform.breaker import CircuitBreaker, CircuitOpen, State
-from catalog.platform.retry import (
+from catalog.core.breaker import CircuitBreaker, CircuitOpen, State
+from catalog.core.retry import (
     DEFAULT,
     Backoff,
     RetryBudget,

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient, Response
 
 from catalog.app import create_app
-from catalog.platform.routes import flat_routes
+from catalog.core.routes import flat_routes
 from tests.conftest import base_settings
 from tests.support.api import create_product, error_of
 

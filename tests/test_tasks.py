@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from catalog.platform.tasks import stop_task
+from catalog.core.tasks import stop_task
 
 
 async def test_a_task_that_absorbs_its_cancel_does_not_hold_shutdown_up() -> None:

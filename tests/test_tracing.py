@@ -32,8 +32,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import catalog
 from catalog.app import create_app
-from catalog.platform.error_tracking import before_send, setup_error_tracking
-from catalog.platform.tracing import (
+from catalog.observability.error_tracking import before_send, setup_error_tracking
+from catalog.observability.tracing import (
     Tracing,
     TracingMiddleware,
     instrument_httpx,

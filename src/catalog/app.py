@@ -19,23 +19,23 @@ from starlette.middleware import Middleware
 
 from catalog import __version__
 from catalog.conditional.middleware import ConditionalMiddleware
+from catalog.core.clock import Clock
+from catalog.core.error_schema import COMMON_ERRORS
+from catalog.core.logging import configure_logging, get_logger
 from catalog.graph import metrics as graph_metrics  # noqa: F401 - registers the guide's metrics
-from catalog.kit.clock import Clock
-from catalog.platform import openapi, probes, route_precedence
-from catalog.platform.auth.middleware import AuthMiddleware
-from catalog.platform.body_guard import BodyGuardMiddleware
-from catalog.platform.error_handling import ErrorMiddleware, install_exception_handlers
-from catalog.platform.error_schema import COMMON_ERRORS
-from catalog.platform.error_tracking import setup_error_tracking
-from catalog.platform.idempotency import IdempotencyMiddleware
-from catalog.platform.logging import configure_logging, get_logger
-from catalog.platform.metrics import AccessMiddleware
-from catalog.platform.protection import ProtectionMiddleware
-from catalog.platform.ratelimit.middleware import RateLimitMiddleware
-from catalog.platform.ratelimit.policy import Policy
-from catalog.platform.request_id import RequestIdMiddleware
-from catalog.platform.tracing import setup_tracing, tracing_middleware
-from catalog.resources import open_resources
+from catalog.idempotency.middleware import IdempotencyMiddleware
+from catalog.observability.error_tracking import setup_error_tracking
+from catalog.observability.metrics import AccessMiddleware
+from catalog.observability.tracing import setup_tracing, tracing_middleware
+from catalog.ratelimit.middleware import RateLimitMiddleware
+from catalog.ratelimit.policy import Policy
+from catalog.server import openapi, probes, route_precedence
+from catalog.server.auth_middleware import AuthMiddleware
+from catalog.server.body_guard import BodyGuardMiddleware
+from catalog.server.error_handling import ErrorMiddleware, install_exception_handlers
+from catalog.server.protection import ProtectionMiddleware
+from catalog.server.request_id import RequestIdMiddleware
+from catalog.server.resources import open_resources
 from catalog.settings import Settings, UnsafeSettingsError
 
 log = get_logger(__name__)
@@ -158,21 +158,21 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
 
 def domain_routers() -> list[APIRouter]:
-    """Every domain's router; each carries its full path prefix (see platform/routes.py)."""
-    from catalog.access.router import router as access
-    from catalog.admin.db_indexes import router as admin_db_indexes
-    from catalog.alerting.router import router as admin_alerts
-    from catalog.apikeys.router import router as api_keys
-    from catalog.audit.router import router as audit
-    from catalog.discover.router import router as discover
-    from catalog.graph.router import router as graph
-    from catalog.products.router import router as products
-    from catalog.quality.router import router as quality
-    from catalog.registry.compat import router as registry_compat
-    from catalog.registry.router import router as registry
-    from catalog.regulatory.router import router as regulatory
-    from catalog.tags.router import router as tags
-    from catalog.usage.router import router as usage
+    """Every domain's router; each carries its full path prefix (see core/routes.py)."""
+    from catalog.api.access import router as access
+    from catalog.api.alerting import router as admin_alerts
+    from catalog.api.apikeys import router as api_keys
+    from catalog.api.audit import router as audit
+    from catalog.api.db_indexes import router as admin_db_indexes
+    from catalog.api.discover import router as discover
+    from catalog.api.graph import router as graph
+    from catalog.api.products import router as products
+    from catalog.api.quality import router as quality
+    from catalog.api.registry import router as registry
+    from catalog.api.registry_compat import router as registry_compat
+    from catalog.api.regulatory import router as regulatory
+    from catalog.api.tags import router as tags
+    from catalog.api.usage import router as usage
 
     return [
         registry,

@@ -14,9 +14,9 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
+from catalog.core.logging import configure_logging, get_logger
 from catalog.graph.commands import graph_commands
 from catalog.ops.db_commands import db_commands
-from catalog.platform.logging import configure_logging, get_logger
 from catalog.search.commands import search_commands
 from catalog.settings import Settings
 

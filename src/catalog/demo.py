@@ -19,9 +19,9 @@ from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient, Response
 from sqlalchemy import func, select
 
+from catalog.core.logging import configure_logging, get_logger
 from catalog.db.engine import create_engine, session_factory
 from catalog.db.models import DataProduct
-from catalog.platform.logging import configure_logging, get_logger
 from catalog.settings import Settings
 
 log = get_logger(__name__)

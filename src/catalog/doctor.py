@@ -227,7 +227,7 @@ async def check_rate_limits(ctx: Context) -> Result:
 
 def _tokens_file(path: Path) -> tuple[str | None, str | None]:
     """(description, problem) of the static tokens file."""
-    from catalog.platform.auth.static_tokens import DEV_TOKEN_SHA256, parse_tokens
+    from catalog.identity.static_tokens import DEV_TOKEN_SHA256, parse_tokens
 
     try:
         content = path.read_text(encoding="utf-8")
@@ -243,7 +243,7 @@ def _tokens_file(path: Path) -> tuple[str | None, str | None]:
 
 
 async def _jwks(settings: Settings, timeout_s: float) -> tuple[str | None, str | None]:
-    from catalog.platform.auth.jwt import usable_keys
+    from catalog.identity.jwt import usable_keys
 
     url = settings.jwt_jwks_url or ""
     if not (settings.jwt_issuer and settings.jwt_audience):
@@ -366,7 +366,7 @@ async def check_alert_sinks(ctx: Context) -> Result:
 
 
 async def check_cache(ctx: Context) -> Result:
-    from catalog.resources import open_redis
+    from catalog.server.resources import open_redis
 
     s = ctx.settings
     redis = open_redis(s)
@@ -391,7 +391,7 @@ async def check_cache(ctx: Context) -> Result:
 async def check_logs(ctx: Context) -> Result:
     """Write one line through structlog and one through the standard library, as the service
     does, and read them back: both must be JSON objects with timestamp, level and event."""
-    from catalog.platform.logging import configure_logging, get_logger
+    from catalog.core.logging import configure_logging, get_logger
 
     configure_logging(ctx.settings.log_level)
     captured = io.StringIO()

@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL"))
     redis_cache_ttl: int = Field(3600, ge=1, validation_alias=_env("REDIS_CACHE_TTL"))
-    # The response cache (platform/cache): REDIS_CACHE_TTL is the lifetime of cached
+    # The response cache (cache): REDIS_CACHE_TTL is the lifetime of cached
     # resources (products, elements, the tag tree) in Redis or in process alike.
     cache_enabled: bool = True
     cache_list_ttl_s: int = Field(30, ge=1)
@@ -146,7 +146,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024)
     # An oversize body up to this size is read and discarded before the 413, for at most
     # `max_body_drain_s`, so clients that write the whole body before reading get the answer
-    # instead of a connection reset (platform/body_guard.py); 0: never drain.
+    # instead of a connection reset (server/body_guard.py); 0: never drain.
     max_body_drain_bytes: int = Field(32 * 1024 * 1024, ge=0)
     max_body_drain_s: float = Field(5.0, ge=0)
     dependency_timeout_s: float = Field(2.0, gt=0)

@@ -13,7 +13,7 @@ from httpx import AsyncClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from catalog.app import create_app
-from catalog.platform.principal import Principal
+from catalog.identity.principal import Principal
 from catalog.settings import Settings
 from tests.support.api import create_product, error_of, ok
 from tests.support.audit import audit_actions

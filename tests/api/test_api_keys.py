@@ -16,20 +16,20 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
+from catalog.api.apikeys import router as admin_router
 from catalog.apikeys import verify
 from catalog.apikeys.keys import BASE62, KEY_PREFIX, generate_key, hash_key, looks_like_key
-from catalog.apikeys.router import router as admin_router
 from catalog.apikeys.verify import authenticate_api_key
 from catalog.app import create_app, domain_routers
 from catalog.db.engine import WRITE, create_engine, session_factory
-from catalog.platform.auth.credentials import (
+from catalog.identity.credentials import (
     EXPIRED,
     MALFORMED,
     REVOKED,
     UNKNOWN_TOKEN,
     InvalidCredentials,
 )
-from catalog.platform.principal import Principal
+from catalog.identity.principal import Principal
 from catalog.settings import Settings
 from tests.support.api import error_of, ok, unique
 from tests.support.db import execute, query

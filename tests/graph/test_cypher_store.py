@@ -829,7 +829,7 @@ async def expect_unavailable(call: Awaitable[object], *, at_least: float = 0.0) 
     with pytest.raises(GraphUnavailable) as raised:
         await call
     elapsed = time.monotonic() - started
-    assert isinstance(raised.value, ConnectionError)  # transient for platform/retry.py
+    assert isinstance(raised.value, ConnectionError)  # transient for core/retry.py
     assert not isinstance(raised.value, redis.exceptions.RedisError)
     assert at_least <= elapsed < TIMEOUT_S + 1.5, f"took {elapsed:.2f}s"
     return elapsed

@@ -1,4 +1,4 @@
-"""A clock that moves only when a test says so (catalog.kit.clock.Clock)."""
+"""A clock that moves only when a test says so (catalog.core.clock.Clock)."""
 
 from __future__ import annotations
 

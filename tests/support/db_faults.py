@@ -26,8 +26,8 @@ from sqlalchemy import make_url, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.db.models import Tag
-from catalog.deps import Session, SettingsDep
-from catalog.platform.retrying_route import RetryingRoute
+from catalog.server.deps import Session, SettingsDep
+from catalog.server.retrying_route import RetryingRoute
 from catalog.settings import Settings
 from tests.support.probe_routes import app_with_probe_routes
 

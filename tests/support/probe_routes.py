@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 
 from catalog.app import create_app
+from catalog.core.clock import Clock
+from catalog.core.errors import Conflict
 from catalog.db.models import DataProduct
-from catalog.deps import Session
-from catalog.kit.clock import Clock
-from catalog.platform.errors import Conflict
+from catalog.server.deps import Session
 from catalog.settings import Settings
 
 SECRET_DETAIL = "password=hunter2 at /srv/secret/path.py"

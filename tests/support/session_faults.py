@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from catalog.resources import Resources
+from catalog.server.resources import Resources
 
 
 @contextmanager

@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import Select, select, update
 
+from catalog.core.time import utcnow
 from catalog.db.models import AccessRequest, DataProduct
 from catalog.kit.repository import Repository
-from catalog.kit.time import utcnow
 
 
 class AccessRepository(Repository[AccessRequest]):

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
+from catalog.core.time import utcnow
 from catalog.db.models.access import ACCESS_STATUSES
 from catalog.kit.schemas import (
     AwareDatetime,
@@ -17,7 +18,6 @@ from catalog.kit.schemas import (
     ResponseModel,
     ShortText,
 )
-from catalog.kit.time import utcnow
 
 AccessStatus = Literal["pending", "approved", "rejected", "revoked", "cancelled"]
 assert set(AccessStatus.__args__) == set(ACCESS_STATUSES)  # type: ignore[attr-defined]

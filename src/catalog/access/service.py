@@ -15,13 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.access import schemas
 from catalog.access.repository import AccessRepository
+from catalog.core.errors import Conflict, Forbidden, NotFound
+from catalog.core.time import utcnow
 from catalog.db.models import AccessRequest
+from catalog.identity.principal import ANONYMOUS, Actor
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
 from catalog.kit.service import DomainService
-from catalog.kit.time import utcnow
-from catalog.platform.errors import Conflict, Forbidden, NotFound
-from catalog.platform.principal import ANONYMOUS, Actor
 from catalog.products.visibility import visible_product
 from catalog.usage.repository import UsageRepository
 

@@ -30,13 +30,13 @@ from catalog.alerting.repository import AlertRepository
 from catalog.alerting.rules import Signal, evaluate
 from catalog.alerting.sinks import Notification, Sink, configured_sinks
 from catalog.alerting.window import RequestWindow
+from catalog.core.breaker import CircuitBreaker, CircuitOpen
+from catalog.core.clock import Clock, SystemClock
+from catalog.core.logging import get_logger
+from catalog.core.tasks import stop_task
 from catalog.db.models import Alert
-from catalog.kit.clock import Clock, SystemClock
-from catalog.platform.breaker import CircuitBreaker, CircuitOpen
-from catalog.platform.logging import get_logger
-from catalog.platform.metrics import QUEUE_DEPTH, flush_observations
-from catalog.platform.tasks import stop_task
-from catalog.platform.tracing import instrument_httpx
+from catalog.observability.metrics import QUEUE_DEPTH, flush_observations
+from catalog.observability.tracing import instrument_httpx
 from catalog.settings import Settings
 
 log = get_logger(__name__)

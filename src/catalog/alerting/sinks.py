@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from catalog.kit.time import isoformat_z
-from catalog.platform.retry import TRANSIENT_STATUSES, TransientHTTPStatus, call_with_retry
+from catalog.core.retry import TRANSIENT_STATUSES, TransientHTTPStatus, call_with_retry
+from catalog.core.time import isoformat_z
 from catalog.settings import Settings
 
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "not resolved yet"

@@ -8,14 +8,14 @@ from fastapi import APIRouter, Body, Query
 
 from catalog.access import schemas
 from catalog.access.service import AccessService
-from catalog.deps import Session
+from catalog.core.error_schema import error_responses
+from catalog.identity.principal import Actor
 from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
 from catalog.kit.schemas import Identifier, Name
-from catalog.platform.error_schema import error_responses
-from catalog.platform.principal import Actor
-from catalog.platform.retrying_route import RetryingRoute
-from catalog.platform.roles import Steward, Viewer
+from catalog.server.deps import Session
+from catalog.server.retrying_route import RetryingRoute
+from catalog.server.roles import Steward, Viewer
 
 REQUESTS = "/api/access-requests"
 REQUEST = REQUESTS + "/{request_id}"

@@ -11,12 +11,12 @@ from fastapi import APIRouter
 
 from catalog.alerting.repository import AlertRepository
 from catalog.alerting.schemas import AlertOut
-from catalog.deps import Session
+from catalog.core.error_schema import error_responses
 from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
-from catalog.platform.error_schema import error_responses
-from catalog.platform.retrying_route import RetryingRoute
-from catalog.platform.roles import Admin
+from catalog.server.deps import Session
+from catalog.server.retrying_route import RetryingRoute
+from catalog.server.roles import Admin
 
 router = APIRouter(tags=["admin"], route_class=RetryingRoute)
 

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Response
 from catalog.apikeys import schemas
 from catalog.apikeys.keys import KeyStatus
 from catalog.apikeys.service import ApiKeyService
-from catalog.deps import Session
+from catalog.core.error_schema import error_responses
+from catalog.identity.principal import Actor
 from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
-from catalog.platform.error_schema import error_responses
-from catalog.platform.principal import Actor
-from catalog.platform.retrying_route import RetryingRoute
-from catalog.platform.roles import Admin
+from catalog.server.deps import Session
+from catalog.server.retrying_route import RetryingRoute
+from catalog.server.roles import Admin
 
 API_KEYS = "/api/admin/api-keys"
 API_KEY = API_KEYS + "/{key_id}"

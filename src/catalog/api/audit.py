@@ -8,14 +8,14 @@ from fastapi import APIRouter, Depends, Query
 
 from catalog.audit import schemas
 from catalog.audit.service import AuditService, TimeRange
-from catalog.deps import Session
+from catalog.core.error_schema import error_responses
+from catalog.identity.principal import Actor
 from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
 from catalog.kit.schemas import AwareDatetime
-from catalog.platform.error_schema import error_responses
-from catalog.platform.principal import Actor
-from catalog.platform.retrying_route import RetryingRoute
-from catalog.platform.roles import Editor, Steward
+from catalog.server.deps import Session
+from catalog.server.retrying_route import RetryingRoute
+from catalog.server.roles import Editor, Steward
 
 LANGEXTRACT = "/api/audit/langextract"
 EVENTS = "/api/audit/events"

@@ -11,12 +11,12 @@ from typing import Literal
 
 from fastapi import APIRouter
 
+from catalog.core.error_schema import error_responses
 from catalog.db.indexes import index_report
-from catalog.deps import Session
 from catalog.kit.schemas import ResponseModel
-from catalog.platform.error_schema import error_responses
-from catalog.platform.retrying_route import RetryingRoute
-from catalog.platform.roles import Admin
+from catalog.server.deps import Session
+from catalog.server.retrying_route import RetryingRoute
+from catalog.server.roles import Admin
 
 router = APIRouter(tags=["admin"], route_class=RetryingRoute)
 

@@ -6,18 +6,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from catalog.deps import ResourcesDep, Session
+from catalog.core.error_schema import error_responses
 from catalog.discover import schemas
 from catalog.discover.service import DiscoverService, SearchService
+from catalog.identity.principal import Actor
 from catalog.kit.schemas import Name
-from catalog.platform.error_schema import error_responses
-from catalog.platform.principal import Actor
-from catalog.platform.ratelimit.policy import endpoint_limit
-from catalog.platform.retrying_route import RetryingRoute
-from catalog.platform.roles import Viewer
 from catalog.products.schemas import ProductStatus
-from catalog.resources import Resources
+from catalog.ratelimit.policy import endpoint_limit
 from catalog.search.query import MAX_QUERY_LENGTH, Filters
+from catalog.server.deps import ResourcesDep, Session
+from catalog.server.resources import Resources
+from catalog.server.retrying_route import RetryingRoute
+from catalog.server.roles import Viewer
 
 router = APIRouter(tags=["discovery"], route_class=RetryingRoute)
 DISCOVER = "/api/discover"

@@ -2,7 +2,7 @@
 
 Nodes are named `Label:id` (`DataProduct:0190…`, `Tag:…`) or by their bare id, whose kind the
 catalog is asked for. Product lineage is served by the same store at
-`GET /api/data-products/{id}/lineage` (products/router.py).
+`GET /api/data-products/{id}/lineage` (api/products.py).
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.deps import ResourcesDep, Session
+from catalog.core.error_schema import error_responses
+from catalog.core.errors import Unprocessable
 from catalog.graph import schemas
 from catalog.graph.model import REL_TYPES, RelType
 from catalog.graph.service import GraphService
-from catalog.platform.error_schema import error_responses
-from catalog.platform.errors import Unprocessable
-from catalog.platform.principal import Actor
-from catalog.platform.retrying_route import RetryingRoute
-from catalog.platform.roles import Viewer
-from catalog.resources import Resources
+from catalog.identity.principal import Actor
+from catalog.server.deps import ResourcesDep, Session
+from catalog.server.resources import Resources
+from catalog.server.retrying_route import RetryingRoute
+from catalog.server.roles import Viewer
 
 GRAPH = "/api/graph"
 NODE = "An id, or Label:id"
@@ -32,7 +32,7 @@ router = APIRouter(tags=["graph"], route_class=RetryingRoute)
 
 def for_request(session: AsyncSession, actor: Actor, resources: Resources) -> GraphService:
     """The service over the app's configured store and breaker (here, at the HTTP edge, so
-    that graph/service.py needs nothing of `Resources`; products/router.py uses it too)."""
+    that graph/service.py needs nothing of `Resources`; api/products.py uses it too)."""
     return GraphService(
         session,
         actor,

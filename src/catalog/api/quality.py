@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from catalog.deps import Session, SettingsDep
+from catalog.core.error_schema import error_responses
 from catalog.kit.pagination import Paging
-from catalog.platform.error_schema import error_responses
-from catalog.platform.retrying_route import RetryingRoute
-from catalog.platform.roles import Editor, Viewer
 from catalog.quality import schemas
 from catalog.quality.service import QualityService
+from catalog.server.deps import Session, SettingsDep
+from catalog.server.retrying_route import RetryingRoute
+from catalog.server.roles import Editor, Viewer
 
 QUALITY = "/api/data-elements/{element_id}/quality"
 

@@ -7,17 +7,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from catalog.conditional.etags import IfMatch
-from catalog.deps import BulkItems, ResourcesDep, Session
+from catalog.core.error_schema import error_responses
+from catalog.identity.principal import Actor
 from catalog.kit.bulk import BulkOut, bulk_answer
 from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
 from catalog.kit.schemas import Name
-from catalog.platform.error_schema import error_responses
-from catalog.platform.principal import Actor
-from catalog.platform.retrying_route import RetryingRoute
-from catalog.platform.roles import Editor, Steward, Viewer
 from catalog.registry import schemas
 from catalog.registry.service import RegistryService
+from catalog.server.deps import BulkItems, ResourcesDep, Session
+from catalog.server.retrying_route import RetryingRoute
+from catalog.server.roles import Editor, Steward, Viewer
 
 NOT_FOUND = error_responses(404)
 WRITE_ERRORS = error_responses(404, 409)

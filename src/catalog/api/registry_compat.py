@@ -18,17 +18,17 @@ from fastapi import APIRouter, Body
 from pydantic import Field, ValidationError
 from sqlalchemy import select
 
+from catalog.core.error_schema import error_responses
+from catalog.core.errors import PayloadTooLarge, Unprocessable
 from catalog.db.models import DataElement, DataElementConcept, Representation
-from catalog.deps import Session, SettingsDep
 from catalog.kit.bulk import ItemOutcome, validation_summary
 from catalog.kit.pagination import Paging
 from catalog.kit.schemas import Identifier, JSONObject, LongText, Name, RequestModel, ResponseModel
-from catalog.platform.error_schema import error_responses
-from catalog.platform.errors import PayloadTooLarge, Unprocessable
-from catalog.platform.retrying_route import RetryingRoute
-from catalog.platform.roles import Editor, Viewer
 from catalog.registry import schemas
 from catalog.registry.service import RegistryService
+from catalog.server.deps import Session, SettingsDep
+from catalog.server.retrying_route import RetryingRoute
+from catalog.server.roles import Editor, Viewer
 
 router = APIRouter(tags=["compatibility"], route_class=RetryingRoute)
 BASE = "/catalog/data-elements"

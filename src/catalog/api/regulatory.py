@@ -6,15 +6,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from catalog.deps import Session
+from catalog.core.error_schema import error_responses
+from catalog.identity.principal import Actor
 from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
-from catalog.platform.error_schema import error_responses
-from catalog.platform.principal import Actor
-from catalog.platform.retrying_route import RetryingRoute
-from catalog.platform.roles import Editor, Steward, Viewer
 from catalog.regulatory import schemas
 from catalog.regulatory.service import RegulatoryService
+from catalog.server.deps import Session
+from catalog.server.retrying_route import RetryingRoute
+from catalog.server.roles import Editor, Steward, Viewer
 
 SCHEMAS = "/api/regulatory-schemas"
 SCHEMA = SCHEMAS + "/{schema_id}"

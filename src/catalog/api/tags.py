@@ -7,15 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from catalog.conditional.etags import IfMatch
-from catalog.deps import ResourcesDep, Session
+from catalog.core.error_schema import error_responses
+from catalog.core.errors import Unprocessable
+from catalog.identity.principal import Actor
 from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
 from catalog.kit.schemas import Identifier, Name
-from catalog.platform.error_schema import error_responses
-from catalog.platform.errors import Unprocessable
-from catalog.platform.principal import Actor
-from catalog.platform.retrying_route import RetryingRoute
-from catalog.platform.roles import Editor, Viewer
+from catalog.server.deps import ResourcesDep, Session
+from catalog.server.retrying_route import RetryingRoute
+from catalog.server.roles import Editor, Viewer
 from catalog.tags import schemas
 from catalog.tags.service import TagService
 

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body
 
-from catalog.deps import Session
-from catalog.platform.error_schema import error_responses
-from catalog.platform.retrying_route import RetryingRoute
-from catalog.platform.roles import Viewer
+from catalog.core.error_schema import error_responses
+from catalog.server.deps import Session
+from catalog.server.retrying_route import RetryingRoute
+from catalog.server.roles import Viewer
 from catalog.usage import schemas
 from catalog.usage.service import UsageService
 

@@ -11,10 +11,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from catalog.apikeys.keys import KeyStatus, key_status
+from catalog.core.time import utcnow
 from catalog.db.models import ApiKey
 from catalog.db.models.admin import ROLES
 from catalog.kit.schemas import AwareDatetime, Name, RequestModel, ResponseModel
-from catalog.kit.time import utcnow
 
 Role = Literal["viewer", "editor", "steward", "admin"]
 assert set(Role.__args__) == set(ROLES)  # type: ignore[attr-defined]

@@ -17,13 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.apikeys import schemas
 from catalog.apikeys.keys import generate_key
 from catalog.apikeys.repository import ApiKeyRepository
+from catalog.core.errors import Conflict, NotFound
+from catalog.core.time import utcnow
 from catalog.db.models import ApiKey
+from catalog.identity.principal import Actor
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
 from catalog.kit.service import DomainService
-from catalog.kit.time import utcnow
-from catalog.platform.errors import Conflict, NotFound
-from catalog.platform.principal import Actor
 
 KIND = "api_key"
 SECRET_COLUMNS = ("key_hash",)

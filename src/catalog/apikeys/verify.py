@@ -12,8 +12,8 @@ per window. Most requests issue only the SELECT: `check_api_key` reads (in a rea
 on SQLite it does not queue for the write lock) and says whether the key is due a touch;
 `touch_last_used` writes it, in a write session, only then.
 
-The authenticator (catalog.platform.auth.authenticator) sits below the domain packages, so it
-does not import this module: `catalog.resources` hands it an `ApiKeyVerifier`.
+The authenticator (catalog.identity.authenticator) sits below the domain packages, so it
+does not import this module: `catalog.server.resources` hands it an `ApiKeyVerifier`.
 """
 
 from __future__ import annotations
@@ -25,15 +25,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog.apikeys.keys import hash_key, key_status, looks_like_key, subject_of
 from catalog.apikeys.repository import ApiKeyRepository
-from catalog.kit.time import utcnow
-from catalog.platform.auth.credentials import (
+from catalog.core.time import utcnow
+from catalog.identity.credentials import (
     EXPIRED,
     MALFORMED,
     REVOKED,
     UNKNOWN_TOKEN,
     InvalidCredentials,
 )
-from catalog.platform.principal import Principal
+from catalog.identity.principal import Principal
 
 LAST_USED_RESOLUTION = timedelta(minutes=5)
 KIND = "api_key"

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from catalog.kit.json_value import JSONDocument
+from catalog.core.json_value import JSONDocument
 from catalog.kit.schemas import INTEGRAL, Fraction, LongText, Name, RequestModel, ResponseModel
 
 # The column is a 32-bit INTEGER on PostgreSQL.

@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.audit import schemas
 from catalog.audit.repository import AuditEventRepository, LangExtractRepository
+from catalog.core.errors import NotFound, Unprocessable
+from catalog.core.time import utcnow
 from catalog.db.models import AuditEvent, LangExtractAuditTrail
+from catalog.identity.principal import Actor
 from catalog.kit.pagination import PageParams
 from catalog.kit.service import DomainService
-from catalog.kit.time import utcnow
-from catalog.platform.errors import NotFound, Unprocessable
-from catalog.platform.principal import Actor
 
 
 @dataclass(frozen=True)

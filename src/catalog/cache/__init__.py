@@ -11,11 +11,11 @@ import hashlib
 import orjson
 import redis.asyncio as aioredis
 
-from catalog.kit.clock import Clock, SystemClock
-from catalog.platform.breaker import CircuitBreaker
-from catalog.platform.cache.backends import Backend, MemoryBackend, RedisBackend
-from catalog.platform.cache.core import EVICTIONS, Cache, Uncacheable
-from catalog.platform.logging import get_logger
+from catalog.cache.backends import Backend, MemoryBackend, RedisBackend
+from catalog.cache.core import EVICTIONS, Cache, Uncacheable
+from catalog.core.breaker import CircuitBreaker
+from catalog.core.clock import Clock, SystemClock
+from catalog.core.logging import get_logger
 from catalog.settings import Settings
 
 __all__ = ["Cache", "Uncacheable", "cache_key", "open_cache"]

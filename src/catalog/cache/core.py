@@ -34,10 +34,10 @@ from typing import Any
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
-from catalog.platform.breaker import CircuitBreaker, CircuitOpen
-from catalog.platform.cache.backends import Backend
-from catalog.platform.logging import get_logger
-from catalog.platform.tasks import stop_task
+from catalog.cache.backends import Backend
+from catalog.core.breaker import CircuitBreaker, CircuitOpen
+from catalog.core.logging import get_logger
+from catalog.core.tasks import stop_task
 
 log = get_logger(__name__)
 

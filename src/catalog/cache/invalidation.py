@@ -3,7 +3,7 @@
 Nothing has to remember to invalidate: session events watch every write. A flushed ORM
 object names its own entity scope (`product:<id>`, `element:<id>`) and its table's scopes;
 an INSERT/UPDATE/DELETE statement names its table's scopes. The request's session dependency
-retires the collected scopes after the commit (deps.py); a session that rolls back is closed
+retires the collected scopes after the commit (server/deps.py); a session that rolls back is closed
 with what it collected, unretired. (Retiring too much costs misses; too little, stale answers:
 so a savepoint rollback keeps what the transaction collected so far.)
 

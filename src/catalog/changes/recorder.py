@@ -1,7 +1,7 @@
 """Recording changes: every write names the nodes it changed in `change_log`, in its own
 transaction.
 
-Session events see the writes (like the cache's, platform/cache/invalidation.py): a flushed
+Session events see the writes (like the cache's, cache/invalidation.py): a flushed
 ORM object names its node, or the node owning the relationship it is (a product tag names its
 product: the tag list is the product's). Statements the events cannot see (bulk inserts, core
 INSERT/DELETE/UPDATE) name their nodes with `touch()`. Just before the commit the names become

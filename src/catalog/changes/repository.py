@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 
 from catalog.changes.refs import LABELS, Label, NodeRef
+from catalog.core.time import utcnow
 from catalog.db.models import ChangeLog, ChangeLogPosition
 from catalog.kit.repository import Repository, table_of
-from catalog.kit.time import utcnow
 
 PRUNED = "pruned"  # the position row holding the highest id deleted by the prune
 

@@ -22,8 +22,8 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.conditional.repository import lock_and_refresh
+from catalog.core.errors import PreconditionFailed
 from catalog.db.models import Base
-from catalog.platform.errors import PreconditionFailed
 
 ETAG_DIGEST_BYTES = 16
 ANY = "*"

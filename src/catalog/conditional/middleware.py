@@ -29,7 +29,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.conditional.etags import etag_of, none_match
-from catalog.kit.media_types import is_json
+from catalog.core.media_types import is_json
 
 READ_METHODS = frozenset({"GET", "HEAD"})
 SKIPPED_PATHS = frozenset({"/metrics"})

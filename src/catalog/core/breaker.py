@@ -25,7 +25,7 @@ from typing import TypeVar
 
 from prometheus_client import Counter, Gauge
 
-from catalog.platform.logging import get_logger
+from catalog.core.logging import get_logger
 
 log = get_logger(__name__)
 T = TypeVar("T")

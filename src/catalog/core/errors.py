@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from starlette.types import Scope, Send
 
-from catalog.kit.time import isoformat_z, utcnow
+from catalog.core.time import isoformat_z, utcnow
 
 
 class CatalogError(Exception):

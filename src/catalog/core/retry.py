@@ -62,7 +62,7 @@ class Backoff:
     `wait` is tenacity's `wait_exponential` for a tenacity retrying. `pause_s(n)` asks that
     same strategy for the pause after n failures, for loops that do not fit tenacity's
     retrying: long-running workers that count, log and carry on between rounds, and whose
-    pause a wake-up or a stop request may cut short (see `catalog.platform.tasks`).
+    pause a wake-up or a stop request may cut short (see `catalog.core.tasks`).
     """
 
     def __init__(self, first_s: float, max_s: float, multiplier: float = 2.0) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from catalog.platform.logging import get_logger
+from catalog.core.logging import get_logger
 
 log = get_logger(__name__)
 

@@ -47,7 +47,7 @@ def _update(pool: Any) -> None:
 def instrument_pool(engine: AsyncEngine) -> None:
     """Update on pool events, and again right before a scrape (an event fires before the
     pool's own counters move, so the event-time reading can lag by one connection)."""
-    from catalog.platform.metrics import BEFORE_SCRAPE
+    from catalog.observability.metrics import BEFORE_SCRAPE
 
     pool = engine.sync_engine.pool
     for name in ("connect", "checkout", "checkin", "close", "invalidate"):

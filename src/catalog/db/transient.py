@@ -14,8 +14,9 @@ Never transient here: waiting for a pooled connection (`sqlalchemy.exc.TimeoutEr
 is exhausted and the caller must get its 503 at once, not after more waiting) and timeouts in
 general (the caller already spent the whole timeout once).
 
-The error is looked for along the exception's chain: `DBAPIError.orig`, then `__cause__`, so a
-`ServiceUnavailable("database unavailable")` raised `from` a socket error (see deps.py) counts.
+The error is looked for along the exception's chain: `DBAPIError.orig`, then `__cause__`, so
+a `ServiceUnavailable("database unavailable")` raised `from` a socket error (server/deps.py)
+counts.
 """
 
 from __future__ import annotations

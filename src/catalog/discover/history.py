@@ -20,11 +20,11 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from catalog.core.logging import get_logger
+from catalog.core.retry import Backoff
+from catalog.core.time import utcnow
 from catalog.discover.repository import DiscoverRepository
-from catalog.kit.time import utcnow
-from catalog.platform.logging import get_logger
-from catalog.platform.metrics import QUEUE_DEPTH
-from catalog.platform.retry import Backoff
+from catalog.observability.metrics import QUEUE_DEPTH
 
 log = get_logger(__name__)
 

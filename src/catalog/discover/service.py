@@ -16,16 +16,16 @@ from datetime import timedelta
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.cache import Cache, cache_key
+from catalog.cache.invalidation import LISTINGS
+from catalog.core.errors import NotFound, ServiceUnavailable, Unprocessable
+from catalog.core.ids import new_id
+from catalog.core.time import utcnow
 from catalog.db.models import DataProduct
 from catalog.discover import schemas
 from catalog.discover.history import SearchHistoryRecorder
 from catalog.discover.repository import DiscoverRepository
-from catalog.kit.ids import new_id
-from catalog.kit.time import utcnow
-from catalog.platform.cache import Cache, cache_key
-from catalog.platform.cache.invalidation import LISTINGS
-from catalog.platform.errors import NotFound, ServiceUnavailable, Unprocessable
-from catalog.platform.principal import Actor, restricted_view, sees
+from catalog.identity.principal import Actor, restricted_view, sees
 from catalog.search import engine
 from catalog.search.index import SearchIndex, Snapshot
 from catalog.search.query import Filters, Visibility, parse

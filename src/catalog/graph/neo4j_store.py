@@ -5,8 +5,8 @@
 - Every statement is parameterised (cypher.py builds them; values travel out of band in
   Bolt). A write batch runs in one managed transaction, so it applies whole or not at all.
 - The driver's own retry of managed transactions is limited to the graph timeout: the outbox
-  worker retries with full jitter and the `graph` circuit breaker (platform/retry.py,
-  platform/breaker.py), so an outage is not retried twice over.
+  worker retries with full jitter and the `graph` circuit breaker (core/retry.py,
+  core/breaker.py), so an outage is not retried twice over.
 - Indexes in Neo4j 5 syntax with `IF NOT EXISTS` and stable names (cypher.py); `SHOW INDEXES`
   lists them.
 

@@ -12,6 +12,9 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.core.breaker import CircuitBreaker, CircuitOpen
+from catalog.core.errors import NotFound, ServiceUnavailable, Unprocessable
+from catalog.core.logging import get_logger
 from catalog.graph import schemas
 from catalog.graph.model import (
     LABELS,
@@ -27,10 +30,7 @@ from catalog.graph.model import (
 )
 from catalog.graph.repository import GraphRepository
 from catalog.graph.store import GraphStore, GraphUnavailable
-from catalog.platform.breaker import CircuitBreaker, CircuitOpen
-from catalog.platform.errors import NotFound, ServiceUnavailable, Unprocessable
-from catalog.platform.logging import get_logger
-from catalog.platform.principal import Actor, restricted_view, sees
+from catalog.identity.principal import Actor, restricted_view, sees
 from catalog.products import schemas as product_schemas
 
 T = TypeVar("T")

@@ -23,7 +23,7 @@ from catalog.graph.model import (
 
 class GraphUnavailable(ConnectionError):
     """The graph database cannot answer (down, timed out, or its breaker is open). A
-    ConnectionError, so platform/retry.py treats it as transient."""
+    ConnectionError, so core/retry.py treats it as transient."""
 
 
 class GraphStore(Protocol):

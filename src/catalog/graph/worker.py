@@ -30,16 +30,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog.changes.repository import Change, ChangeLogRepository
+from catalog.core.breaker import CircuitBreaker
+from catalog.core.clock import Clock, SystemClock
+from catalog.core.logging import get_logger
+from catalog.core.retry import Backoff, call_with_retry
+from catalog.core.tasks import stop_task, wait_for_any
 from catalog.graph.model import NodeState
 from catalog.graph.rebuild import rebuild
 from catalog.graph.snapshot import read_states
 from catalog.graph.store import GraphStore
-from catalog.kit.clock import Clock, SystemClock
-from catalog.platform.breaker import CircuitBreaker
-from catalog.platform.logging import get_logger
-from catalog.platform.metrics import QUEUE_DEPTH
-from catalog.platform.retry import Backoff, call_with_retry
-from catalog.platform.tasks import stop_task, wait_for_any
+from catalog.observability.metrics import QUEUE_DEPTH
 from catalog.settings import Settings
 
 log = get_logger(__name__)

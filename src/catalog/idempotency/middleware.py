@@ -38,14 +38,15 @@ from prometheus_client import Counter
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from catalog.platform.errors import (
+from catalog.core.errors import (
     CatalogError,
     Conflict,
     ServiceUnavailable,
     Unprocessable,
     send_error,
 )
-from catalog.platform.idempotency_store import (
+from catalog.core.logging import get_logger
+from catalog.idempotency.store import (
     Applied,
     Claimed,
     IdempotencyStore,
@@ -54,8 +55,7 @@ from catalog.platform.idempotency_store import (
     Mismatch,
     Replay,
 )
-from catalog.platform.logging import get_logger
-from catalog.platform.principal import ANONYMOUS, Principal
+from catalog.identity.principal import ANONYMOUS, Principal
 
 log = get_logger(__name__)
 

@@ -29,13 +29,13 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from catalog.core.clock import Clock, SystemClock
+from catalog.core.ids import new_id
+from catalog.core.logging import get_logger
+from catalog.core.tasks import stop_task
+from catalog.core.time import utcnow
 from catalog.db.models import IdempotencyKey
-from catalog.kit.clock import Clock, SystemClock
-from catalog.kit.ids import new_id
 from catalog.kit.repository import Repository, table_of
-from catalog.kit.time import utcnow
-from catalog.platform.logging import get_logger
-from catalog.platform.tasks import stop_task
 
 log = get_logger(__name__)
 

@@ -2,7 +2,7 @@
 
 API keys are recognised by their prefix and checksum (no lookup for anything else), JWTs by
 their three dot-separated parts, and anything else is tried as a static token. The API-key
-checker is handed in (`catalog.apikeys.verify.ApiKeyVerifier`, built by catalog.resources):
+checker is handed in (`catalog.apikeys.verify.ApiKeyVerifier`, built by catalog.server.resources):
 API keys are a domain package above this layer.
 """
 
@@ -12,11 +12,11 @@ from typing import Protocol
 
 import httpx
 
-from catalog.kit.clock import Clock, SystemClock
-from catalog.platform.auth.jwt import JwtVerifier
-from catalog.platform.auth.static_tokens import StaticTokens
-from catalog.platform.principal import Principal
-from catalog.platform.tracing import instrument_httpx
+from catalog.core.clock import Clock, SystemClock
+from catalog.identity.jwt import JwtVerifier
+from catalog.identity.principal import Principal
+from catalog.identity.static_tokens import StaticTokens
+from catalog.observability.tracing import instrument_httpx
 from catalog.settings import Settings
 
 

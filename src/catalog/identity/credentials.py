@@ -1,7 +1,7 @@
 """What every credential checker returns or raises.
 
 A checker turns the bearer token of an `Authorization: Bearer ...` header into a `Principal`
-(see catalog.platform.principal) or raises `InvalidCredentials` with a machine-readable
+(see catalog.identity.principal) or raises `InvalidCredentials` with a machine-readable
 `reason` (a label of `catalog_auth_failures_total`) and a description safe to show the
 client. Descriptions never contain the token or any part of it.
 """

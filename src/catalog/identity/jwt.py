@@ -63,8 +63,10 @@ from typing import Any
 import httpx
 import jwt
 
+from catalog.core.breaker import CircuitBreaker, CircuitOpen
+from catalog.core.logging import get_logger
 from catalog.db.models.base import NAME_LENGTH
-from catalog.platform.auth.credentials import (
+from catalog.identity.credentials import (
     ALGORITHM_NOT_ALLOWED,
     BAD_SIGNATURE,
     EXPIRED,
@@ -77,9 +79,7 @@ from catalog.platform.auth.credentials import (
     WRONG_ISSUER,
     InvalidCredentials,
 )
-from catalog.platform.breaker import CircuitBreaker, CircuitOpen
-from catalog.platform.logging import get_logger
-from catalog.platform.principal import ROLES, Principal
+from catalog.identity.principal import ROLES, Principal
 from catalog.settings import Settings
 
 log = get_logger(__name__)

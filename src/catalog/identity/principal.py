@@ -1,7 +1,7 @@
 """Who is calling: the principal, its role, and the per-request actor context services record.
 
 Roles are ordered viewer < editor < steward < admin; a route declares the least role it needs
-with `RequireRole("steward")` (platform/roles.py, which sits above the audit trail this module
+with `RequireRole("steward")` (server/roles.py, which sits above the audit trail this module
 is imported by). Without `ENABLE_AUTH` every request runs as the anonymous
 principal with `CATALOG_ANONYMOUS_ROLE` (default `admin`, so a local catalog is fully usable).
 """

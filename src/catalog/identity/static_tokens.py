@@ -21,9 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from catalog.platform.auth.credentials import UNKNOWN_TOKEN, InvalidCredentials
-from catalog.platform.logging import get_logger
-from catalog.platform.principal import ROLES, Principal
+from catalog.core.logging import get_logger
+from catalog.identity.credentials import UNKNOWN_TOKEN, InvalidCredentials
+from catalog.identity.principal import ROLES, Principal
 
 log = get_logger(__name__)
 

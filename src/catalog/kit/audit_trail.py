@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from catalog.core.ids import new_id
+from catalog.core.logging import get_logger
+from catalog.core.time import utcnow
 from catalog.db.models import AuditEvent
-from catalog.kit.ids import new_id
+from catalog.identity.principal import Actor, Principal
 from catalog.kit.repository import table_of
-from catalog.kit.time import utcnow
-from catalog.platform.logging import get_logger
-from catalog.platform.principal import Actor, Principal
 
 if TYPE_CHECKING:
     from starlette.types import Scope

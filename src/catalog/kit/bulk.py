@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
+from catalog.core.errors import CatalogError, PayloadTooLarge, Unprocessable
 from catalog.kit.schemas import RequestModel, ResponseModel
-from catalog.platform.errors import CatalogError, PayloadTooLarge, Unprocessable
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -47,7 +47,7 @@ class BulkOut(ResponseModel):
 
 
 def within_limit(body: BulkIn, max_items: int) -> list[dict[str, Any]]:
-    """The batch's raw items; 413 over `max_items` (the `BulkItems` dependency in deps.py
+    """The batch's raw items; 413 over `max_items` (the `BulkItems` dependency in server/deps.py
     passes `CATALOG_BULK_MAX_ITEMS`)."""
     if len(body.items) > max_items:
         raise PayloadTooLarge(f"a batch holds at most {max_items} items; got {len(body.items)}")

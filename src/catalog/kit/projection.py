@@ -14,8 +14,8 @@ import orjson
 from fastapi import Depends, Query, Response
 from pydantic import BaseModel
 
+from catalog.core.errors import Unprocessable
 from catalog.kit.pagination import Page, PageParams
-from catalog.platform.errors import Unprocessable
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -29,7 +29,7 @@ async def fields_param(
 ) -> list[str] | None:
     if fields is None:
         return None
-    # Spaces around names are ignored, nothing else (the grammar platform/openapi.py declares).
+    # Spaces around names are ignored, nothing else (the grammar server/openapi.py declares).
     names = [name.strip(" ") for name in fields.split(",") if name.strip(" ")]
     return names or None
 

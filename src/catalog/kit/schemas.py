@@ -26,7 +26,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from catalog.kit.json_value import JSONDocument
+from catalog.core.json_value import JSONDocument
 
 NAME_MAX = 200
 TEXT_MAX = 10_000

@@ -10,12 +10,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.audit.trail import AuditTrail
+from catalog.core.errors import Conflict
 from catalog.db.models import Base
+from catalog.identity.principal import Actor
+from catalog.kit.audit_trail import AuditTrail
 from catalog.kit.repository import Repository
 from catalog.kit.rows import row_dict
-from catalog.platform.errors import Conflict
-from catalog.platform.principal import Actor
 
 R = TypeVar("R", bound=Base)
 

@@ -28,9 +28,9 @@ from opentelemetry import trace
 from starlette.types import Scope
 
 from catalog import __version__
-from catalog.platform.errors import request_id_of
-from catalog.platform.logging import get_logger, is_secret_key, scrub
-from catalog.platform.routes import UNMATCHED, route_template
+from catalog.core.errors import request_id_of
+from catalog.core.logging import get_logger, is_secret_key, scrub
+from catalog.core.routes import UNMATCHED, route_template
 
 if TYPE_CHECKING:
     from sentry_sdk.types import Event, Hint

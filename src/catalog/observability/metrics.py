@@ -26,8 +26,8 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from catalog.platform.logging import access_log_enabled, get_logger
-from catalog.platform.routes import UNMATCHED, route_template
+from catalog.core.logging import access_log_enabled, get_logger
+from catalog.core.routes import UNMATCHED, route_template
 
 log = get_logger("catalog.access")
 

@@ -6,7 +6,7 @@ exporting OTLP over HTTP/protobuf to `<endpoint>/v1/traces`; `TracingMiddleware`
 server span per request (named `METHOD /route/template`, continuing a W3C `traceparent`
 sent by the caller); `instrument_engine`, `instrument_redis` and `instrument_httpx` add
 client spans, and instrumented httpx clients send `traceparent` onwards. The log processor
-in `platform/logging.py` writes the active span's ids into every log line. The caller's
+in `core/logging.py` writes the active span's ids into every log line. The caller's
 `traceparent` reaches log lines and the `traceresponse` with or without export
 (trace_context.py); the server span puts its own ids into that response header.
 
@@ -40,9 +40,9 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog import __version__
-from catalog.platform.logging import get_logger
-from catalog.platform.routes import UNMATCHED, route_template
-from catalog.platform.trace_context import TraceContext
+from catalog.core.logging import get_logger
+from catalog.core.routes import UNMATCHED, route_template
+from catalog.observability.trace_context import TraceContext
 
 if TYPE_CHECKING:
     import httpx
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from catalog.platform.tracing_export import ExportSwitch
+    from catalog.observability.tracing_export import ExportSwitch
     from catalog.settings import Settings
 
 log = get_logger(__name__)
@@ -139,7 +139,7 @@ def _process_provider(settings: Settings) -> tuple[TracerProvider, ExportSwitch]
     """The process's one SDK tracer provider, set as the global one on first use."""
     global _provider, _switch
     if _provider is None or _switch is None:
-        from catalog.platform.tracing_export import new_provider
+        from catalog.observability.tracing_export import new_provider
 
         _provider, _switch = new_provider(settings)
         trace.set_tracer_provider(_provider)

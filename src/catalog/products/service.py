@@ -16,7 +16,12 @@ import orjson
 import semver
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.cache import Cache
+from catalog.cache.invalidation import product_scope
 from catalog.conditional.etags import check_if_match
+from catalog.core.errors import Conflict, NotFound
+from catalog.core.ids import new_id
+from catalog.core.time import utcnow
 from catalog.db.models import (
     DataElement,
     DataProduct,
@@ -24,16 +29,11 @@ from catalog.db.models import (
     LineageEdge,
     ProductElement,
 )
+from catalog.identity.principal import Actor, restricted_view, sees
 from catalog.kit.bulk import ItemOutcome, merge_outcomes, parse_items
-from catalog.kit.ids import new_id
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
 from catalog.kit.service import DomainService
-from catalog.kit.time import utcnow
-from catalog.platform.cache import Cache
-from catalog.platform.cache.invalidation import product_scope
-from catalog.platform.errors import Conflict, NotFound
-from catalog.platform.principal import Actor, restricted_view, sees
 from catalog.products import schemas
 from catalog.products.repository import (
     LineageRepository,

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.core.errors import NotFound
 from catalog.db.models import DataProduct
-from catalog.platform.errors import NotFound
-from catalog.platform.principal import Actor, sees
+from catalog.identity.principal import Actor, sees
 
 
 async def visible_product(session: AsyncSession, actor: Actor, product_id: str) -> DataProduct:

@@ -6,11 +6,11 @@ from typing import Any
 
 from sqlalchemy import Select, case, or_, select, update
 
+from catalog.cache.invalidation import element_scope, mark_stale
 from catalog.changes.recorder import touch
 from catalog.changes.refs import NodeRef
 from catalog.db.models import DataElement, QualityMeasurement
 from catalog.kit.repository import Repository
-from catalog.platform.cache.invalidation import element_scope, mark_stale
 
 
 def _element_by_key(key: str) -> Select[Any]:

@@ -17,13 +17,13 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.core.errors import NotFound
+from catalog.core.time import utcnow
 from catalog.db.models import DataElement, QualityMeasurement
+from catalog.identity.principal import Actor
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
 from catalog.kit.service import DomainService
-from catalog.kit.time import utcnow
-from catalog.platform.errors import NotFound
-from catalog.platform.principal import Actor
 from catalog.quality import schemas
 from catalog.quality.metrics import observe_quality_score
 from catalog.quality.repository import MeasurementRepository

@@ -7,7 +7,7 @@ While it lasts, each replica enforces the limits on its own, so the whole fleet 
 to N times the global limit. Operators see it in `catalog_rate_limit_redis_fallback_total`
 and `catalog_rate_limit_backend`.
 
-The cool-down is the `redis_rate_limit` circuit breaker (platform/breaker.py): half of the
+The cool-down is the `redis_rate_limit` circuit breaker (core/breaker.py): half of the
 last few decisions failing (at least 3) opens it for the cool-down, so one slow call (say, a
 connection being opened under load) does not send the fleet to local limits; then one trial
 decides whether it closes. Its state shows in `/healthz` and `catalog_circuit_breaker_state`
@@ -22,11 +22,11 @@ from collections.abc import Callable, Sequence
 
 from prometheus_client import Counter, Gauge
 
-from catalog.platform.breaker import CircuitBreaker, CircuitOpen
-from catalog.platform.logging import get_logger
-from catalog.platform.ratelimit.buckets import Check, Decision
-from catalog.platform.ratelimit.local import LocalBuckets
-from catalog.platform.ratelimit.redis_buckets import RedisBuckets
+from catalog.core.breaker import CircuitBreaker, CircuitOpen
+from catalog.core.logging import get_logger
+from catalog.ratelimit.buckets import Check, Decision
+from catalog.ratelimit.local import LocalBuckets
+from catalog.ratelimit.redis_buckets import RedisBuckets
 
 log = get_logger(__name__)
 

@@ -12,7 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from catalog.platform.ratelimit.buckets import Check, Decision, refill, seconds_to_one
+from catalog.ratelimit.buckets import Check, Decision, refill, seconds_to_one
 
 
 class LocalBuckets:

@@ -12,11 +12,11 @@ from __future__ import annotations
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from catalog.platform.errors import TooManyRequests, send_error
-from catalog.platform.ratelimit.buckets import Check, Decision, seconds_to_full
-from catalog.platform.ratelimit.identity import IPNetwork, client_identity
-from catalog.platform.ratelimit.limiter import RateLimiter
-from catalog.platform.ratelimit.policy import EXEMPT_PATHS, Policy
+from catalog.core.errors import TooManyRequests, send_error
+from catalog.ratelimit.buckets import Check, Decision, seconds_to_full
+from catalog.ratelimit.identity import IPNetwork, client_identity
+from catalog.ratelimit.limiter import RateLimiter
+from catalog.ratelimit.policy import EXEMPT_PATHS, Policy
 
 REJECTED = Counter("catalog_rate_limited_total", "Requests refused by a rate limit", ("scope",))
 

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 from starlette.routing import Match
 from starlette.types import Scope
 
-from catalog.platform.ratelimit.buckets import Check, Limit
-from catalog.platform.routes import flat_routes
+from catalog.core.routes import flat_routes
+from catalog.ratelimit.buckets import Check, Limit
 from catalog.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
-from catalog.platform.ratelimit.buckets import Check, Decision
+from catalog.ratelimit.buckets import Check, Decision
 
 KEY_PREFIX = "{catalog:rl}:"
 

@@ -14,9 +14,20 @@ from typing import Any
 import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.cache import Cache, Uncacheable
+from catalog.cache.invalidation import element_scope
 from catalog.changes.recorder import touch
 from catalog.changes.refs import NodeRef
 from catalog.conditional.etags import check_if_match
+from catalog.core.errors import (
+    CatalogError,
+    Conflict,
+    NotFound,
+    Unprocessable,
+    still_referenced,
+)
+from catalog.core.ids import new_id
+from catalog.core.time import utcnow
 from catalog.db.models import (
     DataElement,
     DataElementConcept,
@@ -24,22 +35,11 @@ from catalog.db.models import (
     Representation,
     ValueDomain,
 )
+from catalog.identity.principal import Actor
 from catalog.kit.bulk import ItemOutcome, merge_outcomes, parse_items
-from catalog.kit.ids import new_id
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
 from catalog.kit.service import DomainService
-from catalog.kit.time import utcnow
-from catalog.platform.cache import Cache, Uncacheable
-from catalog.platform.cache.invalidation import element_scope
-from catalog.platform.errors import (
-    CatalogError,
-    Conflict,
-    NotFound,
-    Unprocessable,
-    still_referenced,
-)
-from catalog.platform.principal import Actor
 from catalog.registry import schemas
 from catalog.registry.repository import (
     ConceptRepository,

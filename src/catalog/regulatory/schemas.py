@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, StringConstraints
 
+from catalog.core.json_value import JSONDocument
 from catalog.db.models.regulatory import CHANGE_TYPES, SCHEMA_STATUSES
-from catalog.kit.json_value import JSONDocument
 from catalog.kit.schemas import (
     FILLED,
     LINE,

@@ -25,14 +25,14 @@ from typing import Any
 import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.core.errors import Conflict, NotFound
+from catalog.core.ids import new_id
+from catalog.core.time import utcnow
 from catalog.db.models import RegulatorySchema, SchemaChange, SchemaProductMapping
-from catalog.kit.ids import new_id
+from catalog.identity.principal import Actor
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
 from catalog.kit.service import DomainService
-from catalog.kit.time import utcnow
-from catalog.platform.errors import Conflict, NotFound
-from catalog.platform.principal import Actor
 from catalog.regulatory import schemas
 from catalog.regulatory.diff import FieldChange, diff_specs
 from catalog.regulatory.repository import ChangeRepository, MappingRepository, SchemaRepository

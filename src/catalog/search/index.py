@@ -31,7 +31,7 @@ import orjson
 import tantivy
 from sqlalchemy import make_url
 
-from catalog.platform.logging import get_logger
+from catalog.core.logging import get_logger
 from catalog.search.directory import IndexDirectory
 from catalog.search.fields import FORMAT, register_analyzers
 from catalog.search.metrics import QUERY_DURATION

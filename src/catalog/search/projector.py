@@ -43,11 +43,11 @@ import tantivy
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog.changes.repository import Change, ChangeLogRepository
-from catalog.kit.time import utcnow
-from catalog.platform.logging import get_logger
-from catalog.platform.retry import Backoff
-from catalog.platform.tasks import stop_task, wait_for_any
-from catalog.platform.tracing import untraced
+from catalog.core.logging import get_logger
+from catalog.core.retry import Backoff
+from catalog.core.tasks import stop_task, wait_for_any
+from catalog.core.time import utcnow
+from catalog.observability.tracing import untraced
 from catalog.search import metrics
 from catalog.search.batch import Batch, apply
 from catalog.search.directory import IndexDirectory

@@ -3,7 +3,7 @@
 With `ENABLE_AUTH=true`, a request outside `PUBLIC_PATHS` must carry
 `Authorization: Bearer <credential>`: a static token, an API key (`catk_...`) or a JWT. The
 principal found is left in `scope["state"]["principal"]`, where `RequireRole`
-(platform/roles.py) reads it.
+(server/roles.py) reads it.
 Answers follow RFC 6750: no credentials -> 401 `WWW-Authenticate: Bearer realm="catalog"`; a
 bad one -> 401 with `error="invalid_token"`; a malformed header -> 401 `invalid_request`.
 
@@ -18,20 +18,20 @@ from __future__ import annotations
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from catalog.audit.trail import record_outside_request
-from catalog.platform.auth.credentials import (
+from catalog.core.errors import CatalogError, ServiceUnavailable, Unauthorized, send_error
+from catalog.core.logging import get_logger
+from catalog.identity.credentials import (
     JWKS_UNAVAILABLE,
     MALFORMED,
     MISSING,
     InvalidCredentials,
 )
-from catalog.platform.errors import CatalogError, ServiceUnavailable, Unauthorized, send_error
-from catalog.platform.logging import get_logger
-from catalog.platform.principal import Principal
-from catalog.platform.ratelimit.buckets import Check, Limit
-from catalog.platform.ratelimit.identity import client_identity
-from catalog.platform.ratelimit.middleware import too_many_requests
-from catalog.resources import Resources
+from catalog.identity.principal import Principal
+from catalog.kit.audit_trail import record_outside_request
+from catalog.ratelimit.buckets import Check, Limit
+from catalog.ratelimit.identity import client_identity
+from catalog.ratelimit.middleware import too_many_requests
+from catalog.server.resources import Resources
 from catalog.settings import Settings
 
 log = get_logger(__name__)

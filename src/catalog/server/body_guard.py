@@ -23,14 +23,14 @@ import anyio
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from catalog.kit.media_types import is_json
-from catalog.platform.errors import (
+from catalog.core.errors import (
     BadRequest,
     CatalogError,
     PayloadTooLarge,
     UnsupportedMediaType,
     send_error,
 )
+from catalog.core.media_types import is_json
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

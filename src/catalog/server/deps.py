@@ -9,14 +9,14 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.cache.invalidation import take_stale
 from catalog.changes.recorder import take_appended
+from catalog.core.errors import ServiceUnavailable
+from catalog.core.logging import get_logger
+from catalog.idempotency.middleware import ATTEMPT as IDEMPOTENCY_ATTEMPT
+from catalog.idempotency.store import mark_committed
 from catalog.kit.bulk import BulkIn, within_limit
-from catalog.platform.cache.invalidation import take_stale
-from catalog.platform.errors import ServiceUnavailable
-from catalog.platform.idempotency import ATTEMPT as IDEMPOTENCY_ATTEMPT
-from catalog.platform.idempotency_store import mark_committed
-from catalog.platform.logging import get_logger
-from catalog.resources import Resources
+from catalog.server.resources import Resources
 from catalog.settings import Settings
 
 log = get_logger(__name__)
@@ -42,7 +42,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request: committed when the handler succeeds, rolled back otherwise.
 
     Services only flush; this is the one place that commits, and then retires the cache
-    scopes the transaction changed, before the answer leaves (platform/cache). Reads and
+    scopes the transaction changed, before the answer leaves (cache). Reads and
     writes get different factories so SQLite can take its write lock up front (db/engine.py).
     """
     resources = resources_of(request)

@@ -19,8 +19,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from catalog.platform.error_tracking import report_exception
-from catalog.platform.errors import (
+from catalog.core.errors import (
     BadRequest,
     CatalogError,
     Conflict,
@@ -31,9 +30,10 @@ from catalog.platform.errors import (
     request_id_of,
     send_error,
 )
-from catalog.platform.logging import get_logger
-from catalog.platform.routes import allowed_methods
-from catalog.platform.tracing import record_exception
+from catalog.core.logging import get_logger
+from catalog.core.routes import allowed_methods
+from catalog.observability.error_tracking import report_exception
+from catalog.observability.tracing import record_exception
 
 log = get_logger(__name__)
 

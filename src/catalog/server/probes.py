@@ -14,11 +14,11 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from catalog import __version__
-from catalog.deps import ResourcesDep
-from catalog.platform import health
-from catalog.platform.errors import ServiceUnavailable
-from catalog.platform.metrics import metrics_payload
-from catalog.resources import Resources
+from catalog.core.errors import ServiceUnavailable
+from catalog.observability.metrics import metrics_payload
+from catalog.server import health
+from catalog.server.deps import ResourcesDep
+from catalog.server.resources import Resources
 
 router = APIRouter(tags=["probes"])
 BEHIND_S = 5.0  # a search index further behind than this is reported `behind`

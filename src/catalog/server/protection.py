@@ -13,8 +13,8 @@ import asyncio
 from prometheus_client import Counter, Gauge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from catalog.platform.errors import ServiceUnavailable, send_error
-from catalog.platform.logging import get_logger
+from catalog.core.errors import ServiceUnavailable, send_error
+from catalog.core.logging import get_logger
 
 log = get_logger(__name__)
 

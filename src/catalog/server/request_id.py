@@ -11,9 +11,9 @@ import re
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from catalog.kit.ids import new_id
-from catalog.platform import trace_context
-from catalog.platform.trace_context import TraceContext, parse_traceparent
+from catalog.core.ids import new_id
+from catalog.observability import trace_context
+from catalog.observability.trace_context import TraceContext, parse_traceparent
 
 HEADER = b"x-request-id"
 # An incoming id is echoed into logs and headers: accept only short, printable tokens.

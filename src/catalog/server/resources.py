@@ -18,29 +18,29 @@ from tenacity import AsyncRetrying, RetryCallState
 
 from catalog.alerting.engine import AlertEngine
 from catalog.apikeys.verify import ApiKeyVerifier
+from catalog.cache import Cache, open_cache
+from catalog.core.breaker import CircuitBreaker
+from catalog.core.clock import Clock, SystemClock
+from catalog.core.logging import get_logger
+from catalog.core.retry import Backoff, RetryBudget
 from catalog.db.engine import WRITE, create_engine, session_factory
 from catalog.db.pool_metrics import instrument_pool
 from catalog.discover.history import SearchHistoryRecorder
 from catalog.graph import open_graph_store
 from catalog.graph.store import GraphStore
 from catalog.graph.worker import OutboxWorker
-from catalog.kit.clock import Clock, SystemClock
-from catalog.platform.auth.authenticator import Authenticator
-from catalog.platform.breaker import CircuitBreaker
-from catalog.platform.cache import Cache, open_cache
-from catalog.platform.health import check_dependencies
-from catalog.platform.idempotency_store import IdempotencyStore
-from catalog.platform.logging import get_logger
-from catalog.platform.metrics import flush_observations, flush_periodically
-from catalog.platform.ratelimit.limiter import RateLimiter
-from catalog.platform.ratelimit.local import LocalBuckets
-from catalog.platform.ratelimit.policy import Policy
-from catalog.platform.ratelimit.redis_buckets import RedisBuckets
-from catalog.platform.retry import Backoff, RetryBudget
-from catalog.platform.tracing import instrument_engine, instrument_redis
+from catalog.idempotency.store import IdempotencyStore
+from catalog.identity.authenticator import Authenticator
+from catalog.observability.metrics import flush_observations, flush_periodically
+from catalog.observability.tracing import instrument_engine, instrument_redis
+from catalog.ratelimit.limiter import RateLimiter
+from catalog.ratelimit.local import LocalBuckets
+from catalog.ratelimit.policy import Policy
+from catalog.ratelimit.redis_buckets import RedisBuckets
 from catalog.search.directory import IndexDirectory, default_root
 from catalog.search.index import Expected, SearchIndex
 from catalog.search.projector import SearchProjector
+from catalog.server.health import check_dependencies
 from catalog.settings import Settings
 
 log = get_logger(__name__)
@@ -66,9 +66,9 @@ class Resources:
     # This process's view of the search index, and its part in writing it (search/).
     search_index: SearchIndex
     search_projector: SearchProjector
-    # The time every part above reads (kit/clock.py); tests pass one they can move.
+    # The time every part above reads (core/clock.py); tests pass one they can move.
     clock: Clock = field(default_factory=SystemClock)
-    # Retries of requests after transient database errors (platform/retrying_route.py).
+    # Retries of requests after transient database errors (server/retrying_route.py).
     db_retry_budget: RetryBudget = field(default_factory=RetryBudget)
     started_at: float = field(default_factory=time.time)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)

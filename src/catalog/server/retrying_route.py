@@ -13,9 +13,9 @@ SQLite busy) for every method, since the database rolled the transaction back; "
 errors only when repeating is safe: GET/HEAD/OPTIONS/PUT/DELETE. Not a POST or PATCH, even with
 an `Idempotency-Key`: the connection may have died after the COMMIT reached the database. The
 client's own retry with its key is safe instead: the key is stamped in the request's
-transaction (platform/idempotency.py), so a retry learns whether the first run took effect
+transaction (idempotency/middleware.py), so a retry learns whether the first run took effect
 (409 "applied") or runs it (the transaction rolled back). Pool exhaustion is
-never retried (it answers 503 at once). Waits follow `catalog.platform.retry`: the guide's
+never retried (it answers 503 at once). Waits follow `catalog.core.retry`: the guide's
 defaults (3 retries, 100 ms doubling to 5 s) with full jitter, and a per-process retry budget
 so an outage is not multiplied by retries. When a transient failure is not retried, or
 retries run out, the answer is 503 with `Retry-After`.
@@ -37,13 +37,13 @@ from fastapi.routing import APIRoute
 from prometheus_client import Counter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from catalog.core.errors import ServiceUnavailable
+from catalog.core.logging import get_logger
+from catalog.core.retry import DEFAULT, RetryBudget, RetryPolicy, full_jitter_wait
 from catalog.db.transient import TransientKind, is_transient_db_error
-from catalog.platform.errors import ServiceUnavailable
-from catalog.platform.logging import get_logger
-from catalog.platform.retry import DEFAULT, RetryBudget, RetryPolicy, full_jitter_wait
 
 if TYPE_CHECKING:
-    from catalog.resources import Resources
+    from catalog.server.resources import Resources
 
 log = get_logger(__name__)
 

@@ -12,10 +12,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from catalog.audit.trail import record_outside_request
-from catalog.platform.auth.middleware import FAILURES
-from catalog.platform.errors import Forbidden
-from catalog.platform.principal import ROLES, Actor, actor_of
+from catalog.core.errors import Forbidden
+from catalog.identity.principal import ROLES, Actor, actor_of
+from catalog.kit.audit_trail import record_outside_request
+from catalog.server.auth_middleware import FAILURES
 
 
 class RequireRole:

@@ -29,7 +29,7 @@ from typing import Any
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from catalog.platform.routes import flat_routes
+from catalog.core.routes import flat_routes
 
 _MARK = "_catalog_declines_for_refinements"
 _refinements: weakref.WeakKeyDictionary[Any, dict[int, tuple[Route, ...]]] = (

@@ -15,16 +15,16 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.cache import Cache
+from catalog.cache.invalidation import TAGS as TAGS_SCOPE
 from catalog.conditional.etags import check_if_match
+from catalog.core.errors import Conflict, NotFound, still_referenced
+from catalog.core.time import utcnow
 from catalog.db.models import DataProduct, Tag
+from catalog.identity.principal import Actor
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
 from catalog.kit.service import DomainService
-from catalog.kit.time import utcnow
-from catalog.platform.cache import Cache
-from catalog.platform.cache.invalidation import TAGS as TAGS_SCOPE
-from catalog.platform.errors import Conflict, NotFound, still_referenced
-from catalog.platform.principal import Actor
 from catalog.products.visibility import visible_product
 from catalog.tags import schemas
 from catalog.tags.repository import ProductTagRepository, TagRepository

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import Row, select, update
 
+from catalog.core.time import utcnow
 from catalog.db.models import DataProduct, ProductRating, ProductUsageStats, ProductViewer
 from catalog.kit.repository import Repository
-from catalog.kit.time import utcnow
 
 STATS = ProductUsageStats.__table__
 COUNTERS = frozenset(

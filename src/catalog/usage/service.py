@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.core.errors import NotFound
+from catalog.core.time import utcnow
+from catalog.identity.principal import Actor
 from catalog.kit.service import DomainService
-from catalog.kit.time import utcnow
-from catalog.platform.errors import NotFound
-from catalog.platform.principal import Actor
 from catalog.products.visibility import visible_product
 from catalog.usage import schemas
 from catalog.usage.repository import UsageRepository

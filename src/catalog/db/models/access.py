@@ -7,9 +7,9 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from catalog.core.time import utcnow
 from catalog.db.models.base import NAME_LENGTH, Base, enum_check, id_column, updated_at_column
 from catalog.db.types import UTCDateTime
-from catalog.kit.time import utcnow
 
 ACCESS_STATUSES = ("pending", "approved", "rejected", "revoked", "cancelled")
 

@@ -7,9 +7,9 @@ from datetime import datetime
 from sqlalchemy import MetaData, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from catalog.core.ids import new_id
+from catalog.core.time import utcnow
 from catalog.db.types import UTCDateTime
-from catalog.kit.ids import new_id
-from catalog.kit.time import utcnow
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

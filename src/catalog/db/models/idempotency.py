@@ -42,5 +42,5 @@ class IdempotencyKey(Base):
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = created_at_column()
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # Set in the request's own transaction: its writes committed (see platform/idempotency.py).
+    # Set in the request's own transaction: its writes committed (see idempotency/middleware.py).
     committed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,3 @@
+"""idempotency: `Idempotency-Key` on writes. store.py owns the table of keys and their stored
+answers (claim, complete, expire); middleware.py replays a stored answer or runs the request
+once, committing the key with the request's own writes."""
