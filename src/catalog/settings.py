@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL"))
     redis_cache_ttl: int = Field(3600, ge=1, validation_alias=_env("REDIS_CACHE_TTL"))
-    # The response cache (cache): REDIS_CACHE_TTL is the lifetime of cached
+    # The response cache (catalog/cache): REDIS_CACHE_TTL is the lifetime of cached
     # resources (products, elements, the tag tree) in Redis or in process alike.
     cache_enabled: bool = True
     cache_list_ttl_s: int = Field(30, ge=1)

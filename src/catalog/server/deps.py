@@ -42,7 +42,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request: committed when the handler succeeds, rolled back otherwise.
 
     Services only flush; this is the one place that commits, and then retires the cache
-    scopes the transaction changed, before the answer leaves (cache). Reads and
+    scopes the transaction changed, before the answer leaves (catalog/cache). Reads and
     writes get different factories so SQLite can take its write lock up front (db/engine.py).
     """
     resources = resources_of(request)
