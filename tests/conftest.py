@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import shutil
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from catalog.db.models import Base
 from catalog.server.resources import Resources
 from catalog.settings import Settings
 from tests.support.servers import Servers, resolve_servers
+from tests.support.wait import until
 
 DATABASES = ("sqlite", "postgresql")
 # One line per test request from httpx's own logger would drown the service's log lines.
@@ -186,13 +186,12 @@ async def search_index_built(resources: Resources, timeout_s: float = 15.0) -> N
     not answered 503 while it is built. Watches the app's own state, not its HTTP surface (a
     probe request would be one more span, log line and metric sample in the test's counts);
     an app whose index cannot be built now (its database is down) is not waited for."""
-    deadline = time.monotonic() + timeout_s
-    while resources.search_index.snapshot() is None:
-        if resources.search_projector.last_error is not None:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("the search index was not built within the deadline")
-        await asyncio.sleep(0.01)
+
+    async def built_or_failing() -> bool:
+        index_exists = resources.search_index.snapshot() is not None
+        return index_exists or resources.search_projector.last_error is not None
+
+    await until(built_or_failing, "the app's first search index being built", timeout_s, 0.01)
 
 
 @pytest.fixture

@@ -42,6 +42,7 @@ from catalog.identity.jwt import JwtVerifier
 from catalog.identity.principal import Principal
 from catalog.settings import Settings
 from tests.support.jwks_server import JwksServer
+from tests.support.wait import until
 
 ISSUER = "https://idp.example.test/realms/catalog"
 AUDIENCE = "catalog-api"
@@ -542,10 +543,11 @@ async def test_cancelled_fetch_leaves_the_next_caller_its_own(idp: Harness, rsa1
     token = rsa1.sign(claims())
     idp.server.delay_s = 0.3
     first = asyncio.create_task(verifier.verify(token))
-    deadline = time.monotonic() + 10
-    while idp.server.requests < 1:  # until first is fetching, holding the lock
-        assert time.monotonic() < deadline, "the first fetch never reached the server"
-        await asyncio.sleep(0.01)
+
+    async def fetching() -> bool:  # first is fetching, holding the lock
+        return idp.server.requests >= 1
+
+    await until(fetching, "the first fetch reaching the server", 10, 0.01)
     second = asyncio.create_task(verifier.verify(token))
     for _ in range(3):  # second runs up to the lock: no I/O on its way there
         await asyncio.sleep(0)

@@ -4,7 +4,6 @@ catalog's writes (tests wait for it through /healthz, `caught_up`)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -17,18 +16,14 @@ from catalog.app import create_app
 from tests.support.api import create_element, create_product, error_of, ok
 from tests.support.db import execute, query
 from tests.support.search import caught_up
+from tests.support.wait import until
 
 SEARCH = "/api/discover/search"
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
     """Poll until `check()` returns something truthy (background writes land)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(0.05)
+    return await until(check, f"{check.__name__} answering", timeout)
 
 
 @pytest.fixture

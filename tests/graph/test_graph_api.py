@@ -8,9 +8,7 @@ the same answers.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +20,7 @@ from catalog.settings import Settings
 from tests.conftest import base_settings
 from tests.support.api import create_element, create_product, error_of, ok, unique
 from tests.support.db import execute
+from tests.support.wait import until
 
 STORES = ["sql", "falkordb", *(["neo4j"] if os.environ.get("NEO4J_URI") else [])]
 SETTLE_TIMEOUT_S = 45.0
@@ -68,13 +67,14 @@ async def client(graph_settings: Callable[..., Settings], open_client: Any) -> A
 
 async def settled(client: AsyncClient, timeout_s: float = SETTLE_TIMEOUT_S) -> dict[str, Any]:
     """Wait until a projected store has caught up with every committed write."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        graph: dict[str, Any] = ok(await client.get("/healthz"))["graph"]
-        if not graph["projected"] or graph.get("pending") == 0:
-            return graph
-        assert time.monotonic() < deadline, f"the outbox did not drain: {graph}"
-        await asyncio.sleep(0.05)
+    seen: dict[str, Any] = {}
+
+    async def drained() -> dict[str, Any] | None:
+        seen.clear()
+        seen.update(ok(await client.get("/healthz"))["graph"])
+        return dict(seen) if not seen["projected"] or seen.get("pending") == 0 else None
+
+    return await until(drained, lambda: f"the outbox draining (last: {seen})", timeout_s)
 
 
 async def neighbours(client: AsyncClient, label: str, node_id: str, **params: Any) -> Any:

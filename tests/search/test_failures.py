@@ -4,9 +4,7 @@ catches up by itself once the disk can be written again. Tested on a real small 
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -57,13 +55,17 @@ def fill(disk: Path) -> Path:
 async def behind(client: AsyncClient, changes: int, timeout_s: float = 20.0) -> dict[str, object]:
     """Wait until /healthz reports the index failing and `changes` changes behind (a round
     that failed before the last writes reported fewer, until the next round's retry)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        status = await search_status(client)
-        if status.get("error") and status.get("lag_changes", 0) >= changes:
-            return status
-        assert time.monotonic() < deadline, f"the index never reported falling behind: {status}"
-        await asyncio.sleep(0.05)
+    seen: dict[str, object] = {}
+
+    async def falling_behind() -> dict[str, object] | None:
+        seen.clear()
+        seen.update(await search_status(client))
+        lag = seen.get("lag_changes", 0)
+        return dict(seen) if seen.get("error") and isinstance(lag, int) and lag >= changes else None
+
+    return await until(
+        falling_behind, lambda: f"the index reporting it falls behind ({seen})", timeout_s
+    )
 
 
 @pytest.mark.parametrize("fault", ["disk full", "read-only"])

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import datetime
 from typing import Any
 
 from httpx import AsyncClient
 
 from catalog.search.projector import PROJECTOR_TASK
+from tests.support.wait import until
 
 DEADLINE_S = 15.0
 
@@ -32,15 +32,17 @@ async def caught_up(
 ) -> dict[str, Any]:
     """Wait until this app's search index holds every committed change (and, with
     `usage_since`, usage counters as of that moment), at most `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        status = await search_status(client)
-        done = status.get("status") == "ready" and status.get("lag_changes") == 0
-        if done and usage_since is not None:
-            folded = status.get("usage_folded_until")
-            done = folded is not None and datetime.fromisoformat(folded) >= usage_since
-        if done:
-            return status
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the search index did not catch up in {timeout}s: {status}")
-        await asyncio.sleep(0.02)
+    seen: dict[str, Any] = {}
+
+    async def done() -> dict[str, Any] | None:
+        seen.clear()
+        seen.update(await search_status(client))
+        if seen.get("status") != "ready" or seen.get("lag_changes") != 0:
+            return None
+        if usage_since is not None:
+            folded = seen.get("usage_folded_until")
+            if folded is None or datetime.fromisoformat(folded) < usage_since:
+                return None
+        return dict(seen)
+
+    return await until(done, lambda: f"the search index catching up ({seen})", timeout, 0.02)

@@ -12,13 +12,21 @@ T = TypeVar("T")
 
 
 async def until(
-    check: Callable[[], Awaitable[T]], what: str, timeout_s: float = 10.0, every_s: float = 0.05
+    check: Callable[[], Awaitable[T | None]],
+    what: str | Callable[[], str],
+    timeout_s: float = 10.0,
+    every_s: float = 0.05,
 ) -> T:
-    """The first truthy result of `check()`; fails saying `what` did not happen in time."""
+    """The first truthy result of `check()`; fails saying `what` did not happen in time.
+
+    `what` may be a function, called only on failure, to tell what was last seen (a check
+    that keeps its last status in a variable can show it)."""
     deadline = time.monotonic() + timeout_s
     while True:
         result = await check()
-        if result:
+        if result:  # truthy, so not None
             return result
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout_s} s"
+        if time.monotonic() >= deadline:
+            said = what() if callable(what) else what
+            raise AssertionError(f"{said} did not happen within {timeout_s} s")
         await asyncio.sleep(every_s)
