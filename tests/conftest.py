@@ -30,6 +30,7 @@ from catalog.db.migrate import upgrade
 from catalog.db.models import Base
 from catalog.server.resources import Resources
 from catalog.settings import Settings
+from tests.support.lifespan import resources_of as lifespan_resources
 from tests.support.servers import Servers, resolve_servers
 from tests.support.wait import until
 
@@ -172,7 +173,7 @@ async def open_client() -> AsyncIterator[Callable[[FastAPI], Awaitable[AsyncClie
         transport = ASGITransport(app=manager.app, client=(client_ip, 50000))
         client = AsyncClient(transport=transport, base_url="http://catalog.test")
         stack.append((manager, client))
-        await search_index_built(manager._state["catalog"])
+        await search_index_built(lifespan_resources(manager))
         return client
 
     yield opener

@@ -16,6 +16,7 @@ from catalog.settings import Settings
 from tests.conftest import base_settings
 from tests.support.api import ok
 from tests.support.clock import ManualClock
+from tests.support.lifespan import resources_of as lifespan_resources
 from tests.support.metrics import scrape, value
 from tests.support.probe_routes import app_with_probe_routes
 from tests.support.receiver import Receiver
@@ -38,7 +39,7 @@ async def service(
     a test that needs time to pass passes a clock and advances it)."""
     app = app_with_probe_routes(settings, clock)
     async with LifespanManager(app) as manager:
-        engine: AlertEngine = manager._state["catalog"].alerts
+        engine: AlertEngine = lifespan_resources(manager).alerts
         transport = ASGITransport(app=manager.app)
         async with AsyncClient(transport=transport, base_url="http://catalog.test") as client:
             yield client, engine

@@ -27,6 +27,7 @@ from tests.conftest import base_settings, search_index_built
 from tests.support.api import create_product, error_of, ok, unique
 from tests.support.clock import ManualClock
 from tests.support.db import execute, query
+from tests.support.lifespan import resources_of as lifespan_resources
 from tests.support.session_faults import failing_request_commits
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.wait import until
@@ -501,7 +502,7 @@ async def test_a_commit_that_fails_frees_the_key(make_settings: Callable[..., Se
     """The transaction (and its stamp on the key) rolled back: a retry runs the request."""
     app = create_app(make_settings())
     async with LifespanManager(app) as manager:
-        resources: Resources = manager._state["catalog"]
+        resources: Resources = lifespan_resources(manager)
         await search_index_built(resources)
         transport = ASGITransport(app=manager.app)
         async with AsyncClient(transport=transport, base_url="http://catalog.test") as client:

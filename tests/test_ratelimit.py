@@ -20,6 +20,7 @@ from catalog.ratelimit.local import LocalBuckets
 from catalog.settings import Settings
 from tests.conftest import base_settings, search_index_built
 from tests.support.clock import ManualClock
+from tests.support.lifespan import resources_of as lifespan_resources
 from tests.support.metrics import scrape, value, wait_for_in_flight
 from tests.support.probe_routes import app_with_probe_routes
 from tests.support.tcp_proxy import TcpProxy
@@ -38,7 +39,7 @@ async def running(app: FastAPI) -> AsyncIterator[tuple[Clients, dict[str, Any]]]
             made.append(AsyncClient(transport=transport, base_url="http://catalog.test"))
             return made[-1]
 
-        await search_index_built(manager._state["catalog"])
+        await search_index_built(lifespan_resources(manager))
         try:
             yield client_from, manager._state
         finally:

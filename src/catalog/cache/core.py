@@ -155,7 +155,7 @@ class Cache:
         token, stored = found
         if stored is not None:
             expires_at, load_s = _HEADER.unpack_from(stored)
-            if not self._refresh_early(expires_at, load_s):
+            if not self.refresh_early(expires_at, load_s):
                 HITS.labels(cache).inc()
                 return stored[_HEADER.size :]
             EARLY_REFRESHES.labels(cache).inc()
@@ -171,7 +171,7 @@ class Cache:
         except Uncacheable as answer:
             return answer.body
 
-    def _refresh_early(self, expires_at: float, took_s: float) -> bool:
+    def refresh_early(self, expires_at: float, took_s: float) -> bool:
         if took_s <= 0:
             return False
         # XFetch (Vattani et al.): refresh when now - took * beta * ln(rand) >= expiry.
