@@ -39,7 +39,6 @@ SQL_ALLOWED = {
     "demo.py": "the seed's is-it-empty check",
     "graph/snapshot.py": "reads the graph tables whole for a rebuild",
     "graph/sql_store.py": "the SQL graph store: a repository of the graph tables in all but name",
-    "idempotency/store.py": "the idempotency table (idempotency/ package, item 1)",
     "api/registry_compat.py": "the legacy routes' queries",
 }
 

@@ -16,26 +16,23 @@ the same ones. Each step is its own short write transaction, apart from the requ
   was lost (a dropped connection during COMMIT, a failure storing the answer). Such a key
   answers `Applied` once its attempt is past the lock timeout.
 - A background task deletes expired rows in bounded batches.
+
+The statements themselves are in repository.py; this module decides what a row means.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
-from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog.core.clock import Clock, SystemClock
 from catalog.core.ids import new_id
 from catalog.core.logging import get_logger
 from catalog.core.tasks import stop_task
-from catalog.core.time import utcnow
-from catalog.db.models import IdempotencyKey
-from catalog.kit.repository import Repository, table_of
+from catalog.idempotency.repository import IdempotencyRepository
 
 log = get_logger(__name__)
 
@@ -91,76 +88,6 @@ class Applied:
 Outcome = Claimed | Replay | Mismatch | InProgress | Applied
 
 
-class IdempotencyRepository(Repository[IdempotencyKey]):
-    model = IdempotencyKey
-
-    def __init__(self, session: AsyncSession, now: Callable[[], datetime] = utcnow) -> None:
-        super().__init__(session)
-        self.now = now  # the store's clock: expiry is what tests move instead of sleeping
-
-    async def insert_processing(
-        self, attempt_id: str, request: KeyedRequest, ttl: timedelta
-    ) -> bool:
-        """Insert the `processing` row unless the key exists; whether it was inserted."""
-        table = table_of(IdempotencyKey)
-        now = self.now()
-        statement = (
-            self.insert(table)
-            .values(
-                id=attempt_id,
-                scope=request.scope,
-                idempotency_key=request.key,
-                method=request.method,
-                path=request.path,
-                fingerprint=request.fingerprint,
-                state="processing",
-                created_at=now,
-                expires_at=now + ttl,
-            )
-            .on_conflict_do_nothing(index_elements=["scope", "idempotency_key"])
-            .returning(table.c.id)
-        )
-        return (await self.session.execute(statement)).first() is not None
-
-    async def find(self, scope: str, key: str) -> IdempotencyKey | None:
-        statement = select(IdempotencyKey).where(
-            IdempotencyKey.scope == scope, IdempotencyKey.idempotency_key == key
-        )
-        return (await self.session.scalars(statement)).first()
-
-    async def delete_attempt(self, attempt_id: str, *, uncommitted_only: bool = False) -> bool:
-        statement = delete(IdempotencyKey).where(IdempotencyKey.id == attempt_id)
-        if uncommitted_only:
-            statement = statement.where(IdempotencyKey.committed_at.is_(None))
-        result: Any = await self.session.execute(statement)
-        return bool(result.rowcount)
-
-    async def complete(
-        self, attempt_id: str, status: int, headers: dict[str, str], body: bytes, ttl: timedelta
-    ) -> bool:
-        result: Any = await self.session.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.id == attempt_id, IdempotencyKey.state == "processing")
-            .values(
-                state="completed",
-                response_status=status,
-                response_headers=headers,
-                response_body=body,
-                expires_at=self.now() + ttl,
-            )
-        )
-        return bool(result.rowcount)
-
-    async def delete_expired(self, limit: int) -> int:
-        expired = (
-            select(IdempotencyKey.id).where(IdempotencyKey.expires_at < self.now()).limit(limit)
-        )
-        result: Any = await self.session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.id.in_(expired.scalar_subquery()))
-        )
-        return int(result.rowcount or 0)
-
-
 class IdempotencyStore:
     def __init__(
         self,
@@ -191,7 +118,7 @@ class IdempotencyStore:
     ) -> Outcome | None:
         """The outcome, or None when another attempt changed the row under us (look again)."""
         attempt_id = new_id()
-        if await repository.insert_processing(attempt_id, request, self.ttl):
+        if await self._insert(repository, attempt_id, request):
             return Claimed(attempt_id)
         row = await repository.find(request.scope, request.key)
         if row is None:
@@ -218,9 +145,23 @@ class IdempotencyStore:
         # Deleting by id makes one of several concurrent takers win; the others look again.
         if not await repository.delete_attempt(row.id):
             return None
-        if not await repository.insert_processing(attempt_id, request, self.ttl):
+        if not await self._insert(repository, attempt_id, request):
             return None
         return Claimed(attempt_id, took_over=row.state == "processing" and row.expires_at > now)
+
+    async def _insert(
+        self, repository: IdempotencyRepository, attempt_id: str, request: KeyedRequest
+    ) -> bool:
+        """Claim the key with a `processing` row unless it exists; whether it was claimed."""
+        return await repository.insert_processing(
+            attempt_id,
+            self.ttl,
+            scope=request.scope,
+            key=request.key,
+            method=request.method,
+            path=request.path,
+            fingerprint=request.fingerprint,
+        )
 
     async def complete(
         self, attempt_id: str, status: int, headers: dict[str, str], body: bytes
@@ -270,6 +211,4 @@ class IdempotencyStore:
 
 async def mark_committed(session: AsyncSession, attempt_id: str) -> None:
     """In the request's own transaction, just before its COMMIT (deps.get_session)."""
-    await session.execute(
-        update(IdempotencyKey).where(IdempotencyKey.id == attempt_id).values(committed_at=utcnow())
-    )
+    await IdempotencyRepository(session).mark_committed(attempt_id)
