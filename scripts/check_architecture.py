@@ -36,7 +36,6 @@ SQL_ALLOWED = {
     # Debts: move these statements into a repository and delete the line.
     "kit/audit_trail.py": "the multi-row INSERT of a batch's audit events",
     "changes/recorder.py": "appends the change log in the request's transaction",
-    "demo.py": "the seed's is-it-empty check",
     "graph/snapshot.py": "reads the graph tables whole for a rebuild",
     "graph/sql_store.py": "the SQL graph store: a repository of the graph tables in all but name",
     "api/registry_compat.py": "the legacy routes' queries",

@@ -17,11 +17,10 @@ from typing import Any
 
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient, Response
-from sqlalchemy import func, select
 
 from catalog.core.logging import configure_logging, get_logger
 from catalog.db.engine import create_engine, session_factory
-from catalog.db.models import DataProduct
+from catalog.products.repository import ProductRepository
 from catalog.settings import Settings
 
 log = get_logger(__name__)
@@ -575,7 +574,7 @@ async def _is_empty(settings: Settings) -> bool:
     engine = create_engine(settings)
     try:
         async with session_factory(engine)() as session:
-            return not await session.scalar(select(func.count()).select_from(DataProduct))
+            return not await ProductRepository(session).count_all()
     finally:
         await engine.dispose()
 

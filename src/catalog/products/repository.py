@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, delete, insert, or_, select, tuple_, update
+from sqlalchemy import Select, delete, func, insert, or_, select, tuple_, update
 
 from catalog.changes.recorder import touch
 from catalog.changes.refs import NodeRef
@@ -55,6 +55,10 @@ class ProductRepository(Repository[DataProduct]):
         return statement.where(
             or_(DataProduct.visibility != "restricted", DataProduct.team == team)
         )
+
+    async def count_all(self) -> int:
+        """How many products exist (the demo seed's `--if-empty` loads only into none)."""
+        return int(await self.session.scalar(select(func.count()).select_from(DataProduct)) or 0)
 
     async def taken_names(self, names: Iterable[str]) -> set[str]:
         wanted = set(names)
