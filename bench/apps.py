@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import os
+
+from fastapi import FastAPI, Response
 
 from catalog.app import app_from_env, meta_router
 from catalog.server import probes
@@ -30,4 +32,17 @@ def no_metrics_app() -> FastAPI:
 
     app = app_from_env()
     app.user_middleware = [m for m in app.user_middleware if m.cls is not AccessMiddleware]  # type: ignore[comparison-overlap]
+    return app
+
+
+def plain_fastapi_app() -> FastAPI:
+    """What an operator would pick instead: a bare FastAPI app with no catalog code at all,
+    answering `GET /api/info` with the very bytes the catalog answers (BENCH_INFO_BODY)."""
+    body = os.environ["BENCH_INFO_BODY"].encode()
+    app = FastAPI()
+
+    @app.get("/api/info")
+    async def info() -> Response:
+        return Response(body, media_type="application/json")
+
     return app

@@ -81,7 +81,9 @@ def throughput(url: str, product_id: str, args: argparse.Namespace) -> dict[str,
             wrk(ports[name], 2, args.connections, target)  # warm-up (and fills the cache)
         for _ in range(args.rounds):
             for name, (_, _, target) in variants.items():
-                samples[name].append(wrk(ports[name], args.duration, args.connections, target))
+                samples[name].append(
+                    wrk(ports[name], args.duration, args.connections, target)["rps"]
+                )
     medians = {name: statistics.median(values) for name, values in samples.items()}
     uncached = medians["no cache"]
     ceiling = medians["/api/info, no middleware"]

@@ -177,13 +177,14 @@ def database_url(database: str, products: int, label: str) -> str:
     return f"sqlite:///{Path(tempfile.gettempdir()) / f'{name}.db'}"
 
 
-def rebuild(url: str, index_dir: Path) -> float:
-    """`catalog search rebuild` into an empty directory; seconds it took."""
+def rebuild(url: str, index_dir: Path, source: Path | None = None) -> float:
+    """`catalog search rebuild` (of the `source` tree, default this one) into an empty
+    directory; seconds it took."""
     shutil.rmtree(index_dir, ignore_errors=True)
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "catalog", "search", "rebuild"],
-        env=catalog_env()
+        env=catalog_env(source)
         | {
             "CATALOG_DATABASE_URL": url,
             "CATALOG_SEARCH_INDEX_DIR": str(index_dir),
@@ -289,6 +290,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (median)")
     parser.add_argument("--baseline", metavar="REF", help="also measure the engine of git ref REF")
+    parser.add_argument(
+        "--baseline-engine",
+        choices=["sql", "tantivy"],
+        default="sql",
+        help="what REF searches with (tantivy: its index is built by REF's own code first)",
+    )
     parser.add_argument("--reuse", action="store_true", help="keep the generated catalogs")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -296,7 +303,8 @@ def main() -> None:
 
     engines: list[tuple[str, Path | None]] = []
     if args.baseline:
-        engines.append((f"before ({args.baseline}, SQL)", baseline_source(args.baseline)))
+        engine = "SQL" if args.baseline_engine == "sql" else "Tantivy"
+        engines.append((f"before ({args.baseline}, {engine})", baseline_source(args.baseline)))
     engines.append(("after (Tantivy)", None))
     prepared = []
     extra: dict[str, dict[str, Any]] = {}
@@ -317,6 +325,8 @@ def main() -> None:
                 ),
                 "ranking_check": check_ranking(index_dir, url),
             }
+        elif args.baseline_engine == "tantivy":
+            extra[label] = {"rebuild_s": rebuild(url, index_dir, source)}
         prepared.append((label, url, index_dir, source))
     rows = [
         row | extra.get(row["engine"], {})
