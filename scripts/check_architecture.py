@@ -38,7 +38,6 @@ SQL_ALLOWED = {
     "changes/recorder.py": "appends the change log in the request's transaction",
     "graph/snapshot.py": "reads the graph tables whole for a rebuild",
     "graph/sql_store.py": "the SQL graph store: a repository of the graph tables in all but name",
-    "api/registry_compat.py": "the legacy routes' queries",
 }
 
 

@@ -16,15 +16,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 from pydantic import Field, ValidationError
-from sqlalchemy import select
 
 from catalog.core.error_schema import error_responses
 from catalog.core.errors import PayloadTooLarge, Unprocessable
-from catalog.db.models import DataElement, DataElementConcept, Representation
 from catalog.kit.bulk import ItemOutcome, validation_summary
 from catalog.kit.pagination import Paging
 from catalog.kit.schemas import Identifier, JSONObject, LongText, Name, RequestModel, ResponseModel
 from catalog.registry import schemas
+from catalog.registry.repository import (
+    ConceptRepository,
+    DataElementRepository,
+    RepresentationRepository,
+)
 from catalog.registry.service import RegistryService
 from catalog.server.deps import Session, SettingsDep
 from catalog.server.retrying_route import RetryingRoute
@@ -86,15 +89,9 @@ async def _to_native(
     """Upstream reference strings -> ids where registered, inline-by-name otherwise."""
     concept_refs = {i.data_element_concept_id for i in items}
     representation_refs = {i.representation_id for i in items}
-    known_concepts = set(
-        await session.scalars(
-            select(DataElementConcept.id).where(DataElementConcept.id.in_(concept_refs))
-        )
-    )
-    known_representations = set(
-        await session.scalars(
-            select(Representation.id).where(Representation.id.in_(representation_refs))
-        )
+    known_concepts = await ConceptRepository(session).existing_ids(concept_refs)
+    known_representations = await RepresentationRepository(session).existing_ids(
+        representation_refs
     )
     native: list[schemas.DataElementCreate | Unprocessable] = []
     for item in items:
@@ -126,8 +123,7 @@ async def _to_native(
 
 
 async def _elements(session: Session, ids: list[str]) -> list[UpstreamElement]:
-    rows = await session.scalars(select(DataElement).where(DataElement.id.in_(ids)))
-    by_id = {row.id: row for row in rows}
+    by_id = await DataElementRepository(session).by_ids(ids)
     return [UpstreamElement.model_validate(by_id[i]) for i in ids if i in by_id]
 
 

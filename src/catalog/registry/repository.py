@@ -125,6 +125,11 @@ class DataElementRepository(Repository[DataElement]):
             statement = statement.where(DataElement.steward == steward)
         return statement
 
+    async def by_ids(self, ids: Iterable[str]) -> dict[str, DataElement]:
+        """The elements with these ids, by id (ids with no element are left out)."""
+        rows = await self.session.scalars(select(DataElement).where(DataElement.id.in_(ids)))
+        return {row.id: row for row in rows}
+
     async def get_by_id_or_identifier(self, key: str) -> DataElement | None:
         found = await self.get(key) if len(key) <= 36 else None
         return found or await self.get_by(identifier=key)
