@@ -10,7 +10,6 @@ import asyncio
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog.core.ids import new_id
@@ -18,7 +17,7 @@ from catalog.core.logging import get_logger
 from catalog.core.time import utcnow
 from catalog.db.models import AuditEvent
 from catalog.identity.principal import Actor, Principal
-from catalog.kit.repository import table_of
+from catalog.kit.repository import insert_rows
 
 if TYPE_CHECKING:
     from starlette.types import Scope
@@ -67,8 +66,7 @@ class AuditTrail:
             }
             for rid in resource_ids
         ]
-        if rows:
-            await self.session.execute(insert(table_of(AuditEvent)), rows)
+        await insert_rows(self.session, AuditEvent, rows)
 
     def _event(
         self,

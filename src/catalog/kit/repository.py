@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import Select, Table, func, select
+from sqlalchemy import Select, Table, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +21,16 @@ M = TypeVar("M", bound=Base)
 def table_of(model: type[Base]) -> Table:
     """The Core table of a model: multi-row INSERTs keyed by column name, no ORM overhead."""
     return cast(Table, model.__table__)
+
+
+async def insert_rows(session: AsyncSession, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    """One multi-row INSERT of plain rows (keys are column names), nothing for no rows.
+
+    For writers below the domains that own the table, such as kit's audit trail: it may not
+    import the audit package's repository, and this keeps its INSERT in a repository module.
+    """
+    if rows:
+        await session.execute(insert(table_of(model)), rows)
 
 
 def contains(column: Any, text: str) -> Any:
