@@ -67,9 +67,9 @@ def bucket_of(stack: str) -> str:
 
 
 def record(pid: int, seconds: int, rate: int, output: Path) -> None:
+    how = [f"--duration={seconds}", f"--rate={rate}", "--format=raw", f"--output={output}"]
     subprocess.run(
-        ["py-spy", "record", "--pid", f"{pid}", "--duration", f"{seconds}", "--rate", f"{rate}"]
-        + ["--format=raw", f"--output={output}", "--nonblocking"],
+        ["py-spy", "record", f"--pid={pid}", *how, "--nonblocking"],
         check=True,
         capture_output=True,
     )
