@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from catalog.core.errors import (
     BadRequest,
@@ -34,6 +34,7 @@ from catalog.core.logging import get_logger
 from catalog.core.routes import allowed_methods
 from catalog.observability.error_tracking import report_exception
 from catalog.observability.tracing import record_exception
+from catalog.server.response_started import StartWatch
 
 log = get_logger(__name__)
 
@@ -114,19 +115,12 @@ class ErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        watch = StartWatch(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, watch)
         except Exception as exc:
             error = self._classify(scope, exc)
-            if started:
+            if watch.started:
                 log.error("error_after_response_started", error=type(exc).__name__)
                 return
             await send_error(scope, send, error)

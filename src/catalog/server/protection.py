@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 
 from prometheus_client import Counter, Gauge
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from catalog.core.errors import ServiceUnavailable, send_error
 from catalog.core.logging import get_logger
+from catalog.server.response_started import StartWatch
 
 log = get_logger(__name__)
 
@@ -52,21 +53,14 @@ class ProtectionMiddleware:
             return
         self.in_flight += 1
         IN_FLIGHT.inc()
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        watch = StartWatch(send)
         try:
             async with asyncio.timeout(self.timeout_s):
-                await self.app(scope, receive, tracking_send)
+                await self.app(scope, receive, watch)
         except TimeoutError:
             TIMEOUTS.inc()
             log.warning("request_timeout", path=scope["path"], timeout_s=self.timeout_s)
-            if not started:
+            if not watch.started:
                 await send_error(
                     scope,
                     send,
