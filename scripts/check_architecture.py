@@ -34,7 +34,6 @@ SQL_ALLOWED = {
     "doctor.py": "catalog doctor's read-only checks of the database it is pointed at",
     "ops/hot_queries.py": "builds the advisor's hot statements from the repositories' own",
     # Debts: move these statements into a repository and delete the line.
-    "changes/recorder.py": "appends the change log in the request's transaction",
     "graph/snapshot.py": "reads the graph tables whole for a rebuild",
     "graph/sql_store.py": "the SQL graph store: a repository of the graph tables in all but name",
 }

@@ -2,6 +2,7 @@
 
 `recorder.py` appends the names inside the writing transaction (session events); consumers
 follow the log by id at their own pace: the graph projection (graph/worker.py) and each
-replica's search index (search/projector.py). `repository.py` holds the log's SQL: reading
-after a position, durable positions, the retention prune.
+replica's search index (search/projector.py). `repository.py` holds the log's SQL: the
+append (behind its advisory lock), reading after a position, durable positions, the retention
+prune.
 """

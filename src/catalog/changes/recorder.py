@@ -15,19 +15,20 @@ reading then would move past 7 for good. So the append takes a transaction-scope
 lock first: appends (and the commits right after them) queue one behind the other, and an id
 is only drawn once every smaller one has committed. The lock is held from the append to the
 end of the commit (a millisecond or two); transactions that change no node never take it.
-SQLite has a single writer, whose ids are in commit order already.
+SQLite has a single writer, whose ids are in commit order already. (The statements, lock
+included, are repository.py's `append` and `elements_using`.)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import event
 from sqlalchemy.orm import Session, UOWTransaction
 
 from catalog.changes.refs import LINEAGE_LABELS, NodeRef
+from catalog.changes.repository import append, elements_using
 from catalog.db.models import (
-    ChangeLog,
     DataElement,
     DataElementConcept,
     DataProduct,
@@ -43,7 +44,6 @@ from catalog.db.models import (
 TOUCHED = "changes_touched"
 REPRESENTATIONS = "changes_representations"  # their elements' USES_REPRESENTATION changed
 APPENDED = "changes_appended"  # this transaction appended rows: wake the consumers after commit
-APPEND_LOCK = 0x6368616E6765  # "change": serialises appends in commit order (PostgreSQL)
 
 
 def touch(session: Session | Any, *refs: NodeRef) -> None:
@@ -89,15 +89,12 @@ def _append(session: Session) -> None:
     # Runs inside the AsyncSession's greenlet, so plain (sync) statements work here.
     representations = session.info.pop(REPRESENTATIONS, set())
     if representations:
-        using = select(DataElement.id).where(DataElement.representation_id.in_(representations))
-        touch(session, *(NodeRef("DataElement", i) for i in session.scalars(using)))
+        using = elements_using(session, representations)
+        touch(session, *(NodeRef("DataElement", i) for i in using))
     touched: set[NodeRef] = session.info.pop(TOUCHED, set())
     if not touched:
         return
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(APPEND_LOCK)))
-    rows = [{"label": ref.label, "node_id": ref.id} for ref in sorted(touched)]
-    session.execute(insert(ChangeLog), rows)
+    append(session, sorted(touched))
     session.info[APPENDED] = True
 
 

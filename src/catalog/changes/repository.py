@@ -1,18 +1,47 @@
-"""All SQL of the change log: reading after a position, durable positions, the prune."""
+"""All SQL of the change log: appending (recorder.py's before-commit hook), reading after a
+position, durable positions, the prune.
+
+The append runs inside a sync `Session` event, so its two functions take the sync session
+and run plain statements; everything after it is async (`ChangeLogRepository`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
 
 from catalog.changes.refs import LABELS, Label, NodeRef
 from catalog.core.time import utcnow
-from catalog.db.models import ChangeLog, ChangeLogPosition
+from catalog.db.models import ChangeLog, ChangeLogPosition, DataElement
 from catalog.kit.repository import Repository, table_of
 
 PRUNED = "pruned"  # the position row holding the highest id deleted by the prune
+APPEND_LOCK = 0x6368616E6765  # "change": serialises appends in commit order (PostgreSQL)
+
+
+def elements_using(session: Session, representation_ids: Iterable[str]) -> Iterable[str]:
+    """Ids of the data elements whose representation is one of these (their
+    USES_REPRESENTATION relationship changed with it)."""
+    using = select(DataElement.id).where(DataElement.representation_id.in_(representation_ids))
+    return session.scalars(using)
+
+
+def append(session: Session, refs: Iterable[NodeRef]) -> None:
+    """One change row per node, in this order, in the session's transaction.
+
+    On PostgreSQL the transaction-scoped advisory lock comes first, so appends (and the
+    commits right after them) queue one behind the other and ids become visible in id order
+    (recorder.py's docstring says why a consumer needs that). SQLite's single writer
+    commits in id order already.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(APPEND_LOCK)))
+    rows = [{"label": ref.label, "node_id": ref.id} for ref in refs]
+    session.execute(insert(ChangeLog), rows)
 
 
 @dataclass(frozen=True)
