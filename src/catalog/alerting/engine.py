@@ -28,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog.alerting.repository import AlertRepository
 from catalog.alerting.rules import Signal, evaluate
-from catalog.alerting.sinks import Notification, Sink, configured_sinks
+from catalog.alerting.schemas import Notification
+from catalog.alerting.sinks import Sink, configured_sinks
 from catalog.alerting.window import RequestWindow
 from catalog.core.breaker import CircuitBreaker, CircuitOpen
 from catalog.core.clock import Clock, SystemClock
@@ -50,21 +51,6 @@ RESOLVED_DELIVERY_HORIZON = timedelta(days=1)
 
 def this_instance() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def notification(alert: Alert) -> Notification:
-    return Notification(
-        fingerprint=alert.fingerprint,
-        alert_type=alert.alert_type,
-        severity=alert.severity,
-        status=alert.status,
-        summary=alert.summary,
-        description=alert.description,
-        labels=dict(alert.labels),
-        instance=alert.instance,
-        starts_at=alert.starts_at,
-        ends_at=alert.ends_at,
-    )
 
 
 class AlertEngine:
@@ -191,7 +177,7 @@ class AlertEngine:
     async def _send(self, sink: Sink, alert: Alert) -> bool:
         breaker = self.breakers[sink.name]
         try:
-            await breaker.call(lambda: sink.send(notification(alert)))
+            await breaker.call(lambda: sink.send(Notification.model_validate(alert)))
         except CircuitOpen:
             DELIVERIES.labels(sink.name, "circuit_open").inc()
             return False

@@ -16,32 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-from dataclasses import dataclass
-from datetime import datetime
 from email.message import EmailMessage
 from typing import Any, Protocol
 
 import httpx
 
+from catalog.alerting.schemas import Notification
 from catalog.core.retry import TRANSIENT_STATUSES, TransientHTTPStatus, call_with_retry
 from catalog.core.time import isoformat_z
 from catalog.settings import Settings
 
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "not resolved yet"
-
-
-@dataclass(frozen=True)
-class Notification:
-    fingerprint: str
-    alert_type: str
-    severity: str
-    status: str  # firing | resolved
-    summary: str
-    description: str
-    labels: dict[str, str]
-    instance: str
-    starts_at: datetime
-    ends_at: datetime | None
 
 
 class Sink(Protocol):
