@@ -1,17 +1,44 @@
-"""The SQL the graph's API layer needs from the catalog itself: whether a node exists (and
-its name), which kinds of node an id names, and who may see products and versions. (The
-projection's reads are in snapshot.py, the `sql` store's in sql_store.py.)"""
+"""The SQL the graph needs from the catalog itself (the source of truth).
+
+`GraphRepository` serves the graph's API layer: whether a node exists (and its name), which
+kinds of node an id names, and who may see products and versions. `SnapshotRepository` serves
+the projection (snapshot.py): the rows of given nodes and of their outgoing relationships, and
+every id of a label page by page for a rebuild. (The `sql` store's own queries are in
+sql_store.py: they are that store's implementation.)
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import String, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.db.models import DataProduct, DataProductVersion
+from catalog.db.models import (
+    DataElement,
+    DataElementConcept,
+    DataProduct,
+    DataProductVersion,
+    LineageEdge,
+    ProductElement,
+    ProductTag,
+    Representation,
+    Tag,
+    ValueDomain,
+)
 from catalog.graph.model import Label, NodeRef
-from catalog.graph.snapshot import MODELS, NAME_COLUMNS
+
+MODELS: dict[Label, Any] = {
+    "DataElement": DataElement,
+    "DataElementConcept": DataElementConcept,
+    "ValueDomain": ValueDomain,
+    "DataProduct": DataProduct,
+    "DataProductVersion": DataProductVersion,
+    "Tag": Tag,
+}
+# The column naming each kind of node in answers (versions have no name of their own).
+NAME_COLUMNS: dict[Label, str] = dict.fromkeys(MODELS, "name") | {"DataProductVersion": "version"}
 
 # (id, visibility, team) of a product, or of the product a version belongs to
 Visibility = tuple[str, str, str | None]
@@ -54,3 +81,63 @@ class GraphRepository:
             .where(DataProductVersion.id.in_(ids))
         )
         return [(row.id, row.visibility, row.team) for row in rows]
+
+
+class SnapshotRepository:
+    """Whole rows, read as they are now: snapshot.py turns them into node states."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def nodes(self, label: Label, ids: set[str]) -> Sequence[Any]:
+        model = MODELS[label]
+        return (await self.session.scalars(select(model).where(model.id.in_(ids)))).all()
+
+    async def ids_after(self, label: Label, after: str, limit: int) -> list[str]:
+        """Ids of `label` in id order after `after`."""
+        model = MODELS[label]
+        query = select(model.id).where(model.id > after).order_by(model.id).limit(limit)
+        return list((await self.session.scalars(query)).all())
+
+    async def product_tags(self, product_ids: list[str]) -> Sequence[ProductTag]:
+        query = select(ProductTag).where(ProductTag.product_id.in_(product_ids))
+        return (await self.session.scalars(query)).all()
+
+    async def product_versions(self, product_ids: list[str]) -> Sequence[DataProductVersion]:
+        query = select(DataProductVersion).where(DataProductVersion.product_id.in_(product_ids))
+        return (await self.session.scalars(query)).all()
+
+    async def product_members(self, product_ids: list[str]) -> Sequence[ProductElement]:
+        query = select(ProductElement).where(ProductElement.product_id.in_(product_ids))
+        return (await self.session.scalars(query)).all()
+
+    async def element_references(self, element_ids: list[str]) -> Sequence[Any]:
+        """Per element: its concept and its representation (id, name, value domain)."""
+        rows = await self.session.execute(
+            select(
+                DataElement.id,
+                DataElement.data_element_concept_id,
+                Representation.id.label("representation_id"),
+                Representation.name.label("representation_name"),
+                Representation.value_domain_id,
+            )
+            .outerjoin(Representation, Representation.id == DataElement.representation_id)
+            .where(DataElement.id.in_(element_ids))
+        )
+        return rows.all()
+
+    async def tag_parents(self, tag_ids: list[str]) -> Sequence[Any]:
+        """(id, parent_tag_id) of the tags that have a parent."""
+        rows = await self.session.execute(
+            select(Tag.id, Tag.parent_tag_id).where(
+                Tag.id.in_(tag_ids), Tag.parent_tag_id.is_not(None)
+            )
+        )
+        return rows.all()
+
+    async def lineage_of(self, kind: str, downstream_ids: list[str]) -> Sequence[LineageEdge]:
+        """The lineage rows in which these nodes (of lineage kind `kind`) are downstream."""
+        query = select(LineageEdge).where(
+            LineageEdge.downstream_type == kind, LineageEdge.downstream_id.in_(downstream_ids)
+        )
+        return (await self.session.scalars(query)).all()

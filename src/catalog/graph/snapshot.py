@@ -3,31 +3,19 @@
 The projection is state-based: the outbox names nodes that changed, and the worker reads each
 one's current row and outgoing relationships here and makes the graph hold exactly that. So a
 replay, a duplicate outbox row or a rebuild can only converge on the same graph, and no change
-has to be described twice (once in SQL, once as a graph delta).
+has to be described twice (once in SQL, once as a graph delta). The rows come from
+repository.py's `SnapshotRepository`; this module turns them into node states.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.db.models import (
-    DataElement,
-    DataElementConcept,
-    DataProduct,
-    DataProductVersion,
-    LineageEdge,
-    ProductElement,
-    ProductTag,
-    Representation,
-    Tag,
-    ValueDomain,
-)
 from catalog.graph.model import (
     LINEAGE_KINDS,
     LINEAGE_LABELS,
@@ -37,17 +25,8 @@ from catalog.graph.model import (
     NodeState,
     RelType,
 )
+from catalog.graph.repository import SnapshotRepository
 
-MODELS: dict[Label, Any] = {
-    "DataElement": DataElement,
-    "DataElementConcept": DataElementConcept,
-    "ValueDomain": ValueDomain,
-    "DataProduct": DataProduct,
-    "DataProductVersion": DataProductVersion,
-    "Tag": Tag,
-}
-# The column naming each kind of node in answers (versions have no name of their own).
-NAME_COLUMNS: dict[Label, str] = dict.fromkeys(MODELS, "name") | {"DataProductVersion": "version"}
 # The columns each node carries into the graph (besides `id`).
 PROPERTIES: dict[Label, tuple[str, ...]] = {
     "DataElement": ("identifier", "name", "registration_status", "steward"),
@@ -65,13 +44,14 @@ def millis(moment: datetime | None) -> int | None:
 
 
 async def read_states(session: AsyncSession, refs: Iterable[NodeRef]) -> list[NodeState]:
+    repository = SnapshotRepository(session)
     by_label: dict[Label, set[str]] = defaultdict(set)
     for ref in refs:
         by_label[ref.label].add(ref.id)
     states: list[NodeState] = []
     for label, ids in by_label.items():
-        rows = {row.id: row for row in await _rows(session, label, ids)}
-        edges = await _edges(session, label, sorted(rows))
+        rows = {row.id: row for row in await repository.nodes(label, ids)}
+        edges = await _edges(repository, label, sorted(rows))
         for node_id in sorted(ids):
             row = rows.get(node_id)
             ref = NodeRef(label, node_id)
@@ -84,9 +64,7 @@ async def read_states(session: AsyncSession, refs: Iterable[NodeRef]) -> list[No
 
 async def all_ids(session: AsyncSession, label: Label, after: str, limit: int) -> list[str]:
     """Ids of `label` in id order after `after` (a rebuild pages through every node)."""
-    model = MODELS[label]
-    query = select(model.id).where(model.id > after).order_by(model.id).limit(limit)
-    return list((await session.scalars(query)).all())
+    return await SnapshotRepository(session).ids_after(label, after, limit)
 
 
 def _props(label: Label, row: Any) -> dict[str, Any]:
@@ -99,12 +77,9 @@ def _props(label: Label, row: Any) -> dict[str, Any]:
     return props
 
 
-async def _rows(session: AsyncSession, label: Label, ids: set[str]) -> Sequence[Any]:
-    model = MODELS[label]
-    return (await session.scalars(select(model).where(model.id.in_(ids)))).all()
-
-
-async def _edges(session: AsyncSession, label: Label, ids: list[str]) -> dict[NodeRef, list[Edge]]:
+async def _edges(
+    repository: SnapshotRepository, label: Label, ids: list[str]
+) -> dict[NodeRef, list[Edge]]:
     found: dict[NodeRef, list[Edge]] = defaultdict(list)
     if not ids:
         return found
@@ -114,16 +89,19 @@ async def _edges(session: AsyncSession, label: Label, ids: list[str]) -> dict[No
         "Tag": (_tag_edges,),
     }
     for reader in readers.get(label, ()):
-        for edge in await reader(session, label, ids):
+        for edge in await reader(repository, label, ids):
             found[edge.source].append(edge)
     for edges in found.values():
         edges.sort(key=lambda e: (e.type, e.target))
     return found
 
 
-async def _product_edges(session: AsyncSession, _label: Label, ids: list[str]) -> list[Edge]:
+async def _product_edges(
+    repository: SnapshotRepository, _label: Label, ids: list[str]
+) -> list[Edge]:
+    """HAS_TAG, HAS_VERSION and CONTAINS: one table each, each row a different edge."""
     edges: list[Edge] = []
-    for tag in await session.scalars(select(ProductTag).where(ProductTag.product_id.in_(ids))):
+    for tag in await repository.product_tags(ids):
         edges.append(
             _edge(
                 "HAS_TAG",
@@ -134,8 +112,7 @@ async def _product_edges(session: AsyncSession, _label: Label, ids: list[str]) -
                 source=tag.source,
             )
         )
-    versions = select(DataProductVersion).where(DataProductVersion.product_id.in_(ids))
-    for version in await session.scalars(versions):
+    for version in await repository.product_versions(ids):
         edges.append(
             _edge(
                 "HAS_VERSION",
@@ -144,8 +121,7 @@ async def _product_edges(session: AsyncSession, _label: Label, ids: list[str]) -
                 timestamp=millis(version.created_at),
             )
         )
-    members = select(ProductElement).where(ProductElement.product_id.in_(ids))
-    for member in await session.scalars(members):
+    for member in await repository.product_members(ids):
         edges.append(
             _edge(
                 "CONTAINS",
@@ -157,20 +133,11 @@ async def _product_edges(session: AsyncSession, _label: Label, ids: list[str]) -
     return edges
 
 
-async def _element_edges(session: AsyncSession, _label: Label, ids: list[str]) -> list[Edge]:
-    rows = await session.execute(
-        select(
-            DataElement.id,
-            DataElement.data_element_concept_id,
-            Representation.id.label("representation_id"),
-            Representation.name.label("representation_name"),
-            Representation.value_domain_id,
-        )
-        .outerjoin(Representation, Representation.id == DataElement.representation_id)
-        .where(DataElement.id.in_(ids))
-    )
+async def _element_edges(
+    repository: SnapshotRepository, _label: Label, ids: list[str]
+) -> list[Edge]:
     edges: list[Edge] = []
-    for row in rows:
+    for row in await repository.element_references(ids):
         element = NodeRef("DataElement", row.id)
         if row.data_element_concept_id is not None:
             concept = NodeRef("DataElementConcept", row.data_element_concept_id)
@@ -189,18 +156,14 @@ async def _element_edges(session: AsyncSession, _label: Label, ids: list[str]) -
     return edges
 
 
-async def _tag_edges(session: AsyncSession, _label: Label, ids: list[str]) -> list[Edge]:
-    rows = await session.execute(
-        select(Tag.id, Tag.parent_tag_id).where(Tag.id.in_(ids), Tag.parent_tag_id.is_not(None))
-    )
+async def _tag_edges(repository: SnapshotRepository, _label: Label, ids: list[str]) -> list[Edge]:
+    rows = await repository.tag_parents(ids)
     return [_edge("CHILD_OF", NodeRef("Tag", r.id), NodeRef("Tag", r.parent_tag_id)) for r in rows]
 
 
-async def _lineage_edges(session: AsyncSession, label: Label, ids: list[str]) -> list[Edge]:
-    kind = LINEAGE_KINDS[label]
-    query = select(LineageEdge).where(
-        LineageEdge.downstream_type == kind, LineageEdge.downstream_id.in_(ids)
-    )
+async def _lineage_edges(
+    repository: SnapshotRepository, label: Label, ids: list[str]
+) -> list[Edge]:
     return [
         _edge(
             "DERIVED_FROM",
@@ -208,7 +171,7 @@ async def _lineage_edges(session: AsyncSession, label: Label, ids: list[str]) ->
             NodeRef(LINEAGE_LABELS[edge.upstream_type], edge.upstream_id),
             relationship=edge.relationship,
         )
-        for edge in await session.scalars(query)
+        for edge in await repository.lineage_of(LINEAGE_KINDS[label], ids)
     ]
 
 

@@ -36,7 +36,7 @@ from catalog.graph.model import (
     RelType,
     Subgraph,
 )
-from catalog.graph.snapshot import MODELS, NAME_COLUMNS
+from catalog.graph.repository import MODELS, NAME_COLUMNS
 from catalog.graph.traversal import edge_key, neighbour_walk, shortest_path
 
 EDGES = table(
