@@ -45,33 +45,38 @@ class ApiKeyCreate(RequestModel):
     team: Name | None = Field(None, description="The team the key acts for")
 
 
-class ApiKeyCreated(ResponseModel):
-    """The answer to a creation: the only time `key` is shown. Store it now."""
+# The two answers name a key in different orders, then state the same grant. Pydantic lists a
+# model's fields from its last base to its first, then its own: `(_Grant, _Names)` is the names,
+# then the grant.
+class _Grant(ResponseModel):
+    role: Role
+    team: str | None
+    scopes: list[str]
+    created_by: str | None
+    created_at: datetime
+    expires_at: datetime | None
 
+
+class _CreatedNames(ResponseModel):
     id: str
     key: str
     prefix: str
     name: str
-    role: Role
-    team: str | None
-    scopes: list[str]
-    created_by: str | None
-    created_at: datetime
-    expires_at: datetime | None
 
 
-class ApiKeyOut(ResponseModel):
-    """A key as lists and reads show it: never the key, never its hash."""
+class ApiKeyCreated(_Grant, _CreatedNames):
+    """The answer to a creation: the only time `key` is shown. Store it now."""
 
+
+class _Names(ResponseModel):
     id: str
     name: str
     prefix: str
-    role: Role
-    team: str | None
-    scopes: list[str]
-    created_by: str | None
-    created_at: datetime
-    expires_at: datetime | None
+
+
+class ApiKeyOut(_Grant, _Names):
+    """A key as lists and reads show it: never the key, never its hash."""
+
     revoked_at: datetime | None
     last_used_at: datetime | None
     status: KeyStatus
