@@ -19,14 +19,20 @@ from tests.support.tcp_proxy import TcpProxy
 CLEAN_EXIT = (0, -signal.SIGTERM)
 
 
+def seeded(stdout: str) -> object:
+    """`loaded` of the seed command's `seed_demo` log line (one JSON object per line)."""
+    lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    return next(line["loaded"] for line in lines if line.get("event") == "seed_demo")
+
+
 def test_migrate_seed_and_serve_a_fresh_sqlite_file(tmp_path: Path) -> None:
     env = {"CATALOG_DATABASE_URL": f"sqlite:///{tmp_path}/fresh.db"}
     assert run_catalog("migrate", env=env).returncode == 0
     first = run_catalog("seed-demo", "--if-empty", env=env)
     assert first.returncode == 0
-    assert '"loaded": true' in first.stdout
+    assert seeded(first.stdout) is True
     again = run_catalog("seed-demo", "--if-empty", env=env)
-    assert '"loaded": false' in again.stdout, "demo data must load only into an empty database"
+    assert seeded(again.stdout) is False, "demo data must load only into an empty database"
 
     with catalog_server(env) as (process, base):
         assert httpx.get(f"{base}/readyz").status_code == 200

@@ -9,12 +9,14 @@ A request that came with a valid `traceparent` has the caller's `trace_id` and
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+import orjson
 import structlog
 from opentelemetry import trace
 
@@ -26,17 +28,24 @@ _SECRET_KEY = re.compile(
 # Credentials embedded in text: bearer tokens and user:password@ in URLs.
 _BEARER = re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+")
 _URL_PASSWORD = re.compile(r"(?<=://)([^:/@\s]*):([^@/\s]+)@")
+# Text that neither pattern can match is returned untouched without running them: most values
+# of a line ("GET", a route template, a timestamp) have neither an "@" nor the word "bearer".
+_BEARER_WORD = re.compile(r"(?i)bearer")
 REDACTED = "[redacted]"
 # How deep a log line's values are scrubbed (a line's fields are shallow).
 LOG_SCRUB_DEPTH = 5
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(name: str) -> bool:
-    """Whether a field of this name holds a credential (its value is never written)."""
+    """Whether a field of this name holds a credential (its value is never written).
+    Remembered per name: a line's field names repeat from line to line."""
     return _SECRET_KEY.search(name) is not None
 
 
 def scrub_text(text: str) -> str:
+    if "@" not in text and _BEARER_WORD.search(text) is None:
+        return text
     text = _BEARER.sub("Bearer " + REDACTED, text)
     return _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
 
@@ -62,11 +71,18 @@ def scrub_secrets(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     for key in list(event_dict):
-        if _SECRET_KEY.search(key):
+        if is_secret_key(key):
             event_dict[key] = REDACTED
         else:
             event_dict[key] = scrub(event_dict[key])
     return event_dict
+
+
+def _json_line(event_dict: Any, default: Any = None, **_options: Any) -> str:
+    """One line of JSON by orjson (about ten times the standard library's speed); keys that
+    are not strings are written as strings, values JSON cannot hold as structlog would
+    (through its `default`, which falls back to `repr`)."""
+    return orjson.dumps(event_dict, default=default, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def add_trace_ids(
@@ -119,7 +135,7 @@ def configure_logging(level: str = "info") -> None:
             *shared,
             structlog.processors.format_exc_info,
             scrub_secrets,
-            structlog.processors.JSONRenderer(),
+            structlog.processors.JSONRenderer(serializer=_json_line),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.WriteLoggerFactory(file=_CurrentStdout()),  # type: ignore[arg-type]
@@ -133,7 +149,7 @@ def configure_logging(level: str = "info") -> None:
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
                 scrub_secrets,
-                structlog.processors.JSONRenderer(),
+                structlog.processors.JSONRenderer(serializer=_json_line),
             ],
         )
     )
