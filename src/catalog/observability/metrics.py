@@ -107,10 +107,16 @@ BEFORE_SCRAPE: dict[str, Callable[[], None]] = {}
 _PENDING: deque[tuple[str, str, int, float, int, int, Any, float]] = deque()
 FLUSH_AT = 10_000
 FLUSH_EVERY_S = 0.5
+# The background fold works in chunks with a yield to the loop between them: folding half a
+# second of traffic at once stalls every request in flight (2,500 observations, half a second
+# at 5,000 req/s, take ~12 ms here; a chunk of 256 ~1.2 ms).
+FLUSH_CHUNK = 256
 
 
-def flush_observations() -> None:
-    while _PENDING:
+def flush_observations(limit: int | None = None) -> None:
+    """Fold waiting observations into the metrics: all of them, or at most `limit`."""
+    left = len(_PENDING) if limit is None else min(limit, len(_PENDING))
+    for _ in range(left):
         method, endpoint, status, duration, request_bytes, response_bytes, alerts, at = (
             _PENDING.popleft()
         )
@@ -130,7 +136,9 @@ async def flush_periodically() -> None:
     """Background task (one per app's lifespan): keep other workers' files fresh."""
     while True:
         await asyncio.sleep(FLUSH_EVERY_S)
-        flush_observations()
+        while _PENDING:
+            flush_observations(FLUSH_CHUNK)
+            await asyncio.sleep(0)  # requests in flight run between chunks
 
 
 def metrics_payload() -> tuple[bytes, str]:
