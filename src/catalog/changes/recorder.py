@@ -26,19 +26,14 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session, UOWTransaction
 
-from catalog.changes.refs import LINEAGE_LABELS, NodeRef
+from catalog.changes.refs import LINEAGE_LABELS, NODE_MODELS, NodeRef
 from catalog.changes.repository import append, elements_using
 from catalog.db.models import (
-    DataElement,
-    DataElementConcept,
-    DataProduct,
     DataProductVersion,
     LineageEdge,
     ProductElement,
     ProductTag,
     Representation,
-    Tag,
-    ValueDomain,
 )
 
 TOUCHED = "changes_touched"
@@ -54,21 +49,14 @@ def touch(session: Session | Any, *refs: NodeRef) -> None:
 
 def _owners(obj: object) -> tuple[NodeRef, ...]:
     """The nodes whose state (properties or outgoing relationships) this row is part of."""
-    if isinstance(obj, DataProduct):
-        return (NodeRef("DataProduct", obj.id),)
-    if isinstance(obj, DataElement):
-        return (NodeRef("DataElement", obj.id),)
-    if isinstance(obj, DataElementConcept):
-        return (NodeRef("DataElementConcept", obj.id),)
-    if isinstance(obj, ValueDomain):
-        return (NodeRef("ValueDomain", obj.id),)
-    if isinstance(obj, Tag):
-        return (NodeRef("Tag", obj.id),)
-    if isinstance(obj, DataProductVersion):
+    if isinstance(obj, DataProductVersion):  # a node, and its product's HAS_VERSION
         return (
             NodeRef("DataProductVersion", obj.id),
             NodeRef("DataProduct", obj.product_id),
         )
+    for label, model in NODE_MODELS.items():
+        if isinstance(obj, model):
+            return (NodeRef(label, obj.id),)
     if isinstance(obj, ProductTag | ProductElement):
         return (NodeRef("DataProduct", obj.product_id),)
     if isinstance(obj, LineageEdge):

@@ -1,9 +1,20 @@
-"""Names of catalog nodes, as the change log records them and the projections read them."""
+"""Names of catalog nodes, as the change log records them and the projections read them, and
+the table each kind of node is a row of (the recorder names a row's node by it, the graph
+reads nodes from it: one map, so the two cannot disagree)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
+
+from catalog.db.models import (
+    DataElement,
+    DataElementConcept,
+    DataProduct,
+    DataProductVersion,
+    Tag,
+    ValueDomain,
+)
 
 Label = Literal[
     "DataElement",
@@ -14,6 +25,16 @@ Label = Literal[
     "Tag",
 ]
 LABELS: tuple[Label, ...] = get_args(Label)
+
+# The table each kind of node is a row of.
+NODE_MODELS: dict[Label, Any] = {
+    "DataElement": DataElement,
+    "DataElementConcept": DataElementConcept,
+    "ValueDomain": ValueDomain,
+    "DataProduct": DataProduct,
+    "DataProductVersion": DataProductVersion,
+    "Tag": Tag,
+}
 
 # The lineage API names node kinds "product" / "element" (lineage_edges.upstream_type).
 LINEAGE_LABELS: dict[str, Label] = {"product": "DataProduct", "element": "DataElement"}

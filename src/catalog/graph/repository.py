@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import String, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.changes.refs import NODE_MODELS
 from catalog.db.models import (
     DataElement,
-    DataElementConcept,
     DataProduct,
     DataProductVersion,
     LineageEdge,
@@ -25,20 +25,13 @@ from catalog.db.models import (
     ProductTag,
     Representation,
     Tag,
-    ValueDomain,
 )
 from catalog.graph.model import Label, NodeRef
 
-MODELS: dict[Label, Any] = {
-    "DataElement": DataElement,
-    "DataElementConcept": DataElementConcept,
-    "ValueDomain": ValueDomain,
-    "DataProduct": DataProduct,
-    "DataProductVersion": DataProductVersion,
-    "Tag": Tag,
-}
 # The column naming each kind of node in answers (versions have no name of their own).
-NAME_COLUMNS: dict[Label, str] = dict.fromkeys(MODELS, "name") | {"DataProductVersion": "version"}
+NAME_COLUMNS: dict[Label, str] = dict.fromkeys(NODE_MODELS, "name") | {
+    "DataProductVersion": "version"
+}
 
 # (id, visibility, team) of a product, or of the product a version belongs to
 Visibility = tuple[str, str, str | None]
@@ -50,7 +43,7 @@ class GraphRepository:
 
     async def node_name(self, ref: NodeRef) -> tuple[bool, str | None]:
         """(whether the catalog has the node, its display name: a version's is its number)."""
-        model = MODELS[ref.label]
+        model = NODE_MODELS[ref.label]
         name = getattr(model, NAME_COLUMNS[ref.label])
         row = (await self.session.execute(select(name).where(model.id == ref.id))).first()
         return (row is not None, row[0] if row is not None else None)
@@ -61,7 +54,7 @@ class GraphRepository:
         query = union_all(
             *(
                 select(literal(label, String).label("label")).where(model.id == node_id)
-                for label, model in MODELS.items()
+                for label, model in NODE_MODELS.items()
             )
         )
         return [row.label for row in await self.session.execute(query)]
@@ -90,12 +83,12 @@ class SnapshotRepository:
         self.session = session
 
     async def nodes(self, label: Label, ids: set[str]) -> Sequence[Any]:
-        model = MODELS[label]
+        model = NODE_MODELS[label]
         return (await self.session.scalars(select(model).where(model.id.in_(ids)))).all()
 
     async def ids_after(self, label: Label, after: str, limit: int) -> list[str]:
         """Ids of `label` in id order after `after`."""
-        model = MODELS[label]
+        model = NODE_MODELS[label]
         query = select(model.id).where(model.id > after).order_by(model.id).limit(limit)
         return list((await self.session.scalars(query)).all())
 

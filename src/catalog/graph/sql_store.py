@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import and_, column, or_, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from catalog.changes.refs import NODE_MODELS
 from catalog.db.models import LineageEdge
 from catalog.graph.model import (
     LINEAGE_KINDS,
@@ -36,7 +37,7 @@ from catalog.graph.model import (
     RelType,
     Subgraph,
 )
-from catalog.graph.repository import MODELS, NAME_COLUMNS
+from catalog.graph.repository import NAME_COLUMNS
 from catalog.graph.traversal import edge_key, neighbour_walk, shortest_path
 
 EDGES = table(
@@ -176,7 +177,7 @@ class SqlGraphStore:
             by_label[ref.label].append(ref.id)
         found: dict[NodeRef, str | None] = {}
         for label, ids in by_label.items():
-            model = MODELS[label]
+            model = NODE_MODELS[label]
             name = getattr(model, NAME_COLUMNS[label])
             rows = await session.execute(select(model.id, name).where(model.id.in_(ids)))
             found.update({NodeRef(label, row[0]): row[1] for row in rows})
