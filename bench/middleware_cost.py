@@ -7,9 +7,11 @@ token, rate limits on far above the load, LOG_LEVEL=info with the log lines writ
 /dev/null). `GET /api/info` (precomputed JSON, no I/O) is called straight through ASGI, one
 request after another, with no server and no network, so what is left is the Python each
 layer runs. Variants: the whole stack, the stack without one layer (for each layer: the
-difference to the whole stack is that layer's cost), and no middleware at all; alternated
-round by round, medians of the rounds. A sequential driver cannot show event-loop stalls
-under concurrency; `bench/http_throughput.py` measures those through a real server.
+difference to the whole stack is that layer's cost), no middleware at all (what is left is
+FastAPI routing among the catalog's ~130 routes and the endpoint), and a bare FastAPI app
+with the one route; alternated round by round, medians of the rounds. A sequential driver
+cannot show event-loop stalls under concurrency; `bench/http_throughput.py` measures those
+through a real server.
 """
 
 from __future__ import annotations
@@ -30,12 +32,14 @@ from typing import Any
 from asgi_lifespan import LifespanManager
 from starlette.middleware import Middleware
 
+from bench.apps import plain_fastapi_app
 from bench.search_latency import token_file
 from bench.support import RESULTS, migrate
 from catalog.app import create_app
 from catalog.settings import Settings
 
 PLENTY = 1_000_000_000
+BARE = "bare FastAPI (one route, no catalog code)"
 
 
 @contextlib.contextmanager
@@ -85,6 +89,7 @@ async def drive(app: Any, token: str, count: int) -> float:
     }
     request = {"type": "http.request", "body": b"", "more_body": False}
     statuses: list[int] = []
+    bodies: list[bytes] = []
 
     async def receive() -> dict[str, Any]:
         return request
@@ -92,6 +97,8 @@ async def drive(app: Any, token: str, count: int) -> float:
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             statuses.append(message["status"])
+        elif message["type"] == "http.response.body" and not bodies:
+            bodies.append(message.get("body", b""))
 
     started = time.perf_counter()
     for _ in range(count):
@@ -99,7 +106,11 @@ async def drive(app: Any, token: str, count: int) -> float:
     elapsed = time.perf_counter() - started
     if set(statuses) != {200}:
         raise RuntimeError(f"answers other than 200: {sorted(set(statuses))}")
+    LAST_BODY[:] = bodies[:1]
     return elapsed / count * 1e6
+
+
+LAST_BODY: list[bytes] = []  # the answer of the last drive, for the bare app to copy
 
 
 def name_of(middleware: Middleware) -> str:
@@ -117,18 +128,22 @@ async def measure(requests: int, rounds: int) -> dict[str, list[float]]:
         for layer in stack:
             variants[f"without {name_of(layer)}"] = [m for m in stack if m is not layer]
         variants["no middleware"] = []
-        samples: dict[str, list[float]] = {name: [] for name in variants}
+        samples: dict[str, list[float]] = {name: [] for name in [*variants, BARE]}
         with stdout_to_devnull():
             async with LifespanManager(app) as manager:
                 for layers in variants.values():  # warm-up
                     app.user_middleware = layers
                     app.middleware_stack = None  # rebuilt on the next call
                     await drive(manager.app, token, 500)
+                os.environ["BENCH_INFO_BODY"] = LAST_BODY[0].decode()
+                bare = plain_fastapi_app()
+                await drive(bare, token, 500)
                 for _ in range(rounds):
                     for name, layers in variants.items():
                         app.user_middleware = layers
                         app.middleware_stack = None
                         samples[name].append(await drive(manager.app, token, requests))
+                    samples[BARE].append(await drive(bare, token, requests))
         return samples
 
 
