@@ -37,6 +37,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.search_latency import token_file
+from bench.support import baseline_source, catalog_env
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -179,7 +180,27 @@ def main() -> None:
     parser.add_argument(
         "--variants", nargs="+", default=["full stack", "no middleware"], choices=list(VARIANTS)
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also run each `catalog serve` variant with the code of git ref REF (before/after)",
+    )
     args = parser.parse_args()
+    variants = dict(VARIANTS)
+    if args.baseline:
+        source = baseline_source(args.baseline)
+        named = []
+        for name in args.variants:
+            factory, extra = VARIANTS[name]
+            if factory == SERVE:
+                before = f"{name} @ {args.baseline}"
+                variants[before] = (
+                    factory,
+                    extra | {"PYTHONPATH": catalog_env(source)["PYTHONPATH"]},
+                )
+                named.append(before)
+            named.append(name)
+        args.variants = named
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
 
@@ -204,9 +225,9 @@ def main() -> None:
         ports = {name: 18101 + i for i, name in enumerate(args.variants)}
         with contextlib.ExitStack() as stack:
             # The catalog variants first: the bare one answers a copy of their /api/info.
-            ordered = sorted(args.variants, key=lambda name: VARIANTS[name][0] == BARE)
+            ordered = sorted(args.variants, key=lambda name: variants[name][0] == BARE)
             for name in ordered:
-                factory, extra = VARIANTS[name]
+                factory, extra = variants[name]
                 if factory == BARE:
                     env["BENCH_INFO_BODY"] = info_body(headers, env)
                 stack.enter_context(server(factory, ports[name], env | extra, headers))
