@@ -8,7 +8,15 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from catalog.core.json_value import JSONDocument
-from catalog.kit.schemas import INTEGRAL, Fraction, LongText, Name, RequestModel, ResponseModel
+from catalog.kit.schemas import (
+    INTEGRAL,
+    Fraction,
+    LongText,
+    Name,
+    RequestModel,
+    ResponseModel,
+    StoredMetadata,
+)
 
 # The column is a 32-bit INTEGER on PostgreSQL.
 PROCESSING_TIME_MAX_MS = 2_147_483_647
@@ -45,7 +53,7 @@ class LangExtractOut(ResponseModel):
     confidence: float | None
     schema_version: str | None
     quality_metrics: dict[str, Any]
-    metadata: dict[str, Any] = Field(validation_alias="metadata_")
+    metadata: StoredMetadata
     recorded_by: str | None
 
 

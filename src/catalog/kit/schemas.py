@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -127,6 +127,18 @@ def _integral(value: object) -> object:
 INTEGRAL = BeforeValidator(_integral)
 # A JSON object both databases store as given (no NUL, NaN, lone surrogates; bounded depth).
 JSONObject = JSONDocument
+# Rows keep their JSON `metadata` in the attribute `metadata_` (SQLAlchemy's declarative base
+# reserves `metadata`): answers read it from there and call it `metadata`, and an update's
+# `metadata` goes back to the attribute (`metadata_to_attribute`).
+METADATA_ATTRIBUTE = "metadata_"
+StoredMetadata = Annotated[dict[str, Any], Field(validation_alias=METADATA_ATTRIBUTE)]
+
+
+def metadata_to_attribute(changes: dict[str, Any]) -> dict[str, Any]:
+    """An update's changes as row attributes: `metadata` renamed to `metadata_` (in place)."""
+    if "metadata" in changes:
+        changes[METADATA_ATTRIBUTE] = changes.pop("metadata")
+    return changes
 
 
 class RequestModel(BaseModel):

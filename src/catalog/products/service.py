@@ -33,6 +33,7 @@ from catalog.identity.principal import Actor, restricted_view, sees
 from catalog.kit.bulk import ItemOutcome, merge_outcomes, parse_items
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
+from catalog.kit.schemas import metadata_to_attribute
 from catalog.kit.service import DomainService
 from catalog.products import schemas
 from catalog.products.repository import (
@@ -150,8 +151,7 @@ class ProductService(DomainService):
                 f"a {product.status} data product cannot become {status}; allowed: "
                 f"{', '.join(sorted(STATUS_MOVES[product.status]))}"
             )
-        if "metadata" in changes:
-            changes["metadata_"] = changes.pop("metadata")
+        metadata_to_attribute(changes)
         if changes:
             changes["revision"] = product.revision + 1
         return await self._update("data_product", product, changes)

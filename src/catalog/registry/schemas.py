@@ -18,6 +18,7 @@ from catalog.kit.schemas import (
     RequestModel,
     ResponseModel,
     ShortText,
+    StoredMetadata,
 )
 
 DataType = Literal["string", "integer", "decimal", "boolean", "date", "datetime"]
@@ -311,7 +312,7 @@ class DataElementOut(ResponseModel):
     version: int
     quality_score: float | None
     quality_level: str | None
-    metadata: dict[str, Any] = Field(validation_alias="metadata_")
+    metadata: StoredMetadata
     created_by: str | None
     created_at: datetime
     updated_at: datetime

@@ -39,6 +39,7 @@ from catalog.identity.principal import Actor
 from catalog.kit.bulk import ItemOutcome, merge_outcomes, parse_items
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
+from catalog.kit.schemas import metadata_to_attribute
 from catalog.kit.service import DomainService
 from catalog.registry import schemas
 from catalog.registry.repository import (
@@ -465,8 +466,7 @@ class RegistryService(DomainService):
         if element.registration_status == "archived":
             raise Conflict("an archived data element cannot be changed")
         changes = body.model_dump(exclude_unset=True, exclude_none=True)
-        if "metadata" in changes:
-            changes["metadata_"] = changes.pop("metadata")
+        metadata_to_attribute(changes)
         await self._name_free(self.elements, "data element", changes.get("name"), element.name)
         concept_id = changes.get("data_element_concept_id")
         if concept_id and await self.concepts.get(concept_id) is None:
