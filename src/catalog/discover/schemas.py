@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from catalog.kit.schemas import Identifier, RequestModel, ResponseModel
+from catalog.products.schemas import ProductHeading
 
 SortBy = Literal["relevance", "popularity", "recent", "name"]
 MarketplaceSort = Literal["popularity", "rating", "recent", "name"]
@@ -29,20 +30,25 @@ class Explain(ResponseModel):
     weights: dict[str, float]
 
 
-class SearchResult(ResponseModel):
-    id: str
-    name: str
-    description: str
-    team: str
-    category: str
-    owner: str
-    status: str
-    visibility: str
+# A search result and a marketplace item are one product card: the product's heading (as
+# ProductOut starts), then its tags, version, quality, usage and last change; a search result
+# adds the status and visibility after the heading, and its score at the end. Pydantic lists a
+# model's fields from its last base to its first, then its own: `(_Card, ProductHeading)` is
+# the heading, then the card.
+class _Card(ResponseModel):
     tags: list[str]
     latest_version: str | None
     quality_score: float | None
     usage: UsageSummary
     updated_at: datetime
+
+
+class _StatedHeading(ProductHeading):
+    status: str
+    visibility: str
+
+
+class SearchResult(_Card, _StatedHeading):
     score: float
     explain: Explain | None = None
 
@@ -119,18 +125,8 @@ class RecentOut(ResponseModel):
     items: list[RecentSearch]
 
 
-class MarketplaceItem(ResponseModel):
-    id: str
-    name: str
-    description: str
-    team: str
-    category: str
-    owner: str
-    tags: list[str]
-    latest_version: str | None
-    quality_score: float | None
-    usage: UsageSummary
-    updated_at: datetime
+class MarketplaceItem(_Card, ProductHeading):
+    pass
 
 
 class MarketplaceOut(ResponseModel):

@@ -19,6 +19,7 @@ from catalog.kit.schemas import (
     ResponseModel,
     SchemaPattern,
     ShortText,
+    StoredMetadata,
 )
 
 ProductStatus = Literal["draft", "published", "deprecated"]
@@ -77,16 +78,21 @@ class ProductUpdate(RequestModel):
     metadata: JSONObject | None = None
 
 
-class ProductOut(ResponseModel):
+class ProductHeading(ResponseModel):
+    # What every answer about a product starts with: ProductOut here, and discovery's search
+    # results and marketplace items (discover/schemas.py). Not an answer of its own.
     id: str
     name: str
     description: str
     team: str
     category: str
     owner: str
+
+
+class ProductOut(ProductHeading):
     status: ProductStatus
     visibility: Visibility
-    metadata: dict[str, Any] = Field(validation_alias="metadata_")
+    metadata: StoredMetadata
     revision: int
     created_by: str | None
     created_at: datetime
