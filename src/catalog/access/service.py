@@ -15,13 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.access import schemas
 from catalog.access.repository import AccessRepository
-from catalog.core.errors import Conflict, Forbidden, NotFound
+from catalog.core.errors import Conflict, Forbidden
 from catalog.core.time import utcnow
 from catalog.db.models import AccessRequest
 from catalog.identity.principal import ANONYMOUS, Actor
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
-from catalog.kit.service import DomainService
+from catalog.kit.service import DomainService, must_exist
 from catalog.products.visibility import visible_product
 from catalog.usage.repository import UsageRepository
 
@@ -84,10 +84,7 @@ class AccessService(DomainService):
         )
 
     async def get(self, request_id: str) -> AccessRequest:
-        request = await self.requests.get(request_id)
-        if request is None:
-            raise NotFound("access request", request_id)
-        return request
+        return must_exist(await self.requests.get(request_id), "access request", request_id)
 
     async def list_requests(
         self, page: PageParams, **filters: str | None

@@ -17,13 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.apikeys import schemas
 from catalog.apikeys.keys import generate_key
 from catalog.apikeys.repository import ApiKeyRepository
-from catalog.core.errors import Conflict, NotFound
+from catalog.core.errors import Conflict
 from catalog.core.time import utcnow
 from catalog.db.models import ApiKey
 from catalog.identity.principal import Actor
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
-from catalog.kit.service import DomainService
+from catalog.kit.service import DomainService, must_exist
 
 KIND = "api_key"
 SECRET_COLUMNS = ("key_hash",)
@@ -65,10 +65,7 @@ class ApiKeyService(DomainService):
         return schemas.ApiKeyCreated(key=secret, **values)
 
     async def get(self, key_id: str) -> ApiKey:
-        key = await self.keys.get(key_id)
-        if key is None:
-            raise NotFound("API key", key_id)
-        return key
+        return must_exist(await self.keys.get(key_id), "API key", key_id)
 
     async def list_keys(self, page: PageParams, status: str | None) -> tuple[Sequence[ApiKey], int]:
         statement = self.keys.list_statement(status=status, now=utcnow())

@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.audit import schemas
 from catalog.audit.repository import AuditEventRepository, LangExtractRepository
-from catalog.core.errors import NotFound, Unprocessable
+from catalog.core.errors import Unprocessable
 from catalog.core.time import utcnow
 from catalog.db.models import AuditEvent, LangExtractAuditTrail
 from catalog.identity.principal import Actor
 from catalog.kit.pagination import PageParams
-from catalog.kit.service import DomainService
+from catalog.kit.service import DomainService, must_exist
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,9 @@ class AuditService(DomainService):
         return record
 
     async def get_langextract(self, record_id: str) -> LangExtractAuditTrail:
-        record = await self.langextract.get(record_id)
-        if record is None:
-            raise NotFound("langextract audit record", record_id)
-        return record
+        return must_exist(
+            await self.langextract.get(record_id), "langextract audit record", record_id
+        )
 
     async def list_langextract(
         self,

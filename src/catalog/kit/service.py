@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.core.errors import Conflict
+from catalog.core.errors import Conflict, NotFound
 from catalog.db.models import Base
 from catalog.identity.principal import Actor
 from catalog.kit.audit_trail import AuditTrail
@@ -18,6 +18,14 @@ from catalog.kit.repository import Repository
 from catalog.kit.rows import row_dict
 
 R = TypeVar("R", bound=Base)
+T = TypeVar("T")
+
+
+def must_exist(row: T | None, kind: str, key: object) -> T:
+    """`row`, or a 404 naming what was looked for: every service's "get it or say not found"."""
+    if row is None:
+        raise NotFound(kind, key)
+    return row
 
 
 class DomainService:

@@ -34,7 +34,7 @@ from catalog.kit.bulk import ItemOutcome, merge_outcomes, parse_items
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
 from catalog.kit.schemas import metadata_to_attribute
-from catalog.kit.service import DomainService
+from catalog.kit.service import DomainService, must_exist
 from catalog.products import schemas
 from catalog.products.repository import (
     LineageRepository,
@@ -117,9 +117,9 @@ class ProductService(DomainService):
         is the same for everyone; who may see it is checked on every read."""
 
         async def load() -> bytes:
-            product = await self.session.get(DataProduct, product_id)
-            if product is None:
-                raise NotFound("data product", product_id)
+            product = must_exist(
+                await self.session.get(DataProduct, product_id), "data product", product_id
+            )
             return schemas.ProductOut.model_validate(product).model_dump_json().encode()
 
         body = await cache.fetch("product", product_scope(product_id), product_id, load)
@@ -214,10 +214,11 @@ class ProductService(DomainService):
         if version == LATEST:
             return await self._latest(product_id)
         await self.get(product_id)
-        found = await self.versions.find(product_id, version)
-        if found is None:
-            raise NotFound(f"version of data product {product_id}", version)
-        return found
+        return must_exist(
+            await self.versions.find(product_id, version),
+            f"version of data product {product_id}",
+            version,
+        )
 
     async def _latest(self, product_id: str) -> DataProductVersion:
         versions = await self.list_versions(product_id, "desc")
@@ -251,9 +252,11 @@ class ProductService(DomainService):
 
     async def add_member(self, product_id: str, body: schemas.MemberIn) -> Any:
         product = await self.get(product_id)
-        element = await self.session.get(DataElement, body.data_element_id)
-        if element is None:
-            raise NotFound("data element", body.data_element_id)
+        element = must_exist(
+            await self.session.get(DataElement, body.data_element_id),
+            "data element",
+            body.data_element_id,
+        )
         if await self.members.get_by(product_id=product_id, data_element_id=element.id):
             raise Conflict(f"{element.name!r} is already an element of {product.name!r}")
         await self.members.add(
@@ -275,9 +278,11 @@ class ProductService(DomainService):
 
     async def remove_member(self, product_id: str, element_id: str) -> None:
         await self.get(product_id)
-        member = await self.members.get_by(product_id=product_id, data_element_id=element_id)
-        if member is None:
-            raise NotFound(f"element of data product {product_id}", element_id)
+        member = must_exist(
+            await self.members.get_by(product_id=product_id, data_element_id=element_id),
+            f"element of data product {product_id}",
+            element_id,
+        )
         await self.session.delete(member)
         await self.session.flush()
         self.audit.record(
@@ -319,9 +324,11 @@ class ProductService(DomainService):
 
     async def remove_lineage(self, product_id: str, upstream_type: str, upstream_id: str) -> None:
         await self.get(product_id)
-        edge = await self.lineage.find((upstream_type, upstream_id), ("product", product_id))
-        if edge is None:
-            raise NotFound(f"lineage edge into {product_id} from {upstream_type}", upstream_id)
+        edge = must_exist(
+            await self.lineage.find((upstream_type, upstream_id), ("product", product_id)),
+            f"lineage edge into {product_id} from {upstream_type}",
+            upstream_id,
+        )
         before = row_dict(edge)
         await self.lineage.delete(edge)
         self.audit.record("delete", "lineage_edge", edge.id, before=before)

@@ -17,13 +17,12 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from catalog.core.errors import NotFound
 from catalog.core.time import utcnow
 from catalog.db.models import DataElement, QualityMeasurement
 from catalog.identity.principal import Actor
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
-from catalog.kit.service import DomainService
+from catalog.kit.service import DomainService, must_exist
 from catalog.quality import schemas
 from catalog.quality.metrics import observe_quality_score
 from catalog.quality.repository import MeasurementRepository
@@ -39,9 +38,9 @@ class QualityService(DomainService):
     async def measure(
         self, element_key: str, body: schemas.MeasurementCreate
     ) -> QualityMeasurement:
-        element = await self.measurements.lock_element(element_key)
-        if element is None:
-            raise NotFound("data element", element_key)
+        element = must_exist(
+            await self.measurements.lock_element(element_key), "data element", element_key
+        )
         previous = {"quality_score": element.quality_score, "quality_level": element.quality_level}
         score = overall_score(body.completeness, body.accuracy, body.consistency, body.timeliness)
         level = quality_level(score)
@@ -75,10 +74,9 @@ class QualityService(DomainService):
         event.listen(self.session.sync_session, "after_commit", export, once=True)
 
     async def element(self, element_key: str) -> DataElement:
-        element = await self.measurements.find_element(element_key)
-        if element is None:
-            raise NotFound("data element", element_key)
-        return element
+        return must_exist(
+            await self.measurements.find_element(element_key), "data element", element_key
+        )
 
     async def quality_of(
         self, element_key: str, page: PageParams

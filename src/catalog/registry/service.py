@@ -40,7 +40,7 @@ from catalog.kit.bulk import ItemOutcome, merge_outcomes, parse_items
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
 from catalog.kit.schemas import metadata_to_attribute
-from catalog.kit.service import DomainService
+from catalog.kit.service import DomainService, must_exist
 from catalog.registry import schemas
 from catalog.registry.repository import (
     ConceptRepository,
@@ -82,10 +82,7 @@ class RegistryService(DomainService):
         return concept
 
     async def get_concept(self, concept_id: str) -> DataElementConcept:
-        concept = await self.concepts.get(concept_id)
-        if concept is None:
-            raise NotFound("data element concept", concept_id)
-        return concept
+        return must_exist(await self.concepts.get(concept_id), "data element concept", concept_id)
 
     async def list_concepts(
         self, page: PageParams, name: str | None
@@ -152,10 +149,7 @@ class RegistryService(DomainService):
         return domain
 
     async def get_value_domain(self, domain_id: str) -> ValueDomain:
-        domain = await self.domains.get_full(domain_id)
-        if domain is None:
-            raise NotFound("value domain", domain_id)
-        return domain
+        return must_exist(await self.domains.get_full(domain_id), "value domain", domain_id)
 
     async def list_value_domains(
         self, page: PageParams, name: str | None, type_: str | None
@@ -184,9 +178,7 @@ class RegistryService(DomainService):
         await self._delete("value_domain", domain)
 
     async def validate(self, domain_id: str, value: Any) -> schemas.ValidateOut:
-        domain = await self.domains.get(domain_id)
-        if domain is None:
-            raise NotFound("value domain", domain_id)
+        domain = must_exist(await self.domains.get(domain_id), "value domain", domain_id)
         allowed = (
             await self.domains.permissible_values(domain_id) if domain.type == "enumerated" else []
         )
@@ -215,10 +207,9 @@ class RegistryService(DomainService):
         return representation
 
     async def get_representation(self, representation_id: str) -> Representation:
-        representation = await self.representations.get(representation_id)
-        if representation is None:
-            raise NotFound("representation", representation_id)
-        return representation
+        return must_exist(
+            await self.representations.get(representation_id), "representation", representation_id
+        )
 
     async def list_representations(
         self, page: PageParams, name: str | None, data_type: str | None
@@ -417,10 +408,7 @@ class RegistryService(DomainService):
         return concept_ids, representation_ids
 
     async def get_element(self, key: str) -> DataElement:
-        element = await self.elements.get_by_id_or_identifier(key)
-        if element is None:
-            raise NotFound("data element", key)
-        return element
+        return must_exist(await self.elements.get_by_id_or_identifier(key), "data element", key)
 
     async def get_element_json(self, key: str, cache: Cache) -> bytes:
         """The element's JSON answer, cached by id. A lookup by registry identifier is

@@ -32,7 +32,7 @@ from catalog.db.models import RegulatorySchema, SchemaChange, SchemaProductMappi
 from catalog.identity.principal import Actor
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
-from catalog.kit.service import DomainService
+from catalog.kit.service import DomainService, must_exist
 from catalog.regulatory import schemas
 from catalog.regulatory.diff import FieldChange, diff_specs
 from catalog.regulatory.repository import ChangeRepository, MappingRepository, SchemaRepository
@@ -125,10 +125,7 @@ class RegulatoryService(DomainService):
         return found
 
     async def get_schema(self, schema_id: str) -> RegulatorySchema:
-        schema = await self.schemas.get(schema_id)
-        if schema is None:
-            raise NotFound("regulatory schema", schema_id)
-        return schema
+        return must_exist(await self.schemas.get(schema_id), "regulatory schema", schema_id)
 
     async def list_schemas(
         self, page: PageParams, regulatory_type: str | None, status: str | None
@@ -137,9 +134,7 @@ class RegulatoryService(DomainService):
         return await self.schemas.paginate(statement, page.limit, page.offset)
 
     async def change_status(self, schema_id: str, status: str) -> RegulatorySchema:
-        schema = await self.schemas.lock(schema_id)
-        if schema is None:
-            raise NotFound("regulatory schema", schema_id)
+        schema = must_exist(await self.schemas.lock(schema_id), "regulatory schema", schema_id)
         allowed = STATUS_MOVES[schema.status]
         if status not in allowed:
             options = ", ".join(sorted(allowed)) or "none (deprecated is final)"

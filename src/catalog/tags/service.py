@@ -18,13 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.cache import Cache
 from catalog.cache.invalidation import TAGS as TAGS_SCOPE
 from catalog.conditional.etags import check_if_match
-from catalog.core.errors import Conflict, NotFound, still_referenced
+from catalog.core.errors import Conflict, still_referenced
 from catalog.core.time import utcnow
 from catalog.db.models import DataProduct, Tag
 from catalog.identity.principal import Actor
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
-from catalog.kit.service import DomainService
+from catalog.kit.service import DomainService, must_exist
 from catalog.products.visibility import visible_product
 from catalog.tags import schemas
 from catalog.tags.repository import ProductTagRepository, TagRepository
@@ -50,10 +50,7 @@ class TagService(DomainService):
         return tag
 
     async def get(self, tag_id: str) -> Tag:
-        tag = await self.tags.get(tag_id)
-        if tag is None:
-            raise NotFound("tag", tag_id)
-        return tag
+        return must_exist(await self.tags.get(tag_id), "tag", tag_id)
 
     async def list_tags(self, page: PageParams, **filters: str | None) -> tuple[Sequence[Tag], int]:
         statement = self.tags.list_statement(**filters)
@@ -96,10 +93,7 @@ class TagService(DomainService):
         await self._delete("tag", tag)
 
     async def _parent(self, parent_id: str) -> Tag:
-        parent = await self.tags.get(parent_id)
-        if parent is None:
-            raise NotFound("parent tag", parent_id)
-        return parent
+        return must_exist(await self.tags.get(parent_id), "parent tag", parent_id)
 
     async def _check_move(self, tag: Tag, parent_id: str) -> None:
         if parent_id == tag.id:
@@ -142,8 +136,10 @@ class TagService(DomainService):
 
     async def untag_product(self, product_id: str, tag_id: str) -> None:
         await self._product(product_id)
-        removed = await self.product_tags.delete_if_present(product_id, tag_id)
-        if removed is None:
-            raise NotFound(f"tag of data product {product_id}", tag_id)
+        removed = must_exist(
+            await self.product_tags.delete_if_present(product_id, tag_id),
+            f"tag of data product {product_id}",
+            tag_id,
+        )
         await self.tags.change_usage(tag_id, -1)
         self.audit.record("untag", "data_product", product_id, before={"tag_id": tag_id} | removed)
