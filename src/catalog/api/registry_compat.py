@@ -15,13 +15,21 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
 from catalog.core.error_schema import error_responses
 from catalog.core.errors import PayloadTooLarge, Unprocessable
 from catalog.kit.bulk import ItemOutcome, validation_summary
 from catalog.kit.pagination import Paging
-from catalog.kit.schemas import Identifier, JSONObject, LongText, Name, RequestModel, ResponseModel
+from catalog.kit.schemas import (
+    Identifier,
+    JSONObject,
+    LongText,
+    Name,
+    RequestModel,
+    ResponseModel,
+    StoredMetadata,
+)
 from catalog.registry import schemas
 from catalog.registry.repository import (
     ConceptRepository,
@@ -59,7 +67,7 @@ class UpstreamElement(ResponseModel):
     registration_status: str
     steward: str | None
     source: str | None
-    metadata: dict[str, Any] = Field(validation_alias="metadata_")
+    metadata: StoredMetadata
 
 
 class UpstreamList(ResponseModel):
