@@ -351,6 +351,10 @@ class SearchProjector:
         await self._replace(products, tags, elements, new_state)
         self._state = new_state
         self._commits += 1
+        # The index took a commit: it is writable again, whatever failed before. Said now, not
+        # at the round's end, so /healthz never shows "caught up" beside a stale error while
+        # the round's last steps (the change-log prune) still run.
+        self.last_error = None
         self.reader.refresh_now()
         metrics.INDEX_COMMITS.labels("committed").inc()
         self._set_documents()
