@@ -31,12 +31,24 @@ from catalog.db.models import Base
 from catalog.server.resources import Resources
 from catalog.settings import Settings
 from tests.support.lifespan import resources_of as lifespan_resources
+from tests.support.loop_watch import LoopWatch
 from tests.support.servers import Servers, resolve_servers
 from tests.support.wait import until
 
 DATABASES = ("sqlite", "postgresql")
 # One line per test request from httpx's own logger would drown the service's log lines.
 logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def loop_watch() -> AsyncIterator[None]:
+    """Report (stacks on stderr) any stall of the session's event loop (support/loop_watch)."""
+    watch = LoopWatch(asyncio.get_running_loop())
+    beating = asyncio.create_task(watch.beat())
+    watch.thread.start()
+    yield
+    watch.stopped.set()
+    beating.cancel()
 
 
 @pytest.fixture(autouse=True)
