@@ -1,8 +1,9 @@
 """Two rules of the architecture that import-linter cannot state; `make lint` runs this.
 
-1. No import cycle among the modules of src/catalog, with no exceptions (import-linter's
-   contracts in .importlinter check package layers and cycles inside each package; this
-   checks every module against every other, type-only imports included).
+1. No import cycle among the modules of src/catalog, nor among its top-level packages, with no
+   exceptions (import-linter's contracts in .importlinter check package layers and cycles
+   inside each package; this checks every module against every other, type-only imports
+   included, and every package against every other).
 2. SQL is built and run only in repository modules, the db package and migrations: a call to
    `select`, `text`, `insert`, `update` or `delete` imported from SQLAlchemy, or an
    `.execute(...)` in a module that imports SQLAlchemy (a Redis pipeline's is not SQL),
@@ -111,7 +112,22 @@ def check_cycles() -> list[str]:
         if len(component) > 1:
             members = ", ".join(sorted(component))
             problems.append(f"import cycle among {len(component)} modules: {members}")
+    # The same between the top-level packages: the layers contract lets the domains (one
+    # layer) import each other, and this keeps those imports one-way too.
+    packages: dict[str, set[str]] = {}
+    for module, imported in imports.items():
+        edges = packages.setdefault(_package(module), set())
+        edges.update(_package(other) for other in imported if _package(other) != _package(module))
+    for component in strongly_connected(packages):
+        if len(component) > 1:
+            members = ", ".join(sorted(component))
+            problems.append(f"import cycle among {len(component)} packages: {members}")
     return problems
+
+
+def _package(module: str) -> str:
+    """`catalog.products.service` -> `catalog.products`; a top-level module is its own."""
+    return ".".join(module.split(".")[:2])
 
 
 def strongly_connected(edges: dict[str, set[str]]) -> list[set[str]]:
