@@ -44,11 +44,10 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 async def loop_watch() -> AsyncIterator[None]:
     """Report (stacks on stderr) any stall of the session's event loop (support/loop_watch)."""
     watch = LoopWatch(asyncio.get_running_loop())
-    beating = asyncio.create_task(watch.beat())
+    watch.beat()
     watch.thread.start()
     yield
     watch.stopped.set()
-    beating.cancel()
 
 
 @pytest.fixture(autouse=True)

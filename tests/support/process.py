@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.servers import free_port
+from tests.support.wait import until_sync
 
 
 def run_catalog(
@@ -58,19 +59,25 @@ def catalog_server(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
+
+        def up_or_exited() -> bool:
+            if process.poll() is not None:
+                return True
+            with contextlib.suppress(httpx.TransportError):
                 httpx.get(f"{base}/livez", timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    if output is not None:
-                        log = output.read_text()
-                    else:
-                        log = process.stdout.read() if process.stdout else ""
-                    raise RuntimeError(f"catalog serve did not start:\n{log}") from None
-                time.sleep(0.1)
+                return True
+            return False
+
+        try:
+            until_sync(up_or_exited, "catalog serve answering /livez", 30, 0.1)
+            started = process.poll() is None
+        except AssertionError:
+            started = False
+        if not started:
+            log = output.read_text() if output is not None else ""
+            if output is None and process.stdout:
+                log = process.stdout.read()
+            raise RuntimeError(f"catalog serve did not start:\n{log}")
         yield process, base
     finally:
         if process.poll() is None:

@@ -13,9 +13,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.support.wait import until_sync
 
 INSTALL_HINT = (
     "Set CATALOG_TEST_DATABASE_URL / CATALOG_TEST_REDIS_URL to running servers, or install "
@@ -35,12 +36,15 @@ def free_port() -> int:
 
 
 def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.1)
-    raise MissingServerError(f"nothing answered on port {port} within {timeout}s")
+            return True
+        return False
+
+    try:
+        until_sync(answers, f"something answering on port {port}", timeout, 0.1)
+    except AssertionError as exc:
+        raise MissingServerError(str(exc)) from None
 
 
 def _postgres_bin(name: str) -> str | None:

@@ -4,6 +4,7 @@ process): poll a condition until it holds, with a deadline, never a fixed nap.""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -29,4 +30,23 @@ async def until(
         if time.monotonic() >= deadline:
             said = what() if callable(what) else what
             raise AssertionError(f"{said} did not happen within {timeout_s} s")
-        await asyncio.sleep(every_s)
+        await asyncio.sleep(every_s)  # the one pause between looks, bounded by the deadline
+
+
+def until_sync(
+    check: Callable[[], T | None],
+    what: str | Callable[[], str],
+    timeout_s: float = 10.0,
+    every_s: float = 0.05,
+) -> T:
+    """`until` for code outside the event loop (a real process starting, a port opening)."""
+    deadline = time.monotonic() + timeout_s
+    pause = threading.Event()  # never set: its wait is the pause between two looks
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            said = what() if callable(what) else what
+            raise AssertionError(f"{said} did not happen within {timeout_s} s")
+        pause.wait(every_s)
