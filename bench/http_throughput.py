@@ -36,32 +36,21 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.search_latency import token_file
-from bench.support import baseline_source, catalog_env
+from bench.support import SHIPPED_ENV, baseline_source, catalog_env, token_file
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PATH = "/api/info"
 
 
-PLENTY = "1000000000"
-# What an operator runs (bench/search_latency.py's shipped_env without the search settings).
-SHIPPED = {
-    "ENABLE_AUTH": "true",
-    "RATE_LIMIT_ENABLED": "true",
-    "RATE_LIMIT_GLOBAL_RPS": PLENTY,
-    "RATE_LIMIT_GLOBAL_BURST": PLENTY,
-    "RATE_LIMIT_PER_IP_RPS": PLENTY,
-    "RATE_LIMIT_BURST": PLENTY,
-}
 SERVE = "catalog serve"  # the launcher of the shipped variants: the real command
 BARE = "bench.apps:plain_fastapi_app"  # needs the catalog's answer to copy (BENCH_INFO_BODY)
 
 # name -> (app factory or SERVE, extra environment). "full stack" has rate limiting and auth
 # off: the limiter has its own variants so its cost can be read off the ratio.
 VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
-    "shipped (info logs)": (SERVE, SHIPPED | {"LOG_LEVEL": "info"}),
-    "shipped (warning logs)": (SERVE, SHIPPED | {"LOG_LEVEL": "warning"}),
+    "shipped (info logs)": (SERVE, SHIPPED_ENV | {"LOG_LEVEL": "info"}),
+    "shipped (warning logs)": (SERVE, SHIPPED_ENV | {"LOG_LEVEL": "warning"}),
     "bare FastAPI": (BARE, {}),
     "no middleware": ("bench.apps:bare_app", {}),
     "full stack": ("bench.apps:full_app", {}),

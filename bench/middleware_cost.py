@@ -33,12 +33,10 @@ from asgi_lifespan import LifespanManager
 from starlette.middleware import Middleware
 
 from bench.apps import plain_fastapi_app
-from bench.search_latency import token_file
-from bench.support import RESULTS, migrate
+from bench.support import RESULTS, SHIPPED_ENV, migrate, token_file
 from catalog.app import create_app
 from catalog.settings import Settings
 
-PLENTY = 1_000_000_000
 BARE = "bare FastAPI (one route, no catalog code)"
 
 
@@ -57,17 +55,15 @@ def stdout_to_devnull() -> Iterator[None]:
 
 
 def shipped_settings(db: str, tokens: Path, index_dir: str) -> Settings:
-    return Settings(
-        database_url=db,
-        enable_auth=True,
-        auth_tokens_file=tokens,
-        rate_limit_enabled=True,
-        rate_limit_global_rps=PLENTY,
-        rate_limit_global_burst=PLENTY,
-        rate_limit_per_ip_rps=PLENTY,
-        rate_limit_burst=PLENTY,
-        log_level="info",
-        search_index_dir=Path(index_dir),
+    """The shipped configuration (bench/support.py's SHIPPED_ENV) with info logs."""
+    return Settings.model_validate(
+        SHIPPED_ENV
+        | {
+            "CATALOG_DATABASE_URL": db,
+            "AUTH_TOKENS_FILE": str(tokens),
+            "LOG_LEVEL": "info",
+            "CATALOG_SEARCH_INDEX_DIR": index_dir,
+        }
     )
 
 

@@ -32,9 +32,8 @@ import threading
 import time
 from pathlib import Path
 
-from bench.http_throughput import PATH, SERVE, SHIPPED, server, wrk
-from bench.search_latency import token_file
-from bench.support import RESULTS, migrate
+from bench.http_throughput import PATH, SERVE, server, wrk
+from bench.support import RESULTS, SHIPPED_ENV, migrate, token_file
 
 FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]+?)(?::\d+)?\)$")
 # Code that serves: time spent inside it is its own, whoever called it.
@@ -91,7 +90,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{tmp}/bench.db"
         migrate(db)
-        env = SHIPPED | {
+        env = SHIPPED_ENV | {
             "LOG_LEVEL": "info",
             "CATALOG_DATABASE_URL": db,
             "AUTH_TOKENS_FILE": str(tokens),

@@ -25,8 +25,8 @@ from typing import Any
 
 import httpx
 
-from bench.search_latency import database_url, shipped_env, token_file
-from bench.support import percentiles, save, serving
+from bench.search_latency import database_url, shipped_env
+from bench.support import percentiles, save, serving, token_file
 
 PROBE_EVERY_S = 0.25
 POLL_S = 0.02

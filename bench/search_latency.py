@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -39,12 +37,15 @@ from urllib.parse import urlencode
 import httpx
 
 from bench.support import (
+    PLENTY,
+    SHIPPED_ENV,
     baseline_source,
     catalog_env,
     migrate,
     save,
     scratch_postgres,
     serving,
+    token_file,
 )
 
 SEARCHES = [
@@ -129,20 +130,13 @@ def run_wrk(base: str, paths: list[str], duration: int, token: str) -> dict[str,
 
 def shipped_env(url: str, index_dir: Path, tokens_file: Path) -> dict[str, str]:
     """What an operator runs: auth and rate limits on (far above this load), info logs."""
-    plenty = "1000000"
-    return {
+    return SHIPPED_ENV | {
         "CATALOG_DATABASE_URL": url,
         "CATALOG_SEARCH_INDEX_DIR": str(index_dir),
         "CATALOG_CACHE_ENABLED": "false",
-        "ENABLE_AUTH": "true",
         "AUTH_TOKENS_FILE": str(tokens_file),
-        "RATE_LIMIT_ENABLED": "true",
-        "RATE_LIMIT_GLOBAL_RPS": plenty,
-        "RATE_LIMIT_GLOBAL_BURST": plenty,
-        "RATE_LIMIT_PER_IP_RPS": plenty,
-        "RATE_LIMIT_BURST": plenty,
         "CATALOG_RATE_LIMIT_ENDPOINTS": json.dumps(
-            {"GET /api/discover/search": f"{plenty}00/{plenty}"}
+            {"GET /api/discover/search": f"{PLENTY}00/{PLENTY}"}
         ),
         "LOG_LEVEL": "info",
     }
@@ -221,13 +215,6 @@ def engine_ms(base: str) -> dict[str, float]:
             part, kind, number = found.groups()
             (sums if part == "sum" else counts)[kind] = float(number)
     return {k: round(sums[k] / counts[k] * 1000, 3) for k in sums if counts.get(k)}
-
-
-def token_file() -> tuple[str, Path]:
-    token = secrets.token_urlsafe(24)
-    path = Path(tempfile.mkdtemp()) / "tokens"
-    path.write_text(f"{hashlib.sha256(token.encode()).hexdigest()} bench admin\n")
-    return token, path
 
 
 def median_run(runs: list[dict[str, float]]) -> dict[str, Any]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
+import secrets
 import signal
 import statistics
 import subprocess
@@ -178,3 +180,24 @@ def save(name: str, result: dict[str, Any]) -> None:
     RESULTS.mkdir(exist_ok=True)
     result = {"date": time.strftime("%Y-%m-%d"), **result}
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+PLENTY = "1000000000"
+# What an operator runs: auth on (a bearer token from AUTH_TOKENS_FILE) and rate limits on, far
+# above any benchmark's load; each bench adds its database, log level and token file.
+SHIPPED_ENV = {
+    "ENABLE_AUTH": "true",
+    "RATE_LIMIT_ENABLED": "true",
+    "RATE_LIMIT_GLOBAL_RPS": PLENTY,
+    "RATE_LIMIT_GLOBAL_BURST": PLENTY,
+    "RATE_LIMIT_PER_IP_RPS": PLENTY,
+    "RATE_LIMIT_BURST": PLENTY,
+}
+
+
+def token_file() -> tuple[str, Path]:
+    """A bearer token and the AUTH_TOKENS_FILE that makes it an admin's."""
+    token = secrets.token_urlsafe(24)
+    path = Path(tempfile.mkdtemp()) / "tokens"
+    path.write_text(f"{hashlib.sha256(token.encode()).hexdigest()} bench admin\n")
+    return token, path
