@@ -7,7 +7,9 @@ from collections.abc import Awaitable, Callable
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
+from catalog.observability.metrics import LATENCY_BUCKETS, observe_many
 from tests.conftest import base_settings
 from tests.support.metrics import scrape, series, value
 from tests.support.probe_routes import app_with_probe_routes
@@ -159,3 +161,30 @@ async def test_guide_metrics_are_registered(probe_client: AsyncClient) -> None:
         "process_cpu_seconds_total",
     ):
         assert f"# TYPE {name}" in text or f"# HELP {name}" in text, name
+
+
+def test_batched_fold_equals_one_observe_per_value() -> None:
+    """The fold's per-bucket update (observe_many) writes what `observe` writes, values on a
+    bucket bound, between bounds, past the last and negative included; it reaches into
+    prometheus_client's histogram, so a release that changes those fields fails here."""
+    values = [0.0, 0.005, 0.0051, 0.3, 2.5, 9.9, 10.0, 11.0, 42.0, -1.0, 0.005]
+    expositions = []
+    for fold in (False, True):
+        registry = CollectorRegistry()
+        histogram = Histogram("h", "h", ["k"], buckets=LATENCY_BUCKETS, registry=registry)
+        child = histogram.labels("x")
+        if fold:
+            observe_many(child, values)
+        else:
+            for v in values:
+                child.observe(v)
+        expositions.append(
+            [
+                line
+                for line in generate_latest(registry).decode().splitlines()
+                if "_created" not in line
+            ]
+        )
+    assert expositions[0] == expositions[1]
+    assert 'h_bucket{k="x",le="0.005"} 4.0' in expositions[1]
+    assert 'h_count{k="x"} 11.0' in expositions[1]

