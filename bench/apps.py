@@ -25,6 +25,14 @@ def bare_app() -> FastAPI:
     return app
 
 
+def no_middleware_app() -> FastAPI:
+    """The service as `catalog serve` builds it (every route, the lifespan, the caches) with
+    no middleware: on a real endpoint, the difference to the shipped app is the stack's cost."""
+    app = app_from_env()
+    app.user_middleware = []
+    return app
+
+
 def no_metrics_app() -> FastAPI:
     """The service as `catalog serve` builds it, without the metrics/access-log middleware:
     the difference to `full_app` is what observing each request costs."""

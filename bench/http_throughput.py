@@ -44,6 +44,7 @@ PATH = "/api/info"
 
 
 SERVE = "catalog serve"  # the launcher of the shipped variants: the real command
+GRANIAN = "granian"  # the shipped app under granian instead of uvicorn (issue 15's question)
 BARE = "bench.apps:plain_fastapi_app"  # needs the catalog's answer to copy (BENCH_INFO_BODY)
 
 # name -> (app factory or SERVE, extra environment). "full stack" has rate limiting and auth
@@ -51,6 +52,8 @@ BARE = "bench.apps:plain_fastapi_app"  # needs the catalog's answer to copy (BEN
 VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "shipped (info logs)": (SERVE, SHIPPED_ENV | {"LOG_LEVEL": "info"}),
     "shipped (warning logs)": (SERVE, SHIPPED_ENV | {"LOG_LEVEL": "warning"}),
+    "shipped on granian (info logs)": (GRANIAN, SHIPPED_ENV | {"LOG_LEVEL": "info"}),
+    "shipped, no middleware": ("bench.apps:no_middleware_app", SHIPPED_ENV | {"LOG_LEVEL": "info"}),
     "bare FastAPI": (BARE, {}),
     "no middleware": ("bench.apps:bare_app", {}),
     "full stack": ("bench.apps:full_app", {}),
@@ -80,6 +83,21 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
 
 
 def command(factory: str, port: int) -> list[str]:
+    if factory == GRANIAN:
+        return [
+            str(Path(sys.executable).parent / "granian"),
+            "--interface",
+            "asgi",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-ws",
+            "--log-level",
+            "warning",
+            "catalog.app:app_from_env",
+        ]
     if factory == SERVE:
         return [
             sys.executable,
@@ -174,7 +192,15 @@ def main() -> None:
         metavar="REF",
         help="also run each `catalog serve` variant with the code of git ref REF (before/after)",
     )
+    parser.add_argument(
+        "--path",
+        default=PATH,
+        help="what wrk requests; {product} becomes the id of a product of the demo catalog",
+    )
+    parser.add_argument("--seed", action="store_true", help="load the demo catalog first")
     args = parser.parse_args()
+    if args.path != PATH and any(VARIANTS[name][0] == BARE for name in args.variants):
+        sys.exit(f"the bare FastAPI app answers {PATH} only")
     variants = dict(VARIANTS)
     if args.baseline:
         source = baseline_source(args.baseline)
@@ -204,12 +230,13 @@ def main() -> None:
             "AUTH_TOKENS_FILE": str(tokens_file),
             "CATALOG_SEARCH_INDEX_DIR": f"{tmp}/index",
         }
-        subprocess.run(
-            [sys.executable, "-m", "catalog", "migrate"],
-            env={**os.environ, **env},
-            check=True,
-            capture_output=True,
-        )
+        for step in [["migrate"], ["seed-demo"]] if args.seed else [["migrate"]]:
+            subprocess.run(
+                [sys.executable, "-m", "catalog", *step],
+                env={**os.environ, **env},
+                check=True,
+                capture_output=True,
+            )
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in args.variants}
         ports = {name: 18101 + i for i, name in enumerate(args.variants)}
         with contextlib.ExitStack() as stack:
@@ -220,14 +247,16 @@ def main() -> None:
                 if factory == BARE:
                     env["BENCH_INFO_BODY"] = info_body(headers, env)
                 stack.enter_context(server(factory, ports[name], env | extra, headers))
-            for name in args.variants:
-                wrk(ports[name], 2, args.connections, threads=args.threads, token=token)  # warm-up
+            path = resolve(args.path, ports[args.variants[0]], headers)
+            for name in args.variants:  # warm-up (fills the response cache on a cached path)
+                wrk(ports[name], 2, args.connections, path, threads=args.threads, token=token)
             for _ in range(args.rounds):
                 for name in args.variants:
                     run = wrk(
                         ports[name],
                         args.duration,
                         args.connections,
+                        path,
                         threads=args.threads,
                         token=token,
                     )
@@ -240,7 +269,7 @@ def main() -> None:
     baseline = medians[args.variants[-1]]
     result = {
         "date": time.strftime("%Y-%m-%d"),
-        "path": PATH,
+        "path": path,
         "runs": runs,
         "median_rps": medians,
         "median_p50_ms": {name: median(name, "p50_ms") for name in args.variants},
@@ -252,7 +281,8 @@ def main() -> None:
         "threads": args.threads,
     }
     RESULTS.mkdir(exist_ok=True)
-    slug = re.sub(r"[^a-z0-9]+", "-", "-vs-".join(args.variants).lower()).strip("-")
+    named = "-vs-".join(args.variants) + ("" if args.path == PATH else f"-{args.path}")
+    slug = re.sub(r"[^a-z0-9]+", "-", named.lower()).strip("-")[:150]
     (RESULTS / f"http_throughput_{slug}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"| variant | median req/s | ratio to {args.variants[-1]} | p50 ms | p99 ms | runs |")
     print("|---|---|---|---|---|---|")
@@ -262,6 +292,17 @@ def main() -> None:
             f"| {name} | {medians[name]:.0f} | {medians[name] / baseline:.3f} | "
             f"{median(name, 'p50_ms'):.2f} | {median(name, 'p99_ms'):.2f} | {rates} |"
         )
+
+
+def resolve(path: str, port: int, headers: dict[str, str]) -> str:
+    """`path` with `{product}` replaced by the id of the catalog's first product."""
+    if "{product}" not in path:
+        return path
+    url = f"http://127.0.0.1:{port}/api/data-products"
+    items = httpx.get(url, params={"limit": 1}, headers=headers, timeout=10).json()["items"]
+    if not items:
+        sys.exit("no product to read: add --seed")
+    return path.replace("{product}", items[0]["id"])
 
 
 def info_body(headers: dict[str, str], env: dict[str, str]) -> str:

@@ -38,6 +38,20 @@ from catalog.app import create_app
 from catalog.settings import Settings
 
 BARE = "bare FastAPI (one route, no catalog code)"
+NESTING_ONLY = "ten pass-through layers (no work, a send wrapper each)"
+
+
+class PassThrough:
+    """A layer that does nothing but what every layer does: a call, and a wrapped `send`."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def forward(message: Any) -> None:
+            await send(message)
+
+        await self.app(scope, receive, forward)
 
 
 @contextlib.contextmanager
@@ -124,6 +138,8 @@ async def measure(requests: int, rounds: int) -> dict[str, list[float]]:
         for layer in stack:
             variants[f"without {name_of(layer)}"] = [m for m in stack if m is not layer]
         variants["no middleware"] = []
+        # What nesting itself costs: one edge middleware instead of ten would save this much.
+        variants[NESTING_ONLY] = [Middleware(PassThrough) for _ in stack]
         samples: dict[str, list[float]] = {name: [] for name in [*variants, BARE]}
         with stdout_to_devnull():
             async with LifespanManager(app) as manager:
@@ -161,6 +177,8 @@ def main() -> None:
         cost = f"{whole - median:.1f}" if name.startswith("without ") else ""
         if name == "no middleware":
             cost = f"all layers: {whole - median:.1f}"
+        if name == NESTING_ONLY:
+            cost = f"nesting alone: {median - medians['no middleware']:.1f}"
         print(f"| {name} | {median:.1f} | {cost} |")
     sys.stdout.flush()
 

@@ -105,7 +105,8 @@ class AlertEngine:
     async def evaluate_once(self) -> None:
         flush_observations()  # requests recorded since the last batch count too
         down = await self.down_dependencies() if self.down_dependencies else []
-        signals = evaluate(self.window, self.settings, down)
+        # A copy, walked in a thread: the rules' passes over the window would stall the loop.
+        signals = await asyncio.to_thread(evaluate, self.window.snapshot(), self.settings, down)
         await self._record(signals)
         await self.deliver()
 
