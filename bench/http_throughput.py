@@ -295,14 +295,21 @@ def main() -> None:
 
 
 def resolve(path: str, port: int, headers: dict[str, str]) -> str:
-    """`path` with `{product}` replaced by the id of the catalog's first product."""
-    if "{product}" not in path:
-        return path
-    url = f"http://127.0.0.1:{port}/api/data-products"
-    items = httpx.get(url, params={"limit": 1}, headers=headers, timeout=10).json()["items"]
-    if not items:
-        sys.exit("no product to read: add --seed")
-    return path.replace("{product}", items[0]["id"])
+    """`path` with `{product}` replaced by the id of the catalog's first product, once it
+    answers 200 (a search index is built in the background after start-up)."""
+    if "{product}" in path:
+        url = f"http://127.0.0.1:{port}/api/data-products"
+        items = httpx.get(url, params={"limit": 1}, headers=headers, timeout=10).json()["items"]
+        if not items:
+            sys.exit("no product to read: add --seed")
+        path = path.replace("{product}", items[0]["id"])
+    deadline = time.monotonic() + 60
+    url = f"http://127.0.0.1:{port}{path}"
+    while not httpx.get(url, headers=headers, timeout=10).is_success:
+        if time.monotonic() > deadline:
+            sys.exit(f"{path} does not answer 200")
+        time.sleep(0.5)
+    return path
 
 
 def info_body(headers: dict[str, str], env: dict[str, str]) -> str:

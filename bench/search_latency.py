@@ -37,7 +37,6 @@ from urllib.parse import urlencode
 import httpx
 
 from bench.support import (
-    PLENTY,
     SHIPPED_ENV,
     baseline_source,
     catalog_env,
@@ -135,9 +134,6 @@ def shipped_env(url: str, index_dir: Path, tokens_file: Path) -> dict[str, str]:
         "CATALOG_SEARCH_INDEX_DIR": str(index_dir),
         "CATALOG_CACHE_ENABLED": "false",
         "AUTH_TOKENS_FILE": str(tokens_file),
-        "CATALOG_RATE_LIMIT_ENDPOINTS": json.dumps(
-            {"GET /api/discover/search": f"{PLENTY}00/{PLENTY}"}
-        ),
         "LOG_LEVEL": "info",
     }
 

@@ -192,6 +192,10 @@ SHIPPED_ENV = {
     "RATE_LIMIT_GLOBAL_BURST": PLENTY,
     "RATE_LIMIT_PER_IP_RPS": PLENTY,
     "RATE_LIMIT_BURST": PLENTY,
+    # The routes with a limit of their own (search: 200/min per client) too.
+    "CATALOG_RATE_LIMIT_ENDPOINTS": json.dumps(
+        {"GET /api/discover/search": f"{PLENTY}00/{PLENTY}"}
+    ),
 }
 
 

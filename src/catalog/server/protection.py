@@ -52,14 +52,23 @@ class _Deadlines:
         self.running: dict[asyncio.Task[Any], _Request] = {}
         self._watcher: asyncio.Task[None] | None = None
 
-    def start(self, task: asyncio.Task[Any]) -> _Request:
+    def start(self, task: asyncio.Task[Any]) -> tuple[_Request, _Request | None]:
+        """The request's deadline, and the one it replaces (a request made from inside
+        another, in the same task), to be put back by `end`."""
         loop = task.get_loop()
         request = _Request(loop.time() + self.timeout_s)
+        outer = self.running.get(task)
         self.running[task] = request
         watcher = self._watcher
         if watcher is None or watcher.done() or watcher.get_loop() is not loop:
             self._watcher = loop.create_task(self._watch(), name="request-deadlines")
-        return request
+        return request, outer
+
+    def end(self, task: asyncio.Task[Any], outer: _Request | None) -> None:
+        if outer is None:
+            self.running.pop(task, None)
+        else:
+            self.running[task] = outer
 
     async def _watch(self) -> None:
         """Runs while requests do (a quiet process has no watcher waking it)."""
@@ -105,7 +114,7 @@ class ProtectionMiddleware:
         task = asyncio.current_task()
         assert task is not None
         cancelling = task.cancelling()  # cancellations asked for before this request's own
-        request = self.deadlines.start(task)
+        request, outer = self.deadlines.start(task)
         try:
             await self.app(scope, receive, watch)
         except asyncio.CancelledError:
@@ -117,7 +126,7 @@ class ProtectionMiddleware:
             if request.expired:  # the handler swallowed the cancellation and answered anyway
                 task.uncancel()
         finally:
-            del self.deadlines.running[task]
+            self.deadlines.end(task, outer)
             self.in_flight -= 1
             IN_FLIGHT.dec()
 
