@@ -10,8 +10,9 @@ the order they were logged in.
 
 Bounded: past `MAX_QUEUED_LINES` waiting lines (stdout has not taken anything for a while),
 a new line is dropped, counted (`on_drop`: observability/metrics.py makes it
-`catalog_log_lines_dropped_total`), and a `log_lines_dropped` warning with the count is written as soon as the queue has room again:
-lines may be lost under a stuck log reader, never silently.
+`catalog_log_lines_dropped_total`), and a `log_lines_dropped` warning with the count is
+written as soon as the queue has room again: lines may be lost under a stuck log reader,
+never silently.
 
 Only the process's own stdout is written by the thread. When `sys.stdout` has been replaced
 (a test's capture, an embedding application's stream) lines are written to it at once, as
