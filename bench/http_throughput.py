@@ -281,8 +281,8 @@ def main() -> None:
         "threads": args.threads,
     }
     RESULTS.mkdir(exist_ok=True)
-    named = "-vs-".join(args.variants) + ("" if args.path == PATH else f"-{args.path}")
-    slug = re.sub(r"[^a-z0-9]+", "-", named.lower()).strip("-")[:150]
+    label = "-vs-".join(args.variants) + ("" if args.path == PATH else f"-{args.path}")
+    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:150]
     (RESULTS / f"http_throughput_{slug}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"| variant | median req/s | ratio to {args.variants[-1]} | p50 ms | p99 ms | runs |")
     print("|---|---|---|---|---|---|")
