@@ -3,11 +3,12 @@
     .venv/bin/python bench/http_throughput.py [--duration 10] [--connections 32] [--rounds 3]
         [--threads 2] [--variants NAME ...]
 
-Each variant runs in its own single-worker process (uvicorn, or `catalog serve` itself for
-the "shipped" variants); wrk runs the rounds alternately (A, B, A, B, ...) so drift on a
-shared machine hits all; the table shows each variant's median req/s, its ratio to the last
-variant named, and the median of the rounds' p50 and p99 latencies (wrk --latency). Every
-request carries a bearer token (the shipped variants check it). Needs wrk.
+Each variant runs in its own single-worker process (`catalog serve` itself, on granian, for
+the "shipped" variants; uvicorn for the others); wrk runs the rounds alternately (A, B, A,
+B, ...) so drift on a shared machine hits all; the table shows each variant's median
+req/s, its ratio to the last variant named, and the median of the rounds' p50 and p99
+latencies (wrk --latency). Every request carries a bearer token (the shipped variants check
+it). Needs wrk.
 
 The honest comparison (issue 15): `--variants "shipped (info logs)" "shipped (warning logs)"
 "bare FastAPI"`: the catalog exactly as an operator runs it (auth on, rate limits on with
@@ -44,7 +45,6 @@ PATH = "/api/info"
 
 
 SERVE = "catalog serve"  # the launcher of the shipped variants: the real command
-GRANIAN = "granian"  # the shipped app under granian instead of uvicorn (issue 15's question)
 BARE = "bench.apps:plain_fastapi_app"  # needs the catalog's answer to copy (BENCH_INFO_BODY)
 
 # name -> (app factory or SERVE, extra environment). "full stack" has rate limiting and auth
@@ -52,7 +52,11 @@ BARE = "bench.apps:plain_fastapi_app"  # needs the catalog's answer to copy (BEN
 VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "shipped (info logs)": (SERVE, SHIPPED_ENV | {"LOG_LEVEL": "info"}),
     "shipped (warning logs)": (SERVE, SHIPPED_ENV | {"LOG_LEVEL": "warning"}),
-    "shipped on granian (info logs)": (GRANIAN, SHIPPED_ENV | {"LOG_LEVEL": "info"}),
+    # The shipped app and settings under uvicorn, the server `catalog serve` ran before granian.
+    "shipped on uvicorn (info logs)": (
+        "catalog.app:app_from_env",
+        SHIPPED_ENV | {"LOG_LEVEL": "info"},
+    ),
     "shipped, no middleware": ("bench.apps:no_middleware_app", SHIPPED_ENV | {"LOG_LEVEL": "info"}),
     "bare FastAPI": (BARE, {}),
     "no middleware": ("bench.apps:bare_app", {}),
@@ -83,21 +87,6 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
 
 
 def command(factory: str, port: int) -> list[str]:
-    if factory == GRANIAN:
-        return [
-            str(Path(sys.executable).parent / "granian"),
-            "--interface",
-            "asgi",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-ws",
-            "--log-level",
-            "warning",
-            "catalog.app:app_from_env",
-        ]
     if factory == SERVE:
         return [
             sys.executable,

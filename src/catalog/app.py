@@ -222,5 +222,5 @@ def domain_routers() -> list[APIRouter]:
 
 
 def app_from_env() -> FastAPI:
-    """Factory for `uvicorn --factory` and `catalog serve`."""
+    """Factory for `catalog serve` (granian) and any ASGI server (`uvicorn --factory`)."""
     return create_app(Settings())

@@ -11,7 +11,9 @@ import tempfile
 from pathlib import Path
 
 import typer
-import uvicorn
+from granian import Granian
+from granian.constants import Interfaces
+from granian.log import LogLevels
 from pydantic import ValidationError
 
 from catalog.core.logging import configure_logging, get_logger
@@ -60,18 +62,29 @@ def serve(
     _refuse_unsafe(settings)
     if workers > 1:
         _multiprocess_metrics(port or settings.port)
-    uvicorn.run(
+    Granian(
         "catalog.app:app_from_env",
         factory=True,
-        host=host,
+        interface=Interfaces.ASGI,
+        address=host,
         port=port or settings.port,
         workers=workers,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,  # client addresses are decided by TRUSTED_PROXIES, not uvicorn
-        timeout_graceful_shutdown=graceful_timeout,
-    )
+        websockets=False,
+        log_level=LogLevels(settings.log_level),
+        log_dictconfig=GRANIAN_LOGS,
+        log_access=False,  # the app writes one access line per request itself
+        workers_kill_timeout=graceful_timeout,
+    ).serve()
+
+
+# granian's own lines (start, stop, workers) go to the root logger: the JSON lines of
+# core/logging.py, like every other line of the process.
+GRANIAN_LOGS = {
+    "loggers": {
+        "_granian": {"handlers": [], "propagate": True},
+        "granian.access": {"handlers": [], "propagate": True},
+    }
+}
 
 
 def _multiprocess_metrics(port: int) -> None:

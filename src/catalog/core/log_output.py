@@ -22,9 +22,9 @@ there as soon as it was logged.
 Queued only while the app serves: the lifespan calls `start()` when it has started and
 `stop()` (which waits until the queue is written) when it has shut down. Before and after,
 lines are written at once: a command such as `catalog migrate` needs no thread, and the last
-lines of a server (uvicorn's own, after the app's shutdown) are not left in a queue when the
-process then dies of the SIGTERM it was sent (uvicorn raises it again on its way out, and a
-process killed by a signal runs no exit handlers).
+lines of a server (the server's own, after the app's shutdown) are not left in a queue should
+the process then die of a signal (uvicorn, for one, raises the SIGTERM it caught again on its
+way out, and a process killed by a signal runs no exit handlers).
 
 Hand-written because the standard library's QueueHandler/QueueListener serve `logging`
 records, not structlog's rendered lines, and add a record object and a lock per line.
