@@ -115,17 +115,19 @@ class ProtectionMiddleware:
         assert task is not None
         cancelling = task.cancelling()  # cancellations asked for before this request's own
         request, outer = self.deadlines.start(task)
+        taken_back = False  # our cancellation (the deadline's) is counted back
         try:
             await self.app(scope, receive, watch)
         except asyncio.CancelledError:
-            # Ours (the deadline) unless someone else asked too (shutdown, a client gone).
-            if not request.expired or task.uncancel() > cancelling:
+            if not request.expired:
                 raise
+            taken_back = True
+            if task.uncancel() > cancelling:
+                raise  # someone else asked too (shutdown, a client gone): theirs goes on
             await self._timed_out(scope, send, watch)
-        else:
-            if request.expired:  # the handler swallowed the cancellation and answered anyway
-                task.uncancel()
         finally:
+            if request.expired and not taken_back:
+                task.uncancel()  # the handler swallowed it and answered, or failed otherwise
             self.deadlines.end(task, outer)
             self.in_flight -= 1
             IN_FLIGHT.dec()
