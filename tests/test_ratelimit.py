@@ -371,5 +371,6 @@ async def test_handler_timeout_is_503_in_the_envelope(sqlite_url: str) -> None:
         # The in-process transport runs the request in this very task: the deadline's
         # cancellation was taken back, so nothing of it is left to hit the next request.
         task = asyncio.current_task()
-        assert task is not None and task.cancelling() == 0
+        assert task is not None
+        assert task.cancelling() == 0
         assert (await client_from("198.51.100.51").get("/api/info")).status_code == 200
