@@ -74,6 +74,10 @@ def serve(
         log_dictconfig=GRANIAN_LOGS,
         log_access=False,  # the app writes one access line per request itself
         workers_kill_timeout=graceful_timeout,
+        # A worker that dies (killed, out of memory) is replaced, as uvicorn did; granian's
+        # default would stop the whole server. A worker dying again within 5.5 s of its
+        # replacement is a crash loop, and then the server exits.
+        respawn_failed_workers=True,
     ).serve()
 
 

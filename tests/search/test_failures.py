@@ -42,11 +42,12 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def fill(disk: Path) -> Path:
     """Write until the disk is full; the file that filled it."""
     filler = disk / "filler"
-    with open(filler, "wb") as handle:
+    # Unbuffered: a buffered file still holds the bytes that did not fit when it is closed,
+    # and closing it raises "no space left" again, outside the loop.
+    with open(filler, "wb", buffering=0) as handle:
         try:
             while True:
                 handle.write(b"\0" * 65536)
-                handle.flush()
         except OSError:
             pass
     return filler
