@@ -158,6 +158,7 @@ class SearchIndex:
         self._reloaded_at = float("-inf")
         self._pool = ThreadPoolExecutor(ENGINE_THREADS, thread_name_prefix="search")
         self.problem: str | None = None  # why there is no snapshot, for /healthz
+        self._reload_failing = False  # the open generation cannot be reloaded (logged once)
 
     def snapshot(self) -> Snapshot | None:
         """The freshest snapshot, or None while no complete index exists."""
@@ -185,7 +186,8 @@ class SearchIndex:
             if generation != self._generation or self._index is None:
                 self._index = open_index(generation)
                 self._generation = generation
-            self._index.reload()
+            elif not self._reload_open(generation):
+                return
             searcher = self._index.searcher()
             schema = self._index.schema
             state = read_state(searcher, schema)
@@ -201,6 +203,25 @@ class SearchIndex:
         self._reloaded_at = self._clock()
         self._snapshot = Snapshot(searcher, schema, generation.name, state)
         self.problem = None
+
+    def _reload_open(self, generation: Path) -> bool:
+        """Reload the generation already open; False when that failed and the last snapshot
+        keeps answering. Reloading takes Tantivy's lock file, which a read-only or full disk
+        refuses, while the searcher already open still reads its files: searches go on from
+        the last commit until the disk is back (the writer reports the fault in /healthz)."""
+        assert self._index is not None
+        try:
+            self._index.reload()
+        except Exception as exc:
+            if self._snapshot is None or self._snapshot.generation != generation.name:
+                raise
+            if not self._reload_failing:
+                log.warning("search_index_reload_failed", error=repr(exc)[:300])
+            self._reload_failing = True
+            self._reloaded_at = self._clock()  # tried again at the next forced reload
+            return False
+        self._reload_failing = False
+        return True
 
     def _drop(self, problem: str) -> None:
         self._snapshot = None
