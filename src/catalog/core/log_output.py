@@ -2,11 +2,10 @@
 
 A line is appended to an ordered, bounded queue and a background thread writes the queue in
 batches (one write and one flush per batch, not per line; see LineWriter for how lines are
-gathered). The loop does not block when
-stdout is a slow pipe (a container runtime's log driver under pressure), and a batch shares
-the cost of the system calls among its lines. Every line of the process (structlog's and
-the standard library's, uvicorn's included) goes through the same queue, so their order is
-the order they were logged in.
+gathered). The loop does not block when stdout is a slow pipe (a container runtime's log
+driver under pressure), and a batch shares the cost of the system calls among its lines.
+Every line of the process (structlog's and the standard library's, the server's included)
+goes through the same queue, so their order is the order they were logged in.
 
 Bounded: past `MAX_QUEUED_LINES` waiting lines (stdout has not taken anything for a while),
 a new line is dropped, counted (`on_drop`: observability/metrics.py makes it
