@@ -193,11 +193,13 @@ async def open_client() -> AsyncIterator[Callable[[FastAPI], Awaitable[AsyncClie
         await manager.__aexit__(None, None, None)
 
 
-async def search_index_built(resources: Resources, timeout_s: float = 15.0) -> None:
+async def search_index_built(resources: Resources, timeout_s: float = 60.0) -> None:
     """Wait (bounded) until the app's first search index exists, so a test's first search is
-    not answered 503 while it is built. Watches the app's own state, not its HTTP surface (a
-    probe request would be one more span, log line and metric sample in the test's counts);
-    an app whose index cannot be built now (its database is down) is not waited for."""
+    not answered 503 while it is built (a catalog of 10k products took over 15 s to index on
+    a loaded 2-core CI machine; the wait ends as soon as it exists). Watches the app's own
+    state, not its HTTP surface (a probe request would be one more span, log line and metric
+    sample in the test's counts); an app whose index cannot be built now (its database is
+    down) is not waited for."""
 
     async def built_or_failing() -> bool:
         index_exists = resources.search_index.snapshot() is not None
