@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
@@ -19,7 +18,7 @@ import orjson
 import structlog
 from opentelemetry import trace
 
-from catalog.core.log_output import LINES
+from catalog.core.log_output import LINES, utc_timestamp
 
 # Keys whose values never reach a log line, whatever logged them.
 _SECRET_KEY = re.compile(
@@ -139,23 +138,6 @@ class _LogOutput:
 
 _level = logging.INFO
 _TIMESTAMP = structlog.processors.TimeStamper(fmt="iso", utc=True)
-_stamped: tuple[int, str] = (-1, "")  # the last whole second stamped, and its text
-
-
-def _utc_timestamp() -> str:
-    """The text TimeStamper(fmt="iso", utc=True) writes for now, the date and time formatted
-    once per second (a third of the cost; datetime.isoformat leaves out a zero fraction)."""
-    global _stamped
-    now = time.time()
-    second, text = _stamped  # one read: another thread may replace it
-    if int(now) != second:
-        second = int(now)
-        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _stamped = (second, text)
-    micros = int((now - second) * 1_000_000)
-    return f"{text}.{micros:06d}Z" if micros else f"{text}Z"
-
-
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING}
 
 
@@ -178,7 +160,7 @@ def write_line(level: str, event: str, fields: dict[str, Any]) -> None:
     add_trace_ids(None, level, fields)
     structlog.contextvars.merge_contextvars(None, level, fields)
     fields["level"] = level
-    fields["timestamp"] = _utc_timestamp()
+    fields["timestamp"] = utc_timestamp()
     scrub_secrets(None, level, fields)
     LINES.write(_json_line(fields) + "\n")
 
