@@ -3,15 +3,18 @@ and `/` leads a newcomer to the API docs."""
 
 from __future__ import annotations
 
+import gc
 import re
+import weakref
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from httpx import AsyncClient, Response
+from httpx import ASGITransport, AsyncClient, Response
 
-from catalog.app import create_app
+from catalog.app import create_app, freeze_startup_heap
 from catalog.core.routes import flat_routes
 from tests.conftest import base_settings
 from tests.support.api import create_product, error_of
@@ -108,3 +111,20 @@ async def test_the_root_redirect_needs_no_credentials(
     assert error_of(await client.get("/api/data-products"), 401)
     answer = await client.get("/")
     assert (answer.status_code, answer.headers["location"]) == (307, "/docs")
+
+
+async def test_an_app_that_served_and_stopped_is_freed(sqlite_url: str) -> None:
+    # The route table was cached in a WeakKeyDictionary whose values reached the app, so no
+    # app ever died: a test session kept every app it built (~15k objects each) and full
+    # collections grew to seconds. Serve a request (the cache fills), stop, drop, collect.
+    freeze_startup_heap()  # done already if an app started before; it would hold this one
+    app = create_app(base_settings(sqlite_url))
+    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager:
+        transport = ASGITransport(app=manager.app)
+        async with AsyncClient(transport=transport, base_url="http://catalog.test") as client:
+            assert (await client.get("/api/nowhere")).status_code == 404
+    assert flat_routes(app)  # filled
+    freed = weakref.ref(app)
+    del app, manager, transport, client
+    gc.collect()
+    assert freed() is None, [type(r).__qualname__ for r in gc.get_referrers(freed())]

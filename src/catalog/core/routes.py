@@ -12,7 +12,6 @@ their full prefix themselves (`APIRouter(prefix="/api/tags")`) and are included 
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +20,10 @@ from starlette.types import Scope
 
 UNMATCHED = "unmatched"
 
-_flat_cache: weakref.WeakKeyDictionary[Any, tuple[BaseRoute, ...]] = weakref.WeakKeyDictionary()
+# Kept on the app's own state, so it lives and dies with the app. (A WeakKeyDictionary keyed by
+# the app never let go: its routes' endpoints reach the app, and every app a test session
+# built stayed alive, ~15k objects each, until full collections took seconds.)
+_FLAT_ROUTES = "catalog_flat_routes"
 
 
 def _walk(routes: list[BaseRoute]) -> Iterator[BaseRoute]:
@@ -35,10 +37,10 @@ def _walk(routes: list[BaseRoute]) -> Iterator[BaseRoute]:
 
 def flat_routes(app: Any) -> tuple[BaseRoute, ...]:
     """Every leaf route of the app (APIRoutes and plain routes), in matching order."""
-    cached = _flat_cache.get(app)
+    cached: tuple[BaseRoute, ...] | None = getattr(app.state, _FLAT_ROUTES, None)
     if cached is None:
         cached = tuple(_walk(app.router.routes))
-        _flat_cache[app] = cached
+        setattr(app.state, _FLAT_ROUTES, cached)
     return cached
 
 
