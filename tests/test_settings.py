@@ -313,10 +313,11 @@ def test_each_documented_name_alone_sets_its_field(no_catalog_env: pytest.Monkey
         extra = companions.get(name, {})
         for key, value in {name: raw, **extra}.items():
             no_catalog_env.setenv(key, value)
+        settings = Settings()
         changed = {
             other
             for other in Settings.model_fields
-            if getattr(Settings(), other) != getattr(defaults, other)
+            if getattr(settings, other) != getattr(defaults, other)
         }
         expected = {field} | {EVERY_ENV_NAME[key][0] for key in extra}
         assert changed == expected, name
