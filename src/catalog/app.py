@@ -39,6 +39,7 @@ from catalog.server.protection import ProtectionMiddleware
 from catalog.server.request_id import RequestIdMiddleware
 from catalog.server.resources import open_resources
 from catalog.settings import Settings, UnsafeSettingsError
+from catalog.ui.routers import ui_routers
 
 log = get_logger(__name__)
 
@@ -69,8 +70,8 @@ async def service_info() -> Response:
 
 @meta_router.get("/", include_in_schema=False)
 async def root() -> RedirectResponse:
-    """A newcomer's first click lands on the API docs (the web UI will take `/` over)."""
-    return RedirectResponse("/docs", status_code=307)
+    """A newcomer's first click lands on the web UI (the API's docs are at /docs)."""
+    return RedirectResponse("/ui/", status_code=307)
 
 
 _heap_frozen = False
@@ -181,6 +182,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(probes.router)
     app.include_router(meta_router)
     for router in domain_routers():
+        app.include_router(router)
+    for router in ui_routers():
         app.include_router(router)
     openapi.install(app)
     return app

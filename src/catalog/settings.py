@@ -175,6 +175,11 @@ class Settings(BaseSettings):
     rate_limit_per_principal_rps: float | None = Field(None, gt=0)
     rate_limit_principal_burst: int = Field(50, ge=1)
     anonymous_role: Literal["viewer", "editor", "steward", "admin"] = "admin"
+    # The web UI's sign-in (server/ui_session.py): the key that signs its cookies (else one
+    # kept in a file beside the search index, shared by the workers of one host) and how long
+    # a session lasts.
+    ui_session_secret: str | None = Field(None, min_length=32)
+    ui_session_max_age_s: int = Field(8 * 3600, ge=60, le=30 * 86_400)
     quality_metric_max_series: int = Field(1000, ge=0)
     bulk_max_items: int = Field(1000, ge=1, le=10_000)
     lineage_max_depth: int = Field(10, ge=1, le=50)

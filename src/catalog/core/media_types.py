@@ -9,3 +9,8 @@ def is_json(content_type: bytes) -> bool:
     return media == b"application/json" or (
         media.startswith(b"application/") and media.endswith(b"+json")
     )
+
+
+def is_form(content_type: bytes) -> bool:
+    """`application/x-www-form-urlencoded` (an HTML form's post), parameters ignored."""
+    return content_type.split(b";", 1)[0].strip().lower() == b"application/x-www-form-urlencoded"

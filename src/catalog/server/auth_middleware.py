@@ -7,6 +7,11 @@ principal found is left in `scope["state"]["principal"]`, where `RequireRole`
 Answers follow RFC 6750: no credentials -> 401 `WWW-Authenticate: Bearer realm="catalog"`; a
 bad one -> 401 with `error="invalid_token"`; a malformed header -> 401 `invalid_request`.
 
+Web UI (`/ui`): the credential may come from the signed session cookie instead
+(server/ui_session.py); it is checked exactly like a header's. A page asked for without one,
+or with one that no longer signs in, is redirected (303) to `/ui/sign-in?next=<page>`, and a
+bad cookie is cleared. The sign-in page and the static assets are public.
+
 Brute-force guard: failed attempts draw from a per-client bucket of their own
 (`CATALOG_AUTH_FAILURES_PER_MINUTE`, burst `CATALOG_AUTH_FAILURES_BURST`); while it is empty
 every attempt from that client, even a correct one, is refused with 429, so guessing gains
@@ -14,6 +19,8 @@ nothing. Every failure is counted (`catalog_auth_failures_total{reason}`) and au
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -32,6 +39,13 @@ from catalog.ratelimit.buckets import Check, Limit
 from catalog.ratelimit.identity import client_identity
 from catalog.ratelimit.middleware import too_many_requests
 from catalog.server.resources import Resources
+from catalog.server.ui_session import (
+    SESSION_COOKIE,
+    SIGN_IN_PATH,
+    cookie_of,
+    is_public_ui_path,
+    is_ui_path,
+)
 from catalog.settings import Settings
 
 log = get_logger(__name__)
@@ -41,7 +55,7 @@ FAILURES = Counter(
 )
 PUBLIC_PATHS = frozenset(
     {
-        "/",  # only redirects to the API docs
+        "/",  # only redirects to the web UI
         "/livez",
         "/readyz",
         "/healthz",
@@ -64,9 +78,11 @@ def challenge(error: str | None = None, description: str | None = None) -> str:
     return ", ".join(parts)
 
 
-class AuthMiddleware:
-    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
-        self.app = app
+class CredentialGate:
+    """Checks one credential with the brute-force guard, the audit of failures and the
+    principal's budget: for the middleware, and for the UI's sign-in form (ui/sign_in.py)."""
+
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.failure_limit = Limit(
             "auth", settings.auth_failures_per_minute / 60.0, settings.auth_failures_burst
@@ -76,19 +92,9 @@ class AuthMiddleware:
             Limit("principal", rps, settings.rate_limit_principal_burst) if rps else None
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
-            await self.app(scope, receive, send)
-            return
-        resources: Resources = scope["state"]["catalog"]
-        refusal = await self._authenticate(scope, resources)
-        if refusal is not None:
-            await send_error(scope, send, refusal)
-            return
-        await self.app(scope, receive, send)
-
-    async def _authenticate(self, scope: Scope, resources: Resources) -> CatalogError | None:
-        header = _authorization(scope)
+    async def authenticate(
+        self, scope: Scope, resources: Resources, header: str | None
+    ) -> CatalogError | None:
         if header is None:
             return await self._fail(
                 scope, resources, MISSING, "credentials are required", challenge()
@@ -151,6 +157,62 @@ class AuthMiddleware:
             details={"reason": reason, "path": scope["path"], "method": scope["method"]},
         )
         return Unauthorized(description, headers={"WWW-Authenticate": header})
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+        self.app = app
+        self.gate = CredentialGate(settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        resources: Resources = scope["state"]["catalog"]
+        if is_ui_path(scope["path"]) and _authorization(scope) is None:
+            await self._ui_request(scope, receive, send, resources)
+            return
+        refusal = await self.gate.authenticate(scope, resources, _authorization(scope))
+        if refusal is not None:
+            await send_error(scope, send, refusal)
+            return
+        await self.app(scope, receive, send)
+
+    async def _ui_request(
+        self, scope: Scope, receive: Receive, send: Send, resources: Resources
+    ) -> None:
+        """A page: the session cookie's credential, or the way to the sign-in page."""
+        if is_public_ui_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        cookie = cookie_of(scope, SESSION_COOKIE)
+        credential = resources.ui_sessions.load(cookie) if cookie else None
+        if credential is None:
+            await send_to_sign_in(scope, send, clear=cookie is not None)
+            return
+        refusal = await self.gate.authenticate(scope, resources, f"Bearer {credential}")
+        if isinstance(refusal, Unauthorized):
+            await send_to_sign_in(scope, send, clear=True)
+        elif refusal is not None:
+            await send_error(scope, send, refusal)
+        else:
+            await self.app(scope, receive, send)
+
+
+async def send_to_sign_in(scope: Scope, send: Send, *, clear: bool) -> None:
+    """303 to the sign-in page, which sends the person back here afterwards."""
+    target = scope["path"]
+    if scope.get("query_string"):
+        target += "?" + scope["query_string"].decode("latin-1")
+    headers = [
+        (b"location", f"{SIGN_IN_PATH}?{urlencode({'next': target})}".encode("latin-1")),
+        (b"content-length", b"0"),
+        (b"cache-control", b"no-store"),
+    ]
+    if clear:
+        headers.append((b"set-cookie", f"{SESSION_COOKIE}=; Max-Age=0; Path=/ui".encode()))
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _authorization(scope: Scope) -> str | None:

@@ -11,7 +11,8 @@
   its buffer makes the kernel send a reset, and they see that instead of the 413. Past the
   bounds the connection is closed at once, as before. A client that sent
   `Expect: 100-continue` has not sent its body yet, so nothing is drained for it.
-- A body on POST/PUT/PATCH must be JSON (415): every write endpoint speaks JSON only.
+- A body on POST/PUT/PATCH must be JSON (415): every API write endpoint speaks JSON only. The
+  web UI's pages (`/ui/...`) take HTML form posts (`application/x-www-form-urlencoded`).
 """
 
 from __future__ import annotations
@@ -30,10 +31,15 @@ from catalog.core.errors import (
     UnsupportedMediaType,
     send_error,
 )
-from catalog.core.media_types import is_json
+from catalog.core.media_types import is_form, is_json
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _is_page(scope: Scope) -> bool:
+    path: str = scope["path"]
+    return path.startswith("/ui/")
 
 
 def _bad_text(raw: bytes) -> str | None:
@@ -101,6 +107,8 @@ class BodyGuardMiddleware:
         elif _header(scope, b"transfer-encoding") is None:
             return None  # no body at all; validation reports a missing body if one is needed
         content_type = _header(scope, b"content-type")
+        if content_type is not None and _is_page(scope) and is_form(content_type):
+            return None
         if content_type is None or not is_json(content_type):
             shown = content_type.decode("latin-1") if content_type else "none"
             return UnsupportedMediaType(

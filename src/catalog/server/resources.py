@@ -41,6 +41,7 @@ from catalog.search.directory import IndexDirectory, default_root
 from catalog.search.index import Expected, SearchIndex
 from catalog.search.projector import SearchProjector
 from catalog.server.health import check_dependencies
+from catalog.server.ui_session import SessionCodec
 from catalog.settings import Settings
 
 log = get_logger(__name__)
@@ -66,6 +67,8 @@ class Resources:
     # This process's view of the search index, and its part in writing it (search/).
     search_index: SearchIndex
     search_projector: SearchProjector
+    # The web UI's signed cookies (server/ui_session.py).
+    ui_sessions: SessionCodec
     # The time every part above reads (core/clock.py); tests pass one they can move.
     clock: Clock = field(default_factory=SystemClock)
     # Retries of requests after transient database errors (server/retrying_route.py).
@@ -225,6 +228,7 @@ def open_resources(settings: Settings, clock: Clock | None = None) -> Resources:
         if graph.projected
         else None,
         search_index=search_index,
+        ui_sessions=SessionCodec(settings, clock),
         search_projector=SearchProjector(
             search_index.directory,
             search_index,

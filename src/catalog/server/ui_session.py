@@ -1,0 +1,138 @@
+"""The web UI's session and CSRF cookies.
+
+Signing in on `/ui/sign-in` puts the credential the person typed (a static token, an API key
+or a JWT) into a cookie signed with itsdangerous and stamped with its issue time. On every
+`/ui` request the auth middleware takes the credential back out of the cookie and checks it
+with the same authenticator as an `Authorization` header, so a revoked key or an expired JWT
+signs the browser out at once and the roles are exactly the API's. The cookie is `HttpOnly`
+(no script reads it), `SameSite=Lax` and `Secure` when the request came over HTTPS.
+
+Why the credential itself and not a server-side session id: nothing to store, nothing to
+expire in a table, and the authenticator stays the only judge of who someone is.
+
+CSRF: every form carries a token signed with the same key and bound to the session cookie (or,
+signed out, to a random per-browser cookie), checked on every UI form post.
+
+The signing key is `CATALOG_UI_SESSION_SECRET`; without it, a random key is created once in a
+file beside the search index (`ui-session.key`, mode 0600), which the workers of one host share.
+Replicas on several hosts need the variable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import hmac
+import os
+import secrets
+from http.cookies import CookieError, SimpleCookie
+from pathlib import Path
+
+from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
+from starlette.types import Scope
+
+from catalog.core.clock import Clock
+from catalog.search.directory import default_root
+from catalog.settings import Settings
+
+UI_PREFIX = "/ui"
+SESSION_COOKIE = "catalog_session"
+BROWSER_COOKIE = "catalog_browser"  # random, names a signed-out browser for CSRF
+SIGN_IN_PATH = "/ui/sign-in"
+STATIC_PREFIX = "/ui/static/"
+KEY_FILE = "ui-session.key"
+
+
+def is_ui_path(path: str) -> bool:
+    return path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
+
+
+def is_public_ui_path(path: str) -> bool:
+    """Pages anyone may load: the sign-in form and the static assets."""
+    return path == SIGN_IN_PATH or path.startswith(STATIC_PREFIX)
+
+
+def cookie_of(scope: Scope, name: str) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"cookie":
+            jar: SimpleCookie = SimpleCookie()
+            with contextlib.suppress(CookieError):
+                jar.load(value.decode("latin-1"))
+            morsel = jar.get(name)
+            if morsel is not None and morsel.value:
+                return morsel.value
+    return None
+
+
+def session_secret(settings: Settings) -> bytes:
+    if settings.ui_session_secret:
+        return settings.ui_session_secret.encode()
+    path = default_root(settings) / KEY_FILE
+    return _key_from_file(path)
+
+
+def _key_from_file(path: Path) -> bytes:
+    """The host's key, created by whichever worker comes first (O_EXCL: one wins)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    for _ in range(100):  # another worker may be between creating and writing it
+        key = path.read_text().strip()
+        if key:
+            return key.encode()
+    raise RuntimeError(f"{path} is empty: delete it, or set CATALOG_UI_SESSION_SECRET")
+
+
+class SessionCodec:
+    """Signs and reads the session cookie and the CSRF tokens with one key (found on first
+    use, so an app that never serves a page never creates the key file)."""
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.settings = settings
+        self.max_age_s = settings.ui_session_max_age_s
+        self.clock = clock
+
+    @functools.cached_property
+    def _secret(self) -> bytes:
+        return session_secret(self.settings)
+
+    @functools.cached_property
+    def _serializer(self) -> URLSafeTimedSerializer:
+        clock = self.clock
+
+        class ClockedSigner(TimestampSigner):
+            """Issue times and expiry read the injected clock (tests move it)."""
+
+            def get_timestamp(self) -> int:
+                return int(clock.time())
+
+        return URLSafeTimedSerializer(self._secret, salt="catalog-ui-session", signer=ClockedSigner)
+
+    @functools.cached_property
+    def _csrf_key(self) -> bytes:
+        return hashlib.sha256(b"catalog-ui-csrf\x00" + self._secret).digest()
+
+    def dump(self, credential: str) -> str:
+        return self._serializer.dumps(credential)
+
+    def load(self, value: str) -> str | None:
+        """The credential, or None when the signature is wrong or the session has expired."""
+        try:
+            credential = self._serializer.loads(value, max_age=self.max_age_s)
+        except BadSignature:  # SignatureExpired is one
+            return None
+        return credential if isinstance(credential, str) and credential else None
+
+    def csrf_token(self, binding: str) -> str:
+        return hmac.new(self._csrf_key, binding.encode(), hashlib.sha256).hexdigest()
+
+    def csrf_ok(self, binding: str | None, token: str | None) -> bool:
+        if not binding or not token:
+            return False
+        return hmac.compare_digest(self.csrf_token(binding), token)
