@@ -6,6 +6,16 @@ from fastapi import APIRouter
 
 
 def ui_routers() -> list[APIRouter]:
-    from catalog.ui import assets, home, search, sign_in
+    from catalog.ui import access, assets, audit, browse, home, products, registry, search, sign_in
 
-    return [assets.router, sign_in.router, home.router, search.router]
+    return [
+        assets.router,
+        sign_in.router,
+        home.router,
+        search.router,
+        products.router,
+        access.router,
+        registry.router,
+        browse.router,
+        audit.router,
+    ]
