@@ -18,6 +18,7 @@ from httpx import AsyncClient
 from catalog.app import create_app
 from catalog.core.routes import flat_routes
 from catalog.server.auth_middleware import PUBLIC_PATHS
+from catalog.server.ui_session import is_public_ui_path, is_ui_path
 from catalog.settings import Settings
 from tests.conftest import base_settings
 from tests.support.api import create_element, create_product, error_of, ok
@@ -74,7 +75,7 @@ async def test_every_route_but_the_public_ones_needs_credentials(
     auth_client: AsyncClient, auth_settings: Callable[..., Settings]
 ) -> None:
     app = create_app(auth_settings())
-    checked = 0
+    checked = checked_pages = 0
     for route in flat_routes(app):
         for method in sorted(getattr(route, "methods", None) or ()):
             path = concrete(route.path)  # type: ignore[attr-defined]
@@ -84,11 +85,20 @@ async def test_every_route_but_the_public_ones_needs_credentials(
             if route.path in PUBLIC_PATHS:  # type: ignore[attr-defined]
                 assert answer.status_code != 401, (method, path)
                 continue
+            if is_ui_path(path):  # a page: the way to the sign-in form, unless it is public
+                if is_public_ui_path(path):
+                    assert answer.status_code not in (303, 401), (method, path)
+                else:
+                    assert answer.status_code == 303, (method, path, answer.status_code)
+                    assert answer.headers["location"].startswith("/ui/sign-in?next=")
+                    checked_pages += 1
+                continue
             assert answer.status_code == 401, (method, path, answer.status_code)
             assert answer.headers["www-authenticate"] == 'Bearer realm="catalog"'
             assert answer.json()["error"]["code"] == 401
             checked += 1
     assert checked > 80
+    assert checked_pages >= 3
     api_routes = [r for r in flat_routes(app) if isinstance(r, APIRoute)]
     assert {r.path for r in api_routes} - PUBLIC_PATHS, "the walk saw the domain routes"
 

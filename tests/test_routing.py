@@ -94,14 +94,15 @@ async def test_a_wrong_method_is_405_with_the_envelope(
     assert_405(await sqlite_client.request(method, path, json={}), allow)
 
 
-async def test_the_root_redirects_to_the_api_docs(sqlite_client: AsyncClient) -> None:
+async def test_the_root_redirects_to_the_web_ui(sqlite_client: AsyncClient) -> None:
     for method in ("GET", "HEAD"):
         answer = await sqlite_client.request(method, "/")
         assert answer.status_code == 307, (method, answer.status_code)
-        assert answer.headers["location"] == "/docs"
-    docs = await sqlite_client.get("/", follow_redirects=True)
-    assert docs.status_code == 200
-    assert docs.headers["content-type"].startswith("text/html")
+        assert answer.headers["location"] == "/ui/"
+    page = await sqlite_client.get("/", follow_redirects=True)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>Find data</h1>" in page.text
 
 
 async def test_the_root_redirect_needs_no_credentials(
@@ -110,7 +111,9 @@ async def test_the_root_redirect_needs_no_credentials(
     client = await open_client(create_app(base_settings(sqlite_url, enable_auth=True)))
     assert error_of(await client.get("/api/data-products"), 401)
     answer = await client.get("/")
-    assert (answer.status_code, answer.headers["location"]) == (307, "/docs")
+    assert (answer.status_code, answer.headers["location"]) == (307, "/ui/")
+    page = await client.get("/ui/")
+    assert (page.status_code, page.headers["location"]) == (303, "/ui/sign-in?next=%2Fui%2F")
 
 
 async def test_an_app_that_served_and_stopped_is_freed(sqlite_url: str) -> None:
