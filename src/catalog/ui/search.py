@@ -15,6 +15,7 @@ from catalog.discover.service import SearchService
 from catalog.identity.principal import Actor
 from catalog.kit.schemas import Name
 from catalog.products.schemas import ProductStatus
+from catalog.ratelimit.policy import endpoint_limit
 from catalog.search.query import MAX_QUERY_LENGTH, Filters
 from catalog.server.deps import Session
 from catalog.server.roles import Viewer
@@ -34,6 +35,7 @@ def searches(request: Request, actor: Actor) -> SearchService:
 
 
 @router.get("/ui/search")
+@endpoint_limit(per_minute=200, burst=20)  # the API search's own limit: the same engine
 async def search_page(
     request: Request,
     session: Session,
