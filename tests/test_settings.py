@@ -221,6 +221,8 @@ EVERY_ENV_NAME: dict[str, tuple[str, str]] = {
     "CATALOG_MAX_IN_FLIGHT": ("max_in_flight", "8"),
     "CATALOG_REQUEST_TIMEOUT_S": ("request_timeout_s", "3"),
     "CATALOG_ANONYMOUS_ROLE": ("anonymous_role", "viewer"),
+    "CATALOG_UI_SESSION_SECRET": ("ui_session_secret", "x" * 40),
+    "CATALOG_UI_SESSION_MAX_AGE_S": ("ui_session_max_age_s", "600"),
     "CATALOG_JWT_ROLE_CLAIM": ("jwt_role_claim", "realm_access.roles"),
     "CATALOG_JWT_TEAM_CLAIM": ("jwt_team_claim", "group"),
     "CATALOG_JWT_ROLE_MAP": ("jwt_role_map", '{"catalog-admins": "admin"}'),
