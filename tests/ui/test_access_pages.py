@@ -258,3 +258,23 @@ async def test_roles_decide_who_sees_the_inbox(auth_client: AsyncClient) -> None
     assert status_in(row_of(await page(client, "/ui/access", bearer("viewer")), asked["id"])) == (
         "approved"
     )
+
+
+async def test_the_inbox_pages_each_table_by_itself(
+    sqlite_client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = sqlite_client
+    monkeypatch.setattr("catalog.ui.access.PAGE_SIZE", 1)
+    asked = [await ask(client, (await create_product(client))["id"]) for _ in range(3)]
+    ok(await client.post(f"/api/access-requests/{asked[0]['id']}/approve"))
+
+    first = await page(client, "/ui/access/inbox")
+    assert row_of(section(first, "inbox"), asked[1]["id"])
+    assert row_of(section(first, "inbox"), asked[2]["id"]) == ""
+    link = 'rel="next" href="/ui/access/inbox?approved_offset=0&amp;offset=1"'
+    assert link in section(first, "inbox")
+    assert "rel=" not in section(first, "approved")  # one approved: one page
+    second = await page(client, "/ui/access/inbox?offset=1")
+    assert row_of(section(second, "inbox"), asked[2]["id"])
+    assert row_of(section(second, "approved"), asked[0]["id"])
+    assert 'rel="prev" href="/ui/access/inbox?approved_offset=0&amp;offset=0"' in second

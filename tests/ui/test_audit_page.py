@@ -59,6 +59,10 @@ async def test_the_writes_just_done_newest_first_and_filtered(client: AsyncClien
     assert [action for action, _, _ in one] == ["approve", "create"]
 
     stamps = ok(await client.get("/api/audit/events", params={"limit": 3}))["items"]
+    request_id = stamps[0]["request_id"]
+    assert f'href="/ui/audit?request_id={request_id}"' in html
+    by_request = events_of(await page(client, f"/ui/audit?request_id={request_id}"))
+    assert by_request == [("approve", "access_request", asked["id"])]
     first_day, last_day = (stamps[-1]["timestamp"][:10], stamps[0]["timestamp"][:10])
     next_day = (date.fromisoformat(last_day) + timedelta(days=1)).isoformat()
     later = await page(client, f"/ui/audit?since={next_day}")
