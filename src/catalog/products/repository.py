@@ -34,10 +34,19 @@ class ProductRepository(Repository[DataProduct]):
         status: str | None = None,
         owner: str | None = None,
         visibility: str | None = None,
+        data_element_id: str | None = None,
     ) -> Select[Any]:
         statement = select(DataProduct).order_by(DataProduct.created_at, DataProduct.id)
         if name:
             statement = statement.where(contains(DataProduct.name, name))
+        if data_element_id:  # the products having this element as a member
+            statement = statement.where(
+                DataProduct.id.in_(
+                    select(ProductElement.product_id).where(
+                        ProductElement.data_element_id == data_element_id
+                    )
+                )
+            )
         for column, value in (
             (DataProduct.team, team),
             (DataProduct.category, category),
