@@ -278,3 +278,27 @@ async def test_the_inbox_pages_each_table_by_itself(
     assert row_of(section(second, "inbox"), asked[2]["id"])
     assert row_of(section(second, "approved"), asked[0]["id"])
     assert 'rel="prev" href="/ui/access/inbox?approved_offset=0&amp;offset=0"' in second
+
+
+async def test_a_product_the_requester_no_longer_sees_shows_no_name(
+    auth_client: AsyncClient,
+) -> None:
+    client = auth_client
+    product = await create_product(
+        client, headers=bearer("editor"), name="Payroll secrets", visibility="restricted"
+    )
+    asked = await ask(client, product["id"], headers=bearer("viewer"))  # vera is in finance
+    row = row_of(await page(client, "/ui/access", bearer("viewer")), asked["id"])
+    assert f'<a href="/ui/products/{product["id"]}">Payroll secrets</a>' in row
+
+    moved = {"team": "risk"}
+    changed = await client.patch(
+        f"/api/data-products/{product['id']}", json=moved, headers=bearer("steward")
+    )
+    ok(changed)
+    hidden = row_of(await page(client, "/ui/access", bearer("viewer")), asked["id"])
+    assert "Payroll secrets" not in hidden
+    assert product["id"] in hidden
+    assert status_in(hidden) == "pending"
+    inbox = await page(client, "/ui/access/inbox", bearer("steward"))
+    assert "Payroll secrets" in row_of(inbox, asked["id"])  # stewards see every product
