@@ -37,30 +37,34 @@ def catalog_server(
     env: dict[str, str], *args: str, output: Path | None = None
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """`catalog serve` on a free port until the block ends. Its log goes to `process.stdout`
-    (read it, or a busy server blocks on a full pipe) or, with `output`, to that file."""
-    port = free_port()
-    full_env = {**os.environ, "LOG_LEVEL": "info", **env}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "catalog",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            *args,
-        ],
-        env=full_env,
-        stdout=subprocess.PIPE if output is None else output.open("w"),
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
+    (read it, or a busy server blocks on a full pipe) or, with `output`, to that file.
 
-        def up_or_exited() -> bool:
+    A server that exits before answering is started again on another port (twice at most):
+    a port found free can be taken by another test process before this server binds it."""
+    full_env = {**os.environ, "LOG_LEVEL": "info", **env}
+    failures: list[str] = []
+    for _attempt in range(3):
+        port = free_port()
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "catalog",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *args,
+            ],
+            env=full_env,
+            stdout=subprocess.PIPE if output is None else output.open("w"),
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+
+        def up_or_exited(process: subprocess.Popen[str] = process, base: str = base) -> bool:
             if process.poll() is not None:
                 return True
             with contextlib.suppress(httpx.TransportError):
@@ -68,16 +72,20 @@ def catalog_server(
                 return True
             return False
 
-        try:
-            until_sync(up_or_exited, "catalog serve answering /livez", 30, 0.1)
-            started = process.poll() is None
-        except AssertionError:
-            started = False
-        if not started:
-            log = output.read_text() if output is not None else ""
-            if output is None and process.stdout:
-                log = process.stdout.read()
-            raise RuntimeError(f"catalog serve did not start:\n{log}")
+        with contextlib.suppress(AssertionError):
+            until_sync(up_or_exited, "catalog serve answering /livez", 60, 0.1)
+        if process.poll() is None and up_or_exited():
+            break
+        if process.poll() is None:  # neither up nor gone in time: its log says why
+            process.kill()
+        process.wait(30)
+        log = output.read_text() if output is not None else ""
+        if output is None and process.stdout:
+            log = process.stdout.read()
+        failures.append(f"port {port}, exit code {process.returncode}:\n{log}")
+    else:
+        raise RuntimeError("catalog serve did not start:\n" + "\n".join(failures))
+    try:
         yield process, base
     finally:
         if process.poll() is None:
