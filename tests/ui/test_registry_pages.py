@@ -32,7 +32,7 @@ def links(fragment: str) -> dict[str, str]:
     """Link text -> href of the links in a piece of HTML."""
     return {
         html.unescape(text.strip()): html.unescape(href)
-        for href, text in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', fragment)
+        for href, text in re.findall(r'<a\b[^>]*\bhref="([^"]+)"[^>]*>([^<]+)</a>', fragment)
     }
 
 
