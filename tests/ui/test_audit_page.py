@@ -1,4 +1,4 @@
-"""The audit page through HTTP: the writes just done, newest first, filters, pages, admins."""
+"""The audit page through HTTP: the writes just done, newest first, filters, pages, roles."""
 
 from __future__ import annotations
 
@@ -105,12 +105,15 @@ async def auth_client(sqlite_url: str, tmp_path: Path, open_client: Opener) -> A
     return await open_client(create_app(settings))
 
 
-async def test_only_admins_see_the_audit_page(auth_client: AsyncClient) -> None:
+async def test_stewards_and_admins_see_the_audit_page(auth_client: AsyncClient) -> None:
+    # As the API: `GET /api/audit/events` needs the steward role.
     product = await create_product(auth_client, headers=bearer("editor"))
-    for who in ("viewer", "editor", "steward"):
+    for who in ("viewer", "editor"):
         refused = await page(auth_client, "/ui/audit", bearer(who), status=403)
-        assert "this needs the admin role" in refused
+        assert "this needs the steward role" in refused
         assert 'href="/ui/audit"' not in refused  # nor is it in the menu
-    html = await page(auth_client, "/ui/audit", bearer("admin"))
-    assert ("create", "data_product", product["id"]) in events_of(html)
-    assert "eddie" in html
+    for who in ("steward", "admin"):
+        html = await page(auth_client, "/ui/audit", bearer(who))
+        assert ("create", "data_product", product["id"]) in events_of(html)
+        assert "eddie" in html
+        assert 'href="/ui/audit"' in html

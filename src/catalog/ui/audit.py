@@ -1,7 +1,7 @@
 """The audit page (`/ui/audit`): the write trail behind `GET /api/audit/events`, newest first,
 narrowed by a GET form and paged by offset links.
 
-Admins only (the layout links it for them alone). The form sends every field, empty ones too,
+Stewards and admins, as the API's `GET /api/audit/events` (the layout links it for them alone). The form sends every field, empty ones too,
 so the filters are read as plain strings here (empty = no filter) instead of the API's
 `min_length=1` parameters; dates are whole UTC days, both ends inclusive.
 """
@@ -20,7 +20,7 @@ from catalog.core.errors import Unprocessable
 from catalog.db.models import AuditEvent
 from catalog.kit.pagination import MAX_OFFSET, PageParams
 from catalog.server.deps import Session
-from catalog.server.roles import Admin
+from catalog.server.roles import Steward
 from catalog.ui.web import UiRoute, render
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
@@ -57,7 +57,7 @@ def changes(event: AuditEvent) -> str:
 async def audit_page(
     request: Request,
     session: Session,
-    actor: Admin,
+    actor: Steward,
     actor_name: Annotated[str, Query(alias="actor", max_length=200)] = "",
     action: Text = "",
     resource_type: Text = "",
