@@ -1,9 +1,10 @@
 """The audit page (`/ui/audit`): the write trail behind `GET /api/audit/events`, newest first,
 narrowed by a GET form and paged by offset links.
 
-Stewards and admins, as the API's `GET /api/audit/events` (the layout links it for them alone). The form sends every field, empty ones too,
-so the filters are read as plain strings here (empty = no filter) instead of the API's
-`min_length=1` parameters; dates are whole UTC days, both ends inclusive.
+Stewards and admins, as the API's `GET /api/audit/events` (the layout links it for them
+alone). The form sends every field, empty ones too, so the filters are read as plain strings
+here (empty = no filter) instead of the API's `min_length=1` parameters; dates are whole UTC
+days, both ends inclusive.
 """
 
 from __future__ import annotations
