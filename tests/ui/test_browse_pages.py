@@ -6,16 +6,23 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from httpx import AsyncClient
 
+from catalog.app import create_app
 from catalog.tags.schemas import TagOut
 from catalog.tags.tree import Forest
 from catalog.ui.browse import tree_steps
 from tests.api.test_regulatory import KYC_V1, KYC_V1_1, create_schema
+from tests.conftest import base_settings
 from tests.support.api import create_element, create_product, ok
+from tests.test_auth import TOKENS, bearer, write_tokens
 from tests.ui.test_registry_pages import links, part
+
+Opener = Callable[..., Awaitable[AsyncClient]]
 
 
 async def create_tag(client: AsyncClient, name: str, **fields: Any) -> dict[str, Any]:
@@ -132,3 +139,29 @@ async def test_regulatory_pages_show_versions_changes_and_mappings(client: Async
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("text/html")
     assert "Status 404." in missing.text
+
+
+async def test_a_mapped_product_the_viewer_may_not_see_is_not_named(
+    database_url: str, tmp_path: Path, open_client: Opener
+) -> None:
+    tokens = write_tokens(tmp_path / "tokens", TOKENS)
+    client = await open_client(
+        create_app(base_settings(database_url, enable_auth=True, auth_tokens_file=tokens))
+    )
+    admin = bearer("admin")
+    body = {"regulatory_type": "KYC", "version": "1.0.0", "spec_json": KYC_V1}
+    schema = ok(await client.post("/api/regulatory-schemas", json=body, headers=admin), 201)
+    secret = await create_product(
+        client, headers=admin, name="Risk limits", team="risk", visibility="restricted"
+    )
+    mapping = {"field_path": "fields.customer_id", "product_id": secret["id"]}
+    url = f"/api/regulatory-schemas/{schema['id']}/product-mappings"
+    ok(await client.post(url, json=mapping, headers=admin), 201)
+
+    page = f"/ui/regulatory/{schema['id']}"
+    hidden = part(await client.get(page, headers=bearer("viewer")), "mappings")
+    assert "fields.customer_id" in hidden
+    assert "Risk limits" not in hidden
+    assert "a product you cannot see" in hidden
+    shown = links(part(await client.get(page, headers=bearer("viewer2")), "mappings"))
+    assert shown["Risk limits"] == f"/ui/products/{secret['id']}"
