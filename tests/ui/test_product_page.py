@@ -370,6 +370,11 @@ def test_changes_between_versions() -> None:
         Change("Tag added: t2"),
     ]
     assert changes_between(old, old) == [Change("No changes")]
+    deprecated = {"product": {"status": "deprecated"}, "elements": ["one"], "tags": None}
+    assert changes_between({"product": {"status": "published"}}, deprecated) == [
+        Change("Status: published → deprecated", True),
+        Change("Element added: one"),
+    ]
 
 
 def test_layout_puts_upstream_left_and_downstream_right() -> None:

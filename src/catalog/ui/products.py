@@ -136,12 +136,12 @@ def _with_changes(versions: list[DataProductVersion]) -> list[VersionView]:
 def changes_between(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Change]:
     """What a consumer of the older snapshot sees change. Breaking (they must act): a member
     element removed, the product made less visible, or deprecated."""
-    new_elements = {e["id"]: e for e in new.get("elements", [])}
-    new_tags = set(new.get("tags", []))
+    new_elements = _members_of(new)
+    new_tags = set(map(str, new.get("tags") or []))
     if old is None:
         return [Change(f"First version: {len(new_elements)} elements, {len(new_tags)} tags")]
     changes = []
-    before, after = old.get("product", {}), new.get("product", {})
+    before, after = old.get("product") or {}, new.get("product") or {}
     for name in WATCHED:
         was, now = before.get(name), after.get(name)
         if was == now:
@@ -149,18 +149,30 @@ def changes_between(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Cha
         if name == "description":
             changes.append(Change("Description changed"))
             continue
-        narrowed = name == "visibility" and NARROWER.get(now, 0) > NARROWER.get(was, 0)
+        narrowed = name == "visibility" and NARROWER.get(str(now), 0) > NARROWER.get(str(was), 0)
         deprecated = name == "status" and now == "deprecated"
         changes.append(Change(f"{name.capitalize()}: {was} → {now}", narrowed or deprecated))
-    old_elements = {e["id"]: e for e in old.get("elements", [])}
-    for key in old_elements.keys() - new_elements.keys():
-        changes.append(Change(f"Element removed: {old_elements[key]['name']}", True))
-    for key in new_elements.keys() - old_elements.keys():
-        changes.append(Change(f"Element added: {new_elements[key]['name']}"))
-    old_tags = set(old.get("tags", []))
+    old_elements = _members_of(old)
+    removed = sorted(old_elements[key] for key in old_elements.keys() - new_elements.keys())
+    added = sorted(new_elements[key] for key in new_elements.keys() - old_elements.keys())
+    changes += [Change(f"Element removed: {name}", True) for name in removed]
+    changes += [Change(f"Element added: {name}") for name in added]
+    old_tags = set(map(str, old.get("tags") or []))
     changes += [Change(f"Tag removed: {tag}") for tag in sorted(old_tags - new_tags)]
     changes += [Change(f"Tag added: {tag}") for tag in sorted(new_tags - old_tags)]
     return sorted(changes, key=lambda change: not change.breaking) or [Change("No changes")]
+
+
+def _members_of(snapshot: dict[str, Any]) -> dict[str, str]:
+    """Element id -> name in a snapshot (a snapshot is stored JSON: read it forgivingly)."""
+    found = {}
+    for element in snapshot.get("elements") or []:
+        if isinstance(element, dict):
+            key = str(element.get("id") or element.get("name"))
+            found[key] = str(element.get("name") or key)
+        else:
+            found[str(element)] = str(element)
+    return found
 
 
 # --- member elements and quality -----------------------------------------------------------
