@@ -65,6 +65,18 @@ class ProductRepository(Repository[DataProduct]):
             or_(DataProduct.visibility != "restricted", DataProduct.team == team)
         )
 
+    async def headings(self, ids: Iterable[str]) -> list[tuple[str, str, str, str | None]]:
+        """(id, name, visibility, team) of these products: enough to name them where seen."""
+        wanted = set(ids)
+        if not wanted:
+            return []
+        rows = await self.session.execute(
+            select(
+                DataProduct.id, DataProduct.name, DataProduct.visibility, DataProduct.team
+            ).where(DataProduct.id.in_(wanted))
+        )
+        return [(row[0], row[1], row[2], row[3]) for row in rows]
+
     async def count_all(self) -> int:
         """How many products exist (the demo seed's `--if-empty` loads only into none)."""
         return int(await self.session.scalar(select(func.count()).select_from(DataProduct)) or 0)

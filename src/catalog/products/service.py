@@ -9,7 +9,7 @@ an edge that would close a cycle is a 409, and reads are bounded in depth and si
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 import orjson
@@ -128,6 +128,15 @@ class ProductService(DomainService):
             if not sees(self.actor, product["visibility"], product["team"]):
                 raise NotFound("data product", product_id)
         return body
+
+    async def visible_names(self, ids: Iterable[str]) -> dict[str, str]:
+        """The names of those of these products the caller may see (lists of other things,
+        such as access requests, name their products only then)."""
+        return {
+            product_id: name
+            for product_id, name, visibility, team in await self.products.headings(ids)
+            if sees(self.actor, visibility, team)
+        }
 
     async def list_products(
         self, page: PageParams, **filters: str | None

@@ -12,16 +12,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.access.schemas import Decision
 from catalog.access.service import AccessService
 from catalog.core.errors import CatalogError
-from catalog.db.models import AccessRequest, DataProduct
-from catalog.identity.principal import Actor, sees
+from catalog.db.models import AccessRequest
+from catalog.identity.principal import Actor
 from catalog.kit.pagination import MAX_OFFSET, PageParams
 from catalog.kit.schemas import TEXT_MAX
+from catalog.products.service import ProductService
 from catalog.server.deps import Session
 from catalog.server.roles import Steward, Viewer
 from catalog.ui.web import UiRoute, field, form_of, render, see_other
@@ -37,15 +37,7 @@ async def product_names(
 ) -> dict[str, str]:
     """Names of the products the rows name, for those the caller may still see (a product
     made restricted since is shown by its id only, as the API would not admit it)."""
-    ids = {row.product_id for row in rows}
-    if not ids:
-        return {}
-    found = await session.execute(
-        select(DataProduct.id, DataProduct.name, DataProduct.visibility, DataProduct.team).where(
-            DataProduct.id.in_(ids)
-        )
-    )
-    return {pid: name for pid, name, visibility, team in found if sees(actor, visibility, team)}
+    return await ProductService(session, actor).visible_names(row.product_id for row in rows)
 
 
 @router.get("/ui/access")
