@@ -65,6 +65,11 @@ def violations(driver: WebDriver, source: str) -> list[dict[str, Any]]:
     return [v for v in result["violations"] if v.get("impact") in BLOCKING]
 
 
+def assert_accessible(driver: WebDriver, source: str, page: str) -> None:
+    found = violations(driver, source)
+    assert not found, f"axe on {page} ({driver.current_url}):\n{describe(found)}"
+
+
 def describe(found: list[dict[str, Any]]) -> str:
     """The violations as a person fixing them wants to read them: rule, help, where."""
     lines = []

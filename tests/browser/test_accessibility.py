@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.browser.axe import describe, violations
+from tests.browser.axe import assert_accessible
 from tests.browser.browser import Browser
 from tests.browser.conftest import Demo
 
@@ -58,5 +58,4 @@ def test_no_serious_accessibility_violations(
     title = browser.driver.title
     assert bool(ERROR_TITLE.match(title)) == page.error, f"{path} shows {title!r}"
     assert browser.path() == path, f"{path} led to {browser.path()}"
-    found = violations(browser.driver, axe)
-    assert not found, f"axe on {page.name} ({path}):\n{describe(found)}"
+    assert_accessible(browser.driver, axe, page.name)

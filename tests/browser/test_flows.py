@@ -18,6 +18,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 
+from tests.browser.axe import assert_accessible
 from tests.browser.browser import NARROW, Browser
 from tests.browser.conftest import LINEAGE_PRODUCT, XSS_NAME, Demo
 from tests.browser.service import PEOPLE, Service
@@ -56,6 +57,17 @@ def open_product(browser: Browser, name: str) -> None:
     assert link is not None, f"{name!r} is not among the results: {result_names(browser)}"
     browser.click_and_wait(link)
     assert browser.h1() == name
+
+
+def test_a_wrong_credential_is_refused_on_the_form(browser: Browser, axe: str) -> None:
+    browser.sign_out()
+    browser.open("/ui/sign-in?next=/ui/access")
+    browser.one("#credential").send_keys("not-a-token")
+    browser.click_and_wait(browser.one("form.stack button[type=submit]"))
+    assert "That key or token does not sign in." in browser.one("[role=alert]").text
+    assert browser.one("#credential").get_attribute("aria-invalid") == "true"
+    browser.screenshot("sign-in-refused")
+    assert_accessible(browser.driver, axe, "the sign-in form with its error")
 
 
 def test_sign_in_leads_back_to_the_page_asked_for(browser: Browser) -> None:
@@ -143,6 +155,7 @@ def test_open_a_product_and_follow_its_lineage(browser: Browser, service: Servic
     name = service.get_json(f"/api/data-products/{product_id}", who="analyst")["name"]
     browser.click_and_wait(others[0])
     assert browser.h1() == name, f"the lineage link {target} led to {browser.h1()!r}"
+    browser.screenshot("product-lineage-followed")
 
 
 def row_with(browser: Browser, table: str, *texts: str) -> WebElement:
@@ -152,7 +165,9 @@ def row_with(browser: Browser, table: str, *texts: str) -> WebElement:
     return found[0]
 
 
-def test_an_access_request_is_approved_by_a_steward(browser: Browser, demo: Demo) -> None:
+def test_an_access_request_is_approved_by_a_steward(browser: Browser, demo: Demo, axe: str) -> None:
+    """Also axe on the access pages with rows in their tables (the page-by-page check sees
+    the analyst's before any request)."""
     analyst = PEOPLE["analyst"].subject
     browser.be("analyst")
     browser.open(f"/ui/products/{demo.product_id}")
@@ -164,6 +179,8 @@ def test_an_access_request_is_approved_by_a_steward(browser: Browser, demo: Demo
     assert browser.path().startswith("/ui/access"), browser.path()
     row = row_with(browser, "#my-requests", LINEAGE_PRODUCT)
     assert row.find_element(By.CSS_SELECTOR, "td.status").text.strip().lower() == "pending"
+    browser.screenshot("access-pending")
+    assert_accessible(browser.driver, axe, "access with a pending request")
 
     browser.be("steward")
     browser.open("/ui/access/inbox")
@@ -172,17 +189,22 @@ def test_an_access_request_is_approved_by_a_steward(browser: Browser, demo: Demo
     approve = row.find_element(By.XPATH, ".//button[normalize-space()='Approve']")
     browser.click_and_wait(approve)
     row_with(browser, "#approved", LINEAGE_PRODUCT, analyst)
+    browser.screenshot("inbox-approved")
+    assert_accessible(browser.driver, axe, "the inbox after an approval")
 
     browser.be("analyst")
     browser.open("/ui/access")
     row = row_with(browser, "#my-requests", LINEAGE_PRODUCT)
     assert row.find_element(By.CSS_SELECTOR, "td.status").text.strip().lower() == "approved"
+    assert "Fine for the churn study" in row.text, row.text  # the steward's comment
+    browser.screenshot("access-approved")
 
 
 def test_markup_in_a_product_name_shows_as_text(browser: Browser, demo: Demo) -> None:
     browser.be("analyst")
     browser.open("/ui/search?q=alert")
     assert XSS_NAME in result_names(browser), result_names(browser)
+    browser.screenshot("search-markup-name")
     try:
         text = browser.driver.switch_to.alert.text
     except NoAlertPresentException:
@@ -211,6 +233,8 @@ def test_the_content_security_policy_holds(browser: Browser, service: Service, d
         seen += [(path, entry["message"]) for entry in browser.console()]
     refused = [entry for entry in seen if "Content Security Policy" in entry[1]]
     assert not refused, refused
+    thrown = [entry for entry in seen if "Uncaught" in entry[1]]  # a script of ours failing
+    assert not thrown, thrown
 
 
 def test_the_search_page_fits_a_phone(browser: Browser) -> None:
