@@ -7,26 +7,13 @@ The pages' screenshots land in `test-artifacts/browser/` (gitignored). The two i
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
 from tests.browser.axe import axe_source
 from tests.browser.browser import WIDE, Browser, missing_browser, start_chromium
+from tests.browser.pages import LINEAGE_PRODUCT, XSS_NAME, Demo
 from tests.browser.service import Service, running_service
-
-LINEAGE_PRODUCT = "Customer Health"  # demo: chained to the products before and after it
-XSS_NAME = "<script>alert(1)</script>"
-
-
-@dataclass(frozen=True)
-class Demo:
-    """Ids of demo rows the pages are opened with."""
-
-    product_id: str  # LINEAGE_PRODUCT
-    element_id: str
-    schema_id: str
-    xss_product_id: str
 
 
 @pytest.fixture(scope="session")

@@ -7,43 +7,16 @@ as an admin, the rest as an analyst), and screenshotted into test-artifacts/brow
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import pytest
 
 from tests.browser.axe import assert_accessible
 from tests.browser.browser import Browser
-from tests.browser.conftest import Demo
+from tests.browser.pages import PAGES, Demo, Page
 
 pytestmark = pytest.mark.timeout(300)  # the first test also starts the service and Chromium
 
 
-@dataclass(frozen=True)
-class Page:
-    name: str
-    who: str | None  # None: signed out
-    path: Callable[[Demo], str]
-    error: bool = False  # the page is the error page on purpose
-
-
-PAGES = [
-    Page("home", "analyst", lambda d: "/ui/"),
-    Page("search-results", "analyst", lambda d: "/ui/search?q=customer"),
-    Page("search-empty", "analyst", lambda d: "/ui/search?q=zzqxv"),
-    Page("product", "analyst", lambda d: f"/ui/products/{d.product_id}"),
-    Page("request-access", "analyst", lambda d: f"/ui/products/{d.product_id}/request-access"),
-    Page("access", "analyst", lambda d: "/ui/access"),
-    Page("registry", "analyst", lambda d: "/ui/registry"),
-    Page("element", "analyst", lambda d: f"/ui/registry/elements/{d.element_id}"),
-    Page("tags", "analyst", lambda d: "/ui/tags"),
-    Page("regulatory", "analyst", lambda d: "/ui/regulatory"),
-    Page("regulatory-schema", "analyst", lambda d: f"/ui/regulatory/{d.schema_id}"),
-    Page("inbox", "steward", lambda d: "/ui/access/inbox"),
-    Page("audit", "admin", lambda d: "/ui/audit"),
-    Page("not-found", "analyst", lambda d: "/ui/products/no-such-product", error=True),
-    Page("sign-in", None, lambda d: "/ui/sign-in"),
-]
 ERROR_TITLE = re.compile(r"^\d{3} ")  # error.html's title: "404 data product ... not found"
 
 

@@ -20,7 +20,7 @@ from selenium.webdriver.remote.webelement import WebElement
 
 from tests.browser.axe import assert_accessible
 from tests.browser.browser import NARROW, Browser
-from tests.browser.conftest import LINEAGE_PRODUCT, XSS_NAME, Demo
+from tests.browser.pages import LINEAGE_PRODUCT, PAGES, XSS_NAME, Demo
 from tests.browser.service import PEOPLE, Service
 
 pytestmark = pytest.mark.timeout(300)  # the first test also starts the service and Chromium
@@ -246,6 +246,22 @@ def test_the_search_page_fits_a_phone(browser: Browser) -> None:
     )
     browser.screenshot("search-narrow")
     assert widths[0] <= widths[1], f"scrolls sideways at {widths[1]} px: {widths[0]} px wide"
+
+
+def test_every_page_fits_a_phone(browser: Browser, demo: Demo) -> None:
+    """No page scrolls sideways at 375 px (wide tables scroll inside their own box)."""
+    browser.resize(NARROW)
+    wider = []
+    for page in PAGES:
+        browser.be(page.who)
+        browser.open(page.path(demo))
+        scroll, inner = browser.driver.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth]"
+        )
+        if scroll > inner:
+            browser.screenshot(f"narrow-{page.name}")
+            wider.append(f"{page.name}: {scroll} px")
+    assert not wider, f"wider than the {NARROW[0]} px viewport: {wider}"
 
 
 def test_screenshots_for_the_docs(browser: Browser, demo: Demo) -> None:
