@@ -180,6 +180,12 @@ class Settings(BaseSettings):
     # a session lasts.
     ui_session_secret: str | None = Field(None, min_length=32)
     ui_session_max_age_s: int = Field(8 * 3600, ge=60, le=30 * 86_400)
+    # Signing in to the web UI through the OIDC provider at JWT_ISSUER (ui/oidc.py): on when
+    # auth, the issuer, the JWKS and the client id are set. The secret is optional: a public
+    # client relies on PKCE alone.
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = "openid profile email"
     quality_metric_max_series: int = Field(1000, ge=0)
     bulk_max_items: int = Field(1000, ge=1, le=10_000)
     lineage_max_depth: int = Field(10, ge=1, le=50)

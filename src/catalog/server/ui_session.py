@@ -28,6 +28,7 @@ import os
 import secrets
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
+from typing import Any
 
 from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 from starlette.types import Scope
@@ -40,6 +41,9 @@ UI_PREFIX = "/ui"
 SESSION_COOKIE = "catalog_session"
 BROWSER_COOKIE = "catalog_browser"  # random, names a signed-out browser for CSRF
 SIGN_IN_PATH = "/ui/sign-in"
+# Signing in through the OIDC provider (ui/oidc.py): the way there and the way back.
+OIDC_START_PATH = "/ui/sign-in/oidc"
+OIDC_CALLBACK_PATH = "/ui/oidc/callback"
 STATIC_PREFIX = "/ui/static/"
 KEY_FILE = "ui-session.key"
 
@@ -49,8 +53,11 @@ def is_ui_path(path: str) -> bool:
 
 
 def is_public_ui_path(path: str) -> bool:
-    """Pages anyone may load: the sign-in form and the static assets."""
-    return path == SIGN_IN_PATH or path.startswith(STATIC_PREFIX)
+    """Pages anyone may load: the sign-in form, the way in through the OIDC provider and the
+    static assets."""
+    return path in (SIGN_IN_PATH, OIDC_START_PATH, OIDC_CALLBACK_PATH) or path.startswith(
+        STATIC_PREFIX
+    )
 
 
 def cookie_of(scope: Scope, name: str) -> str | None:
@@ -103,7 +110,7 @@ class SessionCodec:
         return session_secret(self.settings)
 
     @functools.cached_property
-    def _serializer(self) -> URLSafeTimedSerializer:
+    def _signer(self) -> type[TimestampSigner]:
         clock = self.clock
 
         class ClockedSigner(TimestampSigner):
@@ -112,7 +119,11 @@ class SessionCodec:
             def get_timestamp(self) -> int:
                 return int(clock.time())
 
-        return URLSafeTimedSerializer(self._secret, salt="catalog-ui-session", signer=ClockedSigner)
+        return ClockedSigner
+
+    @functools.cached_property
+    def _serializer(self) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(self._secret, salt="catalog-ui-session", signer=self._signer)
 
     @functools.cached_property
     def _csrf_key(self) -> bytes:
@@ -128,6 +139,19 @@ class SessionCodec:
         except BadSignature:  # SignatureExpired is one
             return None
         return credential if isinstance(credential, str) and credential else None
+
+    def dump_value(self, value: Any, salt: str) -> str:
+        """Any JSON value, signed with the session key under its own `salt` (so a value signed
+        for one purpose is never accepted as another) and stamped with the time."""
+        return URLSafeTimedSerializer(self._secret, salt=salt, signer=self._signer).dumps(value)
+
+    def load_value(self, value: str, salt: str, max_age_s: int) -> Any | None:
+        """The value `dump_value` signed with `salt`, or None: wrong signature or too old."""
+        serializer = URLSafeTimedSerializer(self._secret, salt=salt, signer=self._signer)
+        try:
+            return serializer.loads(value, max_age=max_age_s)
+        except BadSignature:  # SignatureExpired is one
+            return None
 
     def csrf_token(self, binding: str) -> str:
         return hmac.new(self._csrf_key, binding.encode(), hashlib.sha256).hexdigest()

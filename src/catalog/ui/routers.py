@@ -6,11 +6,23 @@ from fastapi import APIRouter
 
 
 def ui_routers() -> list[APIRouter]:
-    from catalog.ui import access, assets, audit, browse, home, products, registry, search, sign_in
+    from catalog.ui import (
+        access,
+        assets,
+        audit,
+        browse,
+        home,
+        oidc,
+        products,
+        registry,
+        search,
+        sign_in,
+    )
 
     return [
         assets.router,
         sign_in.router,
+        oidc.router,
         home.router,
         search.router,
         products.router,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import APIRouter, Request, Response
 
 from catalog.core.errors import CatalogError, Unauthorized
 from catalog.server.auth_middleware import CredentialGate
-from catalog.server.ui_session import SESSION_COOKIE, SIGN_IN_PATH, UI_PREFIX
+from catalog.server.ui_session import OIDC_START_PATH, SESSION_COOKIE, SIGN_IN_PATH, UI_PREFIX
+from catalog.settings import Settings
 from catalog.ui.web import UiRoute, field, form_of, is_https, render, resources_of, see_other
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
@@ -21,10 +24,42 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+def oidc_enabled(settings: Settings) -> bool:
+    """Whether the sign-in page offers the OIDC provider (ui/oidc.py): auth is on, the issuer
+    and its JWKS are known (its tokens are checked as JWTs) and this UI has a client id."""
+    return bool(
+        settings.enable_auth
+        and settings.jwt_issuer
+        and settings.jwt_jwks_url
+        and settings.oidc_client_id
+    )
+
+
+def set_session_cookie(request: Request, response: Response, credential: str) -> None:
+    """Sign the browser in with `credential` (server/ui_session.py)."""
+    sessions = resources_of(request).ui_sessions
+    response.set_cookie(
+        SESSION_COOKIE,
+        sessions.dump(credential),
+        max_age=sessions.max_age_s,
+        httponly=True,
+        samesite="lax",
+        secure=is_https(request),
+        path=UI_PREFIX,
+    )
+
+
 def _page(request: Request, next_url: str, error: str | None = None, status: int = 200) -> Response:
-    max_age_h = resources_of(request).settings.ui_session_max_age_s // 3600
+    settings = resources_of(request).settings
     return render(
-        request, "sign_in.html", status=status, next_url=next_url, error=error, max_age_h=max_age_h
+        request,
+        "sign_in.html",
+        status=status,
+        next_url=next_url,
+        error=error,
+        max_age_h=settings.ui_session_max_age_s // 3600,
+        oidc=oidc_enabled(settings),
+        oidc_url=f"{OIDC_START_PATH}?{urlencode({'next': next_url})}",
     )
 
 
@@ -51,15 +86,7 @@ async def sign_in(request: Request) -> Response:
     if refusal is not None:
         raise refusal  # locked out after failures (429), identity provider down (503)
     response = see_other(next_url)
-    response.set_cookie(
-        SESSION_COOKIE,
-        resources.ui_sessions.dump(credential),
-        max_age=resources.ui_sessions.max_age_s,
-        httponly=True,
-        samesite="lax",
-        secure=is_https(request),
-        path=UI_PREFIX,
-    )
+    set_session_cookie(request, response, credential)
     return response
 
 
