@@ -40,7 +40,7 @@ from catalog.identity.jwt import KEY_FOR_ALGORITHM, usable_keys
 from catalog.server.auth_middleware import CredentialGate
 from catalog.server.ui_session import OIDC_CALLBACK_PATH, OIDC_START_PATH, UI_PREFIX
 from catalog.settings import Settings
-from catalog.ui.sign_in import oidc_enabled, safe_next, set_session_cookie
+from catalog.ui.sign_in import oidc_enabled, safe_next, set_session_cookie, sign_in_page
 from catalog.ui.web import UiRoute, error_page, is_https, resources_of, see_other
 
 log = get_logger(__name__)
@@ -132,9 +132,13 @@ def _provider_error_page(request: Request, exc: ProviderError) -> Response:
     )
 
 
-def _not_configured(request: Request) -> Response:
-    return error_page(
-        request, 404, "Signing in through an identity provider is not configured here", []
+def _not_configured(request: Request, next_url: str | None = None) -> Response:
+    """The sign-in form, saying so (a stale bookmark or link lands where one signs in)."""
+    return sign_in_page(
+        request,
+        safe_next(next_url),
+        notice="Signing in through an identity provider is not configured here: "
+        "sign in with an API key or a token.",
     )
 
 
@@ -151,7 +155,7 @@ async def start(request: Request, next: str | None = None) -> Response:
     resources = resources_of(request)
     settings = resources.settings
     if not oidc_enabled(settings):
-        return _not_configured(request)
+        return _not_configured(request, next)
     try:
         provider = await _provider(request)
     except ProviderError as exc:

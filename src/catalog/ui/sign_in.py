@@ -49,7 +49,13 @@ def set_session_cookie(request: Request, response: Response, credential: str) ->
     )
 
 
-def _page(request: Request, next_url: str, error: str | None = None, status: int = 200) -> Response:
+def sign_in_page(
+    request: Request,
+    next_url: str,
+    error: str | None = None,
+    status: int = 200,
+    notice: str | None = None,
+) -> Response:
     settings = resources_of(request).settings
     return render(
         request,
@@ -57,6 +63,7 @@ def _page(request: Request, next_url: str, error: str | None = None, status: int
         status=status,
         next_url=next_url,
         error=error,
+        notice=notice,
         max_age_h=settings.ui_session_max_age_s // 3600,
         oidc=oidc_enabled(settings),
         oidc_url=f"{OIDC_START_PATH}?{urlencode({'next': next_url})}",
@@ -65,7 +72,7 @@ def _page(request: Request, next_url: str, error: str | None = None, status: int
 
 @router.get(SIGN_IN_PATH)
 async def sign_in_form(request: Request, next: str | None = None) -> Response:
-    return _page(request, safe_next(next))
+    return sign_in_page(request, safe_next(next))
 
 
 @router.post(SIGN_IN_PATH)
@@ -77,12 +84,12 @@ async def sign_in(request: Request) -> Response:
         return see_other(next_url)
     credential = field(form, "credential")
     if not credential:
-        return _page(request, next_url, "Enter an API key or a token.", 400)
+        return sign_in_page(request, next_url, "Enter an API key or a token.", 400)
     refusal: CatalogError | None = await CredentialGate(resources.settings).authenticate(
         request.scope, resources, f"Bearer {credential}"
     )
     if isinstance(refusal, Unauthorized):
-        return _page(request, next_url, "That key or token does not sign in.", 401)
+        return sign_in_page(request, next_url, "That key or token does not sign in.", 401)
     if refusal is not None:
         raise refusal  # locked out after failures (429), identity provider down (503)
     response = see_other(next_url)
