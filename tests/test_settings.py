@@ -226,6 +226,10 @@ EVERY_ENV_NAME: dict[str, tuple[str, str]] = {
     "CATALOG_OIDC_CLIENT_ID": ("oidc_client_id", "catalog-ui"),
     "CATALOG_OIDC_CLIENT_SECRET": ("oidc_client_secret", "s3cret"),
     "CATALOG_OIDC_SCOPES": ("oidc_scopes", "openid email"),
+    "CATALOG_OIDC_REDIRECT_URI": (
+        "oidc_redirect_uri",
+        "https://catalog.example.com/ui/oidc/callback",
+    ),
     "CATALOG_JWT_ROLE_CLAIM": ("jwt_role_claim", "realm_access.roles"),
     "CATALOG_JWT_TEAM_CLAIM": ("jwt_team_claim", "group"),
     "CATALOG_JWT_ROLE_MAP": ("jwt_role_map", '{"catalog-admins": "admin"}'),

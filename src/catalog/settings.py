@@ -186,6 +186,9 @@ class Settings(BaseSettings):
     oidc_client_id: str | None = None
     oidc_client_secret: SecretStr | None = None
     oidc_scopes: str = "openid profile email"
+    # The callback URL registered at the provider, when the one built from the request's own
+    # URL is not it (behind a proxy that terminates TLS, the request arrives as http://).
+    oidc_redirect_uri: str | None = Field(None, pattern=r"^https?://[^/]+.*/ui/oidc/callback$")
     quality_metric_max_series: int = Field(1000, ge=0)
     bulk_max_items: int = Field(1000, ge=1, le=10_000)
     lineage_max_depth: int = Field(10, ge=1, le=50)

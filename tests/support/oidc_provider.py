@@ -44,6 +44,7 @@ class OidcProvider:
         self.send_id_token = True
         self.challenge_override: str | None = None  # remembered instead of the one sent
         self.discovery_requests = 0
+        self.discovery_override: dict[str, Any] | None = None  # served instead, when set
         self.authorize_requests: list[dict[str, str]] = []
         self.token_requests: list[dict[str, str]] = []
         self._codes: dict[str, dict[str, str]] = {}
@@ -156,7 +157,7 @@ class OidcProvider:
                 if url.path == "/.well-known/openid-configuration":
                     with provider._lock:
                         provider.discovery_requests += 1
-                    self._json(200, provider.discovery())
+                    self._json(200, provider.discovery_override or provider.discovery())
                 elif url.path == "/jwks":
                     self._json(200, provider.jwks_document)
                 elif url.path == "/authorize":

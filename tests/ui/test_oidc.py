@@ -300,3 +300,45 @@ async def test_the_sign_in_page_offers_the_provider_only_when_configured(
     assert back.status_code == 200
     assert "not configured here" in back.text
     assert "catalog_session" not in set_cookies(back)
+
+
+async def test_the_configured_redirect_uri_is_the_one_sent(
+    sqlite_url: str, provider: OidcProvider, open_client: Opener
+) -> None:
+    registered = "https://catalog.example.com/ui/oidc/callback"
+    client = await oidc_app(sqlite_url, provider, open_client, oidc_redirect_uri=registered)
+    authorize = urlsplit(await to_provider(client))
+    assert parse_qs(authorize.query)["redirect_uri"] == [registered]
+
+
+async def test_a_person_the_provider_turns_away_gets_a_401_page(
+    sqlite_url: str, provider: OidcProvider, open_client: Opener
+) -> None:
+    client = await oidc_app(sqlite_url, provider, open_client)
+    callback = urlsplit(await at_provider(await to_provider(client)))
+    state = parse_qs(callback.query)["state"][0]
+    answer = await client.get(
+        "/ui/oidc/callback", params={"error": "access_denied", "state": state}
+    )
+    assert answer.status_code == 401
+    assert "did not sign you in (access_denied)" in answer.text
+    assert "catalog_session" not in set_cookies(answer)
+    hostile = await client.get("/ui/oidc/callback", params={"error": "<b>x</b>", "state": state})
+    assert hostile.status_code == 401
+    assert "<b>x" not in hostile.text
+    assert provider.token_requests == []
+
+
+async def test_a_provider_without_a_usable_discovery_document_gets_a_502_page(
+    sqlite_url: str, provider: OidcProvider, open_client: Opener
+) -> None:
+    client = await oidc_app(sqlite_url, provider, open_client)
+    provider.discovery_override = {"issuer": "https://someone-else.example"}
+    answer = await client.get("/ui/sign-in/oidc")
+    assert answer.status_code == 502
+    assert "names another issuer" in answer.text
+    provider.discovery_override = {"issuer": provider.issuer}  # no endpoints
+    answer = await client.get("/ui/sign-in/oidc")
+    assert answer.status_code == 502
+    assert "no authorization or token endpoint" in answer.text
+    assert "catalog_oidc" not in set_cookies(answer)

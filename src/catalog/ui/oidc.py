@@ -147,7 +147,9 @@ def _b64(raw: bytes) -> str:
 
 
 def _redirect_uri(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + OIDC_CALLBACK_PATH
+    """`CATALOG_OIDC_REDIRECT_URI`, else this server's callback at the URL the request came to."""
+    configured = resources_of(request).settings.oidc_redirect_uri
+    return configured or str(request.base_url).rstrip("/") + OIDC_CALLBACK_PATH
 
 
 @router.get(OIDC_START_PATH)
