@@ -285,13 +285,15 @@ async def test_forms_need_their_csrf_token(
     client = await auth_app(sqlite_url, tokens_file, open_client)
     form = await client.get("/ui/sign-in")
     data = {"next": "/ui/", "credential": TOKENS["viewer"][0]}
-    for csrf in (None, "0" * 64, csrf_of(form)[:-1] + "0"):
+    good = csrf_of(form)
+    altered = good[:-1] + ("1" if good.endswith("0") else "0")  # never the good one
+    for csrf in (None, "0" * 64, altered):
         answer = await client.post("/ui/sign-in", data=data | ({"csrf": csrf} if csrf else {}))
         assert answer.status_code == 403, csrf
         assert "reload it and try again" in answer.text
     # A token is bound to its browser: another browser's cookie does not take it.
     client.cookies.set("catalog_browser", "someone-else", path="/ui")
-    refused = await client.post("/ui/sign-in", data=data | {"csrf": csrf_of(form)})
+    refused = await client.post("/ui/sign-in", data=data | {"csrf": good})
     assert refused.status_code == 403
 
 
