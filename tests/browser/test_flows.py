@@ -200,22 +200,38 @@ def test_an_access_request_is_approved_by_a_steward(browser: Browser, demo: Demo
     browser.screenshot("access-approved")
 
 
+def assert_no_alert(browser: Browser, where: str) -> None:
+    """No dialog is open (the page's scripts have run: it is loaded, or an answer shown)."""
+    try:
+        text = browser.driver.switch_to.alert.text
+    except NoAlertPresentException:
+        return
+    raise AssertionError(f"{where} opened an alert: {text!r}")
+
+
 def test_markup_in_a_product_name_shows_as_text(browser: Browser, demo: Demo) -> None:
     browser.be("analyst")
     browser.open("/ui/search?q=alert")
     assert XSS_NAME in result_names(browser), result_names(browser)
     browser.screenshot("search-markup-name")
-    try:
-        text = browser.driver.switch_to.alert.text
-    except NoAlertPresentException:
-        text = None
-    assert text is None, f"the page opened an alert: {text!r}"
-    injected = browser.driver.execute_script(
-        "return document.querySelectorAll('main script').length"
-    )
-    assert injected == 0
+    assert_no_alert(browser, "the search page")
+    scripts = browser.driver.execute_script("return document.querySelectorAll('main script')")
+    assert scripts == [], "a script element inside the page's content"
+
     browser.open(f"/ui/products/{demo.xss_product_id}")
     assert browser.h1() == XSS_NAME
+    assert_no_alert(browser, "the product page")
+
+
+def test_signing_out_needs_a_new_sign_in(browser: Browser) -> None:
+    browser.be("analyst")
+    browser.open("/ui/access")
+    sign_out = browser.driver.find_element(By.XPATH, "//button[normalize-space()='Sign out']")
+    browser.click_and_wait(sign_out)
+    browser.who = None
+    assert browser.path() == "/ui/sign-in"
+    browser.open("/ui/access")
+    assert browser.path() == "/ui/sign-in?next=%2Fui%2Faccess"
 
 
 def test_the_content_security_policy_holds(browser: Browser, service: Service, demo: Demo) -> None:
