@@ -330,3 +330,27 @@ async def test_with_auth_off_the_ui_works_at_once(sqlite_client: AsyncClient) ->
     home = await sqlite_client.get("/ui/")
     assert home.status_code == 200
     assert "anonymous" in home.text
+
+
+async def test_cookies_are_secure_behind_a_trusted_https_proxy(
+    sqlite_url: str, tokens_file: Path, open_client: Opener
+) -> None:
+    settings = base_settings(
+        sqlite_url, enable_auth=True, auth_tokens_file=tokens_file, trusted_proxies="10.0.0.0/8"
+    )
+    app = create_app(settings)
+    behind_proxy = await open_client(app, client_ip="10.0.0.7")
+    direct = await open_client(app, client_ip="192.0.2.5")
+    https = {"x-forwarded-proto": "https"}
+    for client, secure in ((behind_proxy, True), (direct, False)):
+        form = await client.get("/ui/sign-in", headers=https)
+        browser_cookie = form.headers["set-cookie"]
+        assert ("Secure" in browser_cookie) is secure
+        # httpx keeps a Secure cookie for https:// only; a browser behind the proxy sends it.
+        answer = await client.post(
+            "/ui/sign-in",
+            data={"csrf": csrf_of(form), "next": "/ui/", "credential": TOKENS["viewer"][0]},
+            headers=https | {"cookie": browser_cookie.split(";")[0]},
+        )
+        assert answer.status_code == 303
+        assert ("Secure" in answer.headers["set-cookie"]) is secure, answer.headers

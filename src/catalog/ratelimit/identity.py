@@ -43,6 +43,17 @@ def _forwarded_for(scope: Scope) -> list[str]:
     return hops
 
 
+def forwarded_https(scope: Scope, proxies: Sequence[IPNetwork]) -> bool:
+    """Whether a trusted proxy says the client's request came over HTTPS (the proxy's
+    `X-Forwarded-Proto`; from anyone else the header is not believed)."""
+    client = scope.get("client")
+    peer = _parse(client[0]) if client else None
+    if peer is None or not proxies or not _trusted(peer, proxies):
+        return False
+    protos = [v for k, v in scope.get("headers", ()) if k == b"x-forwarded-proto"]
+    return bool(protos) and protos[-1].decode("latin-1").split(",")[0].strip().lower() == "https"
+
+
 def client_address(scope: Scope, proxies: Sequence[IPNetwork]) -> IPAddress | None:
     client = scope.get("client")
     peer = _parse(client[0]) if client else None

@@ -26,6 +26,7 @@ from starlette.datastructures import FormData
 
 from catalog.core.errors import CatalogError, Forbidden
 from catalog.identity.principal import actor_of
+from catalog.ratelimit.identity import forwarded_https
 from catalog.server.resources import Resources
 from catalog.server.ui_session import BROWSER_COOKIE, SESSION_COOKIE, UI_PREFIX
 from catalog.ui.assets import asset_url
@@ -114,7 +115,10 @@ def resources_of(request: Request) -> Resources:
 
 
 def is_https(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Whether cookies get `Secure`: HTTPS here, or at a trusted proxy in front of us."""
+    if request.url.scheme == "https":
+        return True
+    return forwarded_https(request.scope, resources_of(request).settings.trusted_proxies)
 
 
 def _csrf_binding(request: Request) -> tuple[str, str | None]:
