@@ -14,6 +14,7 @@ from tests.browser.axe import axe_source
 from tests.browser.browser import WIDE, Browser, missing_browser, start_chromium
 from tests.browser.pages import LINEAGE_PRODUCT, XSS_NAME, Demo
 from tests.browser.service import Service, running_service
+from tests.support.wait import until_sync
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +42,14 @@ def demo(service: Service) -> Demo:
             },
         )
     assert created.status_code == 201, created.text
-    return Demo(product["id"], elements[0]["id"], schemas[0]["id"], created.json()["id"])
+    xss_id = created.json()["id"]
+
+    def searchable() -> bool:  # the index takes in a new product in the background
+        found = service.get_json("/api/discover/search", q="alert", limit=50)
+        return any(item["id"] == xss_id for item in found["results"])
+
+    until_sync(searchable, f"{XSS_NAME} in the search index", 30, 0.1)
+    return Demo(product["id"], elements[0]["id"], schemas[0]["id"], xss_id)
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,8 @@ class Demo:
 
 @dataclass(frozen=True)
 class Page:
+    """A page as its usual visitor opens it."""
+
     name: str
     who: str | None  # None: signed out
     path: Callable[[Demo], str]

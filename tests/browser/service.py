@@ -89,7 +89,8 @@ def running_service(directory: Path) -> Iterator[Service]:
     for args, timeout in ((("migrate",), 60), (("seed-demo",), 180)):
         done = run_catalog(*args, env=env, timeout=timeout)
         assert done.returncode == 0, f"catalog {args[0]} failed:\n{done.stdout}\n{done.stderr}"
-    assert (directory / "catalog.db").stat().st_size, "the demo went to another database"
+    database = directory / "catalog.db"
+    assert database.exists(), "the demo went to another database (CATALOG_DATABASE_URL unread?)"
     log = directory / "serve.log"
     with catalog_server(env, output=log) as (process, base):
         service = Service(base, log)
