@@ -127,7 +127,7 @@ def test_a_writer_killed_mid_batch_loses_and_duplicates_nothing(
             return bool(0 < health.get("documents", 0) < len(made))
 
         eventually(midway, "some batches applied, not all")
-        process.send_signal(signal.SIGKILL)
+        os.killpg(process.pid, signal.SIGKILL)  # the server and its worker (the writer) at once
         process.wait(10)
     with catalog_server(env) as (_, base):
         eventually(lambda: search_health(base).get("lag_changes") == 0, "caught up after restart")

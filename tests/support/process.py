@@ -61,6 +61,7 @@ def catalog_server(
             stdout=subprocess.PIPE if output is None else output.open("w"),
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its own process group: its workers go with it (below)
         )
         base = f"http://127.0.0.1:{port}"
 
@@ -79,6 +80,7 @@ def catalog_server(
         if process.poll() is None:  # neither up nor gone in time: its log says why
             process.kill()
         process.wait(30)
+        kill_group(process)
         log = output.read_text() if output is not None else ""
         if output is None and process.stdout:
             log = process.stdout.read()
@@ -94,3 +96,13 @@ def catalog_server(
                 process.wait(30)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait(30)
+        kill_group(process)
+
+
+def kill_group(process: subprocess.Popen[str]) -> None:
+    """SIGKILL whatever is left of the server's process group. granian's workers are forked
+    children: when a test kills the main process, or a respawned worker outlives a
+    shutdown, they would otherwise run on (and hold database connections) after the test."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
