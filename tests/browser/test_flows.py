@@ -74,6 +74,7 @@ def test_sign_in_leads_back_to_the_page_asked_for(browser: Browser) -> None:
     browser.sign_out()
     browser.open("/ui/search?q=revenue")
     assert browser.path() == "/ui/sign-in?next=%2Fui%2Fsearch%3Fq%3Drevenue", browser.path()
+    browser.screenshot("sign-in-asked")
     browser.one("#credential").send_keys(PEOPLE["analyst"].token)
     browser.click_and_wait(browser.one("form.stack button[type=submit]"))
     browser.who = "analyst"
@@ -134,6 +135,7 @@ def test_a_team_facet_narrows_the_results(browser: Browser) -> None:
     assert all(meta.startswith(f"{team} ·") for meta in metas), metas
     current = browser.one("aside.facets a[aria-current=true]").text.strip()
     assert current == team
+    browser.screenshot("search-facet")
 
 
 def results(browser: Browser) -> list[WebElement]:
