@@ -102,11 +102,23 @@ end
 PORT = 18121
 
 
-def run_wrk(base: str, paths: list[str], duration: int, token: str) -> dict[str, float]:
+def run_wrk(
+    base: str, paths: list[str], duration: int, token: str, connections: int = 16
+) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA % (", ".join(f'"{p}"' for p in paths), token))
     out = subprocess.run(
-        ["wrk", "-t2", "-c16", f"-d{duration}s", "--timeout", "10s", "-s", script.name, base],
+        [
+            "wrk",
+            f"-t{min(2, connections)}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--timeout",
+            "10s",
+            "-s",
+            script.name,
+            base,
+        ],
         capture_output=True,
         text=True,
         check=True,

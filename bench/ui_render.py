@@ -5,12 +5,15 @@
 Serves a generated catalog (bench.search_data, the same as bench.search_latency; `--reuse`
 keeps it between runs) with `catalog serve --workers 2`, auth on (the pages take the same
 bearer token as the API), rate limits on far above the load, LOG_LEVEL=info, the response
-cache OFF so every page reaches the engine. In one run, round by round (median of rounds):
+cache OFF so every page reaches the engine. In one run, round by round (median of rounds),
+each of the following with one connection (one person: the render itself) and with 16 (two
+cores shared, so queueing counts too):
 
 - `/ui/search?...` (the whole page: search, facets, explain, render) against the JSON API's
   `/api/discover/search?...&explain=true` for the same 16 queries: what the page adds;
 - `/ui/search/suggest?q=` (the typeahead) against `/api/discover/suggest`;
-- the weight of a first visit to the search page (HTML + CSS + JS, as sent, and gzipped).
+
+and the weight of a first visit to the search page (HTML + CSS + JS, as sent, and gzipped).
 
 Targets (issue 16): search page p95 <= 50 ms at 100k products, first page <= 150 KB
 transferred, typeahead answer within 100 ms of a keystroke (the script waits 60 ms after the
@@ -79,14 +82,20 @@ def measure(url: str, index_dir: Path, duration: int, rounds: int) -> dict[str, 
         "ui typeahead": [f"/ui/search/suggest?{urlencode({'q': q})}" for q in SUGGESTS],
         "api suggest": [f"/api/discover/suggest?{urlencode({'q': q})}" for q in SUGGESTS],
     }
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in mixes}
+    # One person at a time (the render itself), then 16 connections (two cores shared).
+    loads = [
+        (f"{name}, {c} connection{'s' if c > 1 else ''}", paths, c)
+        for c in (1, 16)
+        for name, paths in mixes.items()
+    ]
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in loads}
     with serving(env, PORT, 2) as server:
         for paths in mixes.values():
             run_wrk(server.base, paths, 3, token)  # warm-up
             drain(server.base)
         for _ in range(rounds):
-            for name, paths in mixes.items():
-                runs[name].append(run_wrk(server.base, paths, duration, token))
+            for name, paths, connections in loads:
+                runs[name].append(run_wrk(server.base, paths, duration, token, connections))
                 drain(server.base)
         weight = page_weight(server.base, token)
     return {"rows": {name: median_run(r) for name, r in runs.items()}, "first_visit": weight}
@@ -115,7 +124,7 @@ def main() -> None:
     print("|---|---|---|")
     for name, row in result["rows"].items():
         print(f"| {name} | {row['p50_ms']} / {row['p95_ms']} / {row['p99_ms']} | {row['rps']} |")
-    typeahead = result["rows"]["ui typeahead"]["p95_ms"]
+    typeahead = result["rows"]["ui typeahead, 16 connections"]["p95_ms"]
     print(
         f"\nfirst visit: {weight['files']} files, {weight['bytes'] / 1024:.1f} KiB as sent "
         f"({weight['gzip_bytes'] / 1024:.1f} KiB gzipped); keystroke to suggestions p95: "

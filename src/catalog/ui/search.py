@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
@@ -34,6 +34,29 @@ def searches(request: Request, actor: Actor) -> SearchService:
     )
 
 
+class SearchLinks:
+    """Links to this search with some parameters changed (None drops one): a page has ~80
+    (facet values, tags, pages), so each parameter is encoded once, not once per link."""
+
+    def __init__(self, current: dict[str, Any]) -> None:
+        self.current = current
+        self.encoded = {key: self._pair(key, value) for key, value in current.items()}
+
+    @staticmethod
+    def _pair(key: str, value: Any) -> str | None:
+        if value in (None, "", 0) or (key == "sort_by" and value == "relevance"):
+            return None
+        return f"{key}={quote_plus(str(value))}"
+
+    def __call__(self, **changes: Any) -> str:
+        pairs = [
+            self._pair(key, changes[key]) if key in changes else encoded
+            for key, encoded in self.encoded.items()
+        ]
+        query = "&".join(pair for pair in pairs if pair)
+        return "/ui/search" + ("?" + query if query else "")
+
+
 @router.get("/ui/search")
 @endpoint_limit(per_minute=200, burst=20)  # the API search's own limit: the same engine
 async def search_page(
@@ -50,15 +73,7 @@ async def search_page(
 ) -> Response:
     q = (q or "").strip() or None
     filters = {"team": team, "category": category, "status": status, "tag": tag}
-    current: dict[str, Any] = {"q": q, **filters, "sort_by": sort_by, "offset": offset}
-
-    def link(**changes: Any) -> str:
-        """This search with some parameters changed (None drops one)."""
-        merged = {**current, **changes}
-        kept = {k: v for k, v in merged.items() if v not in (None, "", 0)}
-        if kept.get("sort_by") == "relevance":
-            del kept["sort_by"]
-        return "/ui/search" + ("?" + urlencode(kept) if kept else "")
+    link = SearchLinks({"q": q, **filters, "sort_by": sort_by, "offset": offset})
 
     found: dict[str, Any] | None = None
     unavailable = ""
