@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 QUICK = ["http_throughput", "ratelimit_cost", "cache"]
-ALL = [*QUICK, "bulk_ingest", "search_latency", "search_lag", "relevance", "graph"]
+ALL = [*QUICK, "bulk_ingest", "search_latency", "search_lag", "relevance", "graph", "ui_render"]
 
 
 def main() -> None:
