@@ -9,7 +9,7 @@ caller may not see is not named (the mapping itself is shown, as the API lists i
 from __future__ import annotations
 
 import functools
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlencode
 
 import orjson
@@ -109,7 +109,7 @@ async def regulatory_page(
         "regulatory.html",
         regulatory_type=regulatory_type,
         status_filter=status,
-        statuses=regulatory_schemas.SchemaStatus.__args__,  # type: ignore[attr-defined]
+        statuses=get_args(regulatory_schemas.SchemaStatus),
         rows=rows,
         total=total,
         offset=offset,

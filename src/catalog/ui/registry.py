@@ -9,7 +9,7 @@ hidden from whoever the product list would hide it from.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
@@ -33,7 +33,7 @@ KINDS: list[tuple[Kind, str]] = [
     ("concepts", "Concepts"),
     ("domains", "Value domains"),
 ]
-STATUSES: Sequence[str] = schemas.RegistrationStatus.__args__  # type: ignore[attr-defined]
+STATUSES: Sequence[str] = get_args(schemas.RegistrationStatus)
 
 
 @router.get("/ui/registry")
