@@ -97,11 +97,9 @@ def test_lines_for_a_replaced_stdout_are_written_at_once(
     writer = LineWriter()  # the process's writer: stdout is pytest's capture here
     writer.write("captured\n")
     assert capsys.readouterr().out == "captured\n"
-    assert writer.queued == 0
+    assert writer.queued == 0  # nothing was queued: nothing to wait for
     assert writer.drain()
-    assert (
-        LINES.on_drop == LOG_LINES_DROPPED.inc
-    )  # the service's drops are counted  # nothing was queued: nothing to wait for
+    assert LINES.on_drop == LOG_LINES_DROPPED.inc  # the service's drops are counted
 
 
 def test_after_stop_lines_are_written_at_once_behind_the_queued_ones(
