@@ -17,7 +17,6 @@ from catalog.kit.schemas import Name
 from catalog.products.schemas import ProductStatus
 from catalog.ratelimit.policy import endpoint_limit
 from catalog.search.query import MAX_QUERY_LENGTH, Filters
-from catalog.server.deps import Session
 from catalog.server.roles import Viewer
 from catalog.ui.home import landing
 from catalog.ui.web import UiRoute, render, resources_of
@@ -61,7 +60,6 @@ class SearchLinks:
 @endpoint_limit(per_minute=200, burst=20)  # the API search's own limit: the same engine
 async def search_page(
     request: Request,
-    session: Session,
     actor: Viewer,
     q: Annotated[str | None, Query(max_length=MAX_QUERY_LENGTH)] = None,
     team: Name | None = None,
@@ -86,7 +84,10 @@ async def search_page(
         unavailable = f"Search is not available yet: {exc.details}. Try again in a moment."
     helpful: dict[str, Any] = {"popular": [], "recent": []}
     if found is not None and not found["results"]:
-        helpful = await landing(request, session, actor)
+        # Only an empty result reads the database (its suggestions); the search itself is
+        # answered by the index, like the API's, with no session.
+        async with resources_of(request).read_sessions() as session:
+            helpful = await landing(request, session, actor)
     return render(
         request,
         "search.html",
