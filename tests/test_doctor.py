@@ -44,6 +44,7 @@ CHECK_NAMES = [
     "pool",
     "rate_limits",
     "auth",
+    "ui_sessions",
     "alert_sinks",
     "cache",
     "search_index",
@@ -386,3 +387,22 @@ async def test_search_index_rules(sqlite_url: str, tmp_path: Path) -> None:
     behind = await doctor(database_url=sqlite_url, search_index_dir=index_dir)
     assert behind["search_index"].status == "WARN"
     assert "1 changes not applied yet" in behind["search_index"].detail
+
+
+async def test_ui_sessions_need_one_key_across_hosts(sqlite_url: str, tmp_path: Path) -> None:
+    base: dict[str, Any] = {
+        "database_url": sqlite_url,
+        "enable_auth": True,
+        "search_index_dir": tmp_path,
+    }
+    assert (await doctor(database_url=sqlite_url))["ui_sessions"].status == "PASS"
+    one_host = (await doctor(**base))["ui_sessions"]
+    assert (one_host.status, one_host.detail) == (
+        "PASS",
+        f"signed with {tmp_path / 'ui-session.key'} (this host's workers share it)",
+    )
+    spread = (await doctor(replicas=3, **base))["ui_sessions"]
+    assert spread.status == "WARN"
+    assert "a sign-in holds on one of 3 replicas only" in spread.detail
+    keyed = await doctor(replicas=3, ui_session_secret="k" * 40, **base)
+    assert keyed["ui_sessions"].status == "PASS"

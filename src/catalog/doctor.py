@@ -30,6 +30,8 @@ from sqlalchemy import func, make_url, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from catalog.db.engine import create_engine, pool_size_for
+from catalog.search.directory import default_root
+from catalog.server.ui_session import KEY_FILE
 from catalog.settings import Settings
 
 Status = Literal["PASS", "WARN", "FAIL"]
@@ -306,6 +308,24 @@ async def check_auth(ctx: Context) -> Result:
     return Result("PASS", "auth", "enabled; credentials: " + ", ".join(sources))
 
 
+async def check_ui_sessions(ctx: Context) -> Result:
+    """The web UI's cookies must be signed with one key by every process that serves it."""
+    s = ctx.settings
+    if not s.enable_auth:
+        return Result("PASS", "ui_sessions", "ENABLE_AUTH=false: the web UI needs no sign-in")
+    if s.ui_session_secret:
+        return Result("PASS", "ui_sessions", "signed with CATALOG_UI_SESSION_SECRET")
+    key_file = default_root(s) / KEY_FILE
+    if ctx.replicas > 1:
+        return Result(
+            "WARN",
+            "ui_sessions",
+            f"CATALOG_UI_SESSION_SECRET unset: each host signs with its own {key_file}, so a "
+            f"sign-in holds on one of {ctx.replicas} replicas only: set it",
+        )
+    return Result("PASS", "ui_sessions", f"signed with {key_file} (this host's workers share it)")
+
+
 # --- operations ----------------------------------------------------------------------------
 
 
@@ -493,6 +513,7 @@ CHECKS: tuple[Callable[[Context], Awaitable[Result]], ...] = (
     check_pool,
     check_rate_limits,
     check_auth,
+    check_ui_sessions,
     check_alert_sinks,
     check_cache,
     check_search_index,
