@@ -208,24 +208,6 @@ class SchemaColumnRepository(Repository[ProductSchemaColumn]):
         )
         return set(await self.session.scalars(statement))
 
-    async def coverage(self, product_ids: Iterable[str]) -> dict[str, float]:
-        """Per product with a schema: the share of its columns bound to an element that has a
-        definition and (through its representation) a value domain."""
-        governed = (DataElement.definition != "") & Representation.value_domain_id.is_not(None)
-        statement = (
-            select(
-                ProductSchemaColumn.product_id,
-                func.count(),
-                func.count(DataElement.id).filter(governed),
-            )
-            .outerjoin(DataElement, DataElement.id == ProductSchemaColumn.data_element_id)
-            .outerjoin(Representation, Representation.id == DataElement.representation_id)
-            .where(ProductSchemaColumn.product_id.in_(list(product_ids)))
-            .group_by(ProductSchemaColumn.product_id)
-        )
-        rows = await self.session.execute(statement)
-        return {product_id: good / total for product_id, total, good in rows if total}
-
 
 class LineageRepository(Repository[LineageEdge]):
     model = LineageEdge
