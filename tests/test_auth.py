@@ -337,6 +337,24 @@ async def test_restricted_products_are_visible_to_their_team_and_stewards(
     )
 
 
+async def test_a_restricted_products_schema_is_hidden_from_other_teams(
+    auth_client: AsyncClient,
+) -> None:
+    secret = await create_product(
+        auth_client, team="risk", visibility="restricted", headers=bearer("editor")
+    )
+    url = f"/api/data-products/{secret['id']}/schema"
+    body = {"version": "1.0.0", "columns": [{"name": "limit_id", "physical_type": "bigint"}]}
+    error_of(await auth_client.put(url, json=body, headers=bearer("viewer")), 403)  # role
+    # The finance editor cannot see it, so cannot give it a schema either; a steward can.
+    error_of(await auth_client.put(url, json=body, headers=bearer("editor")), 404)
+    ok(await auth_client.put(url, json=body, headers=bearer("steward")))
+    error_of(await auth_client.get(url, headers=bearer("viewer")), 404)  # finance team
+    error_of(await auth_client.get(url, params={"version": "1.0.0"}, headers=bearer("viewer")), 404)
+    seen = ok(await auth_client.get(url, headers=bearer("viewer2")))  # risk team
+    assert [c["name"] for c in seen["columns"]] == ["limit_id"]
+
+
 async def test_brute_force_guard_locks_out_even_correct_tokens(
     auth_settings: Callable[..., Settings], open_client: Opener
 ) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from catalog.regulatory.diff import MAX_PATH, FieldChange, diff_specs, same_json
+from catalog.kit.spec_diff import MAX_PATH, FieldChange, diff_specs, same_json
 from catalog.regulatory.versions import compare_versions, neighbours
 
 

@@ -1,4 +1,5 @@
-"""HTTP routes of data products: CRUD, bulk, versions, member elements, lineage."""
+"""HTTP routes of data products: CRUD, bulk, versions, dataset schemas, member elements,
+lineage."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
 from catalog.kit.schemas import Name
 from catalog.products import schemas
+from catalog.products.dataset_schema import SchemaService
 from catalog.products.service import ProductService
 from catalog.server.deps import BulkItems, ResourcesDep, Session
 from catalog.server.retrying_route import RetryingRoute
@@ -149,6 +151,32 @@ async def deprecate_version(
 ) -> schemas.VersionOut:
     found = await service(session, actor).deprecate_version(product_id, version, body.reason)
     return schemas.VersionOut.model_validate(found)
+
+
+# --- dataset schema ------------------------------------------------------------------------
+
+
+@router.get(PRODUCT + "/schema", responses=NOT_FOUND)
+async def get_schema(
+    product_id: str,
+    session: Session,
+    actor: Viewer,
+    version: Annotated[
+        str | None,
+        Query(max_length=100, description="A version (or `latest`) whose snapshot to read"),
+    ] = None,
+) -> schemas.SchemaOut:
+    """The current dataset schema, or the one frozen in `version` (404 when it has none)."""
+    return await SchemaService(session, actor).get_schema(product_id, version)
+
+
+@router.put(PRODUCT + "/schema", responses=WRITE_ERRORS)
+async def put_schema(
+    product_id: str, body: schemas.SchemaPut, session: Session, actor: Editor
+) -> schemas.SchemaVersionOut:
+    """Replace the dataset schema: a new version holding it, with the field-level changes
+    since the current one and whether any is breaking. The same columns again are a 409."""
+    return await SchemaService(session, actor).put_schema(product_id, body)
 
 
 # --- member elements -----------------------------------------------------------------------

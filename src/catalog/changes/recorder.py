@@ -32,6 +32,7 @@ from catalog.db.models import (
     DataProductVersion,
     LineageEdge,
     ProductElement,
+    ProductSchemaColumn,
     ProductTag,
     Representation,
 )
@@ -57,7 +58,7 @@ def _owners(obj: object) -> tuple[NodeRef, ...]:
     for label, model in NODE_MODELS.items():
         if isinstance(obj, model):
             return (NodeRef(label, obj.id),)
-    if isinstance(obj, ProductTag | ProductElement):
+    if isinstance(obj, ProductTag | ProductElement | ProductSchemaColumn):
         return (NodeRef("DataProduct", obj.product_id),)
     if isinstance(obj, LineageEdge):
         return (NodeRef(LINEAGE_LABELS[obj.downstream_type], obj.downstream_id),)

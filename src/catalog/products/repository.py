@@ -1,4 +1,4 @@
-"""All SQL of data products, their versions, members and lineage."""
+"""All SQL of data products, their versions, members, schema columns and lineage."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from catalog.db.models import (
     DataProductVersion,
     LineageEdge,
     ProductElement,
+    ProductSchemaColumn,
     ProductTag,
     ProductUsageStats,
+    Representation,
     Tag,
 )
 from catalog.kit.repository import Repository, contains, table_of
@@ -174,6 +176,37 @@ class MemberRepository(Repository[ProductElement]):
             .order_by(DataElement.name)
         )
         return [{"id": r.id, "identifier": r.identifier, "name": r.name} for r in rows]
+
+
+class SchemaColumnRepository(Repository[ProductSchemaColumn]):
+    model = ProductSchemaColumn
+
+    async def current(self, product_id: str) -> list[ProductSchemaColumn]:
+        statement = (
+            select(ProductSchemaColumn)
+            .where(ProductSchemaColumn.product_id == product_id)
+            .order_by(ProductSchemaColumn.position)
+        )
+        return list(await self.session.scalars(statement))
+
+    async def replace(self, product_id: str, columns: list[ProductSchemaColumn]) -> None:
+        """The product's schema becomes `columns` (flushed between, so names may repeat)."""
+        for column in await self.current(product_id):
+            await self.session.delete(column)
+        await self.session.flush()
+        self.session.add_all(columns)
+        await self.session.flush()
+
+    async def governed(self, element_ids: Iterable[str | None]) -> set[str]:
+        """Those of these elements that have a definition and, through their representation,
+        a value domain (what makes a column bound to one "governed")."""
+        statement = (
+            select(DataElement.id)
+            .join(Representation, Representation.id == DataElement.representation_id)
+            .where(DataElement.id.in_([i for i in element_ids if i]))
+            .where(DataElement.definition != "", Representation.value_domain_id.is_not(None))
+        )
+        return set(await self.session.scalars(statement))
 
 
 class LineageRepository(Repository[LineageEdge]):

@@ -175,3 +175,70 @@ class LineageOut(ResponseModel):
     nodes: list[LineageNode]
     edges: list[LineageEdgeOut]
     truncated: bool
+
+
+# --- dataset schemas -----------------------------------------------------------------------
+
+MAX_COLUMNS = 2000  # one request, one snapshot: a bound on both (and on the element lookups)
+
+
+class ColumnIn(RequestModel):
+    """A column of a dataset schema. Without `data_element_id` its data element is the one
+    of the same name (whose representation must have the physical type's data type) or a new
+    draft element."""
+
+    name: Name
+    physical_type: Annotated[Name, Field(max_length=100)]
+    nullable: bool = True
+    primary_key: bool = False
+    default: ShortText | None = None
+    description: LongText = ""
+    tags: Annotated[list[Name], Field(max_length=50)] = []
+    data_element_id: Identifier | None = None
+
+
+def _distinct_names(columns: list[ColumnIn]) -> list[ColumnIn]:
+    seen: set[str] = set()
+    for column in columns:
+        if column.name in seen:
+            raise ValueError(f"column {column.name!r} appears more than once")
+        seen.add(column.name)
+    return columns
+
+
+class SchemaPut(RequestModel):
+    version: SemVer
+    columns: Annotated[
+        list[ColumnIn], Field(min_length=1, max_length=MAX_COLUMNS), AfterValidator(_distinct_names)
+    ]
+    notes: LongText = ""
+
+
+class ColumnOut(ResponseModel):
+    name: str
+    physical_type: str
+    nullable: bool
+    primary_key: bool
+    default: str | None
+    description: str
+    tags: list[str]
+    data_element_id: str | None
+
+
+class SchemaOut(ResponseModel):
+    product_id: str
+    columns: list[ColumnOut]
+    governed_column_coverage: float | None
+
+
+class SchemaChange(ResponseModel):
+    field_path: str
+    change_type: Literal["added", "modified", "removed"]
+    old_value: Any
+    new_value: Any
+    breaking: bool
+
+
+class SchemaVersionOut(VersionOut):
+    changes: list[SchemaChange]
+    breaking: bool

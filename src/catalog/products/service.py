@@ -28,6 +28,7 @@ from catalog.db.models import (
     DataProductVersion,
     LineageEdge,
     ProductElement,
+    ProductSchemaColumn,
 )
 from catalog.identity.principal import Actor, restricted_view, sees
 from catalog.kit.bulk import ItemOutcome, merge_outcomes, parse_items
@@ -40,6 +41,7 @@ from catalog.products.repository import (
     LineageRepository,
     MemberRepository,
     ProductRepository,
+    SchemaColumnRepository,
     VersionRepository,
 )
 from catalog.products.visibility import visible_product
@@ -64,6 +66,7 @@ class ProductService(DomainService):
         self.versions = VersionRepository(session)
         self.members = MemberRepository(session)
         self.lineage = LineageRepository(session)
+        self.columns = SchemaColumnRepository(session)
 
     # --- products ------------------------------------------------------------------------
 
@@ -205,12 +208,17 @@ class ProductService(DomainService):
         return version
 
     async def _snapshot(self, product: DataProduct) -> dict[str, Any]:
-        """The product as it stands: its fields, member elements and tag names."""
-        return {
+        """The product as it stands: its fields, member elements, tag names and (once it has
+        one) its dataset schema."""
+        snapshot: dict[str, Any] = {
             "product": row_dict(product),
             "elements": await self.members.element_names(product.id),
             "tags": await self.products.tag_names(product.id),
         }
+        columns = await self.columns.current(product.id)
+        if columns:
+            snapshot["schema"] = {"columns": [column_dict(column) for column in columns]}
+        return snapshot
 
     async def list_versions(
         self, product_id: str, order: Literal["asc", "desc"]
@@ -351,6 +359,20 @@ class ProductService(DomainService):
             frontier = {_far_end(edge, direction) for edge in edges} - seen - {start}
             seen |= frontier
         return seen
+
+
+def column_dict(column: ProductSchemaColumn) -> dict[str, Any]:
+    """A schema column as snapshots and answers hold it (keyed by `name` for the diff)."""
+    return {
+        "name": column.name,
+        "physical_type": column.physical_type,
+        "nullable": column.nullable,
+        "primary_key": column.primary_key,
+        "default": column.default_value,
+        "description": column.description,
+        "tags": list(column.tags),
+        "data_element_id": column.data_element_id,
+    }
 
 
 def _far_end(edge: LineageEdge, direction: str) -> Node:

@@ -130,6 +130,16 @@ class DataElementRepository(Repository[DataElement]):
         rows = await self.session.scalars(select(DataElement).where(DataElement.id.in_(ids)))
         return {row.id: row for row in rows}
 
+    async def by_names(self, names: Iterable[str]) -> dict[str, tuple[DataElement, str | None]]:
+        """The elements with these names, by name, each with its representation's data type."""
+        statement = (
+            select(DataElement, Representation.data_type)
+            .outerjoin(Representation, Representation.id == DataElement.representation_id)
+            .where(DataElement.name.in_(list(names)))
+        )
+        rows = await self.session.execute(statement)
+        return {element.name: (element, data_type) for element, data_type in rows}
+
     async def get_by_id_or_identifier(self, key: str) -> DataElement | None:
         found = await self.get(key) if len(key) <= 36 else None
         return found or await self.get_by(identifier=key)

@@ -17,7 +17,7 @@ from catalog.kit.schemas import (
     RequestModel,
     ResponseModel,
 )
-from catalog.regulatory.diff import MAX_PATH
+from catalog.kit.spec_diff import MAX_PATH
 
 SchemaStatus = Literal["draft", "approved", "deprecated"]
 assert set(SchemaStatus.__args__) == set(SCHEMA_STATUSES)  # type: ignore[attr-defined]

@@ -33,8 +33,8 @@ from catalog.identity.principal import Actor
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
 from catalog.kit.service import DomainService, must_exist
+from catalog.kit.spec_diff import FieldChange, diff_specs
 from catalog.regulatory import schemas
-from catalog.regulatory.diff import FieldChange, diff_specs
 from catalog.regulatory.repository import ChangeRepository, MappingRepository, SchemaRepository
 from catalog.regulatory.versions import neighbours
 

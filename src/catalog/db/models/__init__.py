@@ -7,7 +7,13 @@ from catalog.db.models.base import Base
 from catalog.db.models.changes import ChangeLog, ChangeLogPosition
 from catalog.db.models.discovery import SearchHistory
 from catalog.db.models.idempotency import IdempotencyKey
-from catalog.db.models.products import DataProduct, DataProductVersion, LineageEdge, ProductElement
+from catalog.db.models.products import (
+    DataProduct,
+    DataProductVersion,
+    LineageEdge,
+    ProductElement,
+    ProductSchemaColumn,
+)
 from catalog.db.models.quality import QualityMeasurement
 from catalog.db.models.registry import (
     DataElement,
@@ -38,6 +44,7 @@ __all__ = [
     "PermissibleValue",
     "ProductElement",
     "ProductRating",
+    "ProductSchemaColumn",
     "ProductTag",
     "ProductUsageStats",
     "ProductViewer",

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -97,6 +98,32 @@ class ProductElement(Base):
     role: Mapped[str | None] = mapped_column(String(100))
     added_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     created_at: Mapped[datetime] = created_at_column()
+
+
+class ProductSchemaColumn(Base):
+    """A column of a product's current dataset schema (one row each, read in `position` order).
+
+    The current schema lives here to be read (and its coverage computed) without opening the
+    latest version's snapshot; every version's snapshot keeps its own copy under `schema`.
+    SET NULL: an element deleted from the registry leaves its column ungoverned, not blocked.
+    """
+
+    __tablename__ = "product_schema_columns"
+    __table_args__ = (UniqueConstraint("product_id", "name"),)
+
+    id: Mapped[str] = id_column()
+    product_id: Mapped[str] = mapped_column(ForeignKey("data_products.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    physical_type: Mapped[str] = mapped_column(String(100))
+    nullable: Mapped[bool] = mapped_column(Boolean, default=True)
+    primary_key: Mapped[bool] = mapped_column(Boolean, default=False)
+    default_value: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    data_element_id: Mapped[str | None] = mapped_column(
+        ForeignKey("data_elements.id", ondelete="SET NULL"), index=True
+    )
 
 
 class LineageEdge(Base):

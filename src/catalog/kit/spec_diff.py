@@ -1,4 +1,8 @@
-"""Field-level differences between two versions of a regulatory specification (pure).
+"""Field-level differences between two versions of a JSON specification (pure).
+
+One implementation for every domain that versions a spec: regulatory specifications and data
+products' dataset schemas (columns keyed by `name`) report their changes and breaking flags
+alike, so it sits in kit, below both.
 
 A spec is a JSON object. Objects are walked key by key. A list of objects is walked as if
 keyed by the first of `LIST_KEYS` (`name`, `id`, `code`, `key`) that every item of both

@@ -1,0 +1,220 @@
+"""Dataset schemas of data products: ordered columns, each bound to a governed data element.
+
+A new schema is a new product version: the columns table holds the current schema (read fast,
+coverage computed in SQL) and the version's snapshot its own copy under `schema`. What changed
+is kit/spec_diff.py's field-level diff, the one the regulatory specs use, so both domains call
+the same things breaking. The diff's vocabulary is `type` and `required`; a column speaks of
+`physical_type` and `nullable`, so columns are projected into it for the diff and the changes
+are mapped back (a column becoming non-nullable is `required` becoming true: breaking).
+
+Each column's element: `data_element_id` when given (it must exist); else the element the
+current schema's column of that name is bound to (a column's type may change, its element
+stays); else the element of the column's name (names are unique in the registry), whose
+representation must have the data type the physical type maps to (409 otherwise: name the
+element by id to bind it anyway); else a new draft element, created through the registry
+service with a concept named after the column and a representation named after the physical
+type (each reused when one of that name exists, as the registry does inline).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from catalog.core.errors import Conflict, NotFound
+from catalog.db.models import DataProductVersion, ProductSchemaColumn
+from catalog.kit.spec_diff import FieldChange, diff_specs, same_json
+from catalog.products import schemas
+from catalog.products.service import ProductService, column_dict
+from catalog.registry.repository import DataElementRepository
+from catalog.registry.schemas import ConceptCreate, DataElementCreate, RepresentationCreate
+from catalog.registry.service import RegistryService
+
+# The registry's data type of a physical type, by its base name (before any "(" size).
+_DATA_TYPES = {
+    "integer": ("int", "integer", "bigint", "smallint", "tinyint", "int2", "int4", "int8"),
+    "decimal": ("decimal", "numeric", "float", "double", "real", "float4", "float8", "number"),
+    "boolean": ("bool", "boolean"),
+    "date": ("date",),
+    "datetime": ("datetime", "timestamp", "timestamptz"),
+}
+_BY_NAME = {name: data_type for data_type, names in _DATA_TYPES.items() for name in names}
+# The object class of the concepts behind elements a schema creates (named after the column,
+# reused by name as the registry's inline concepts are).
+CONCEPT_CLASS = "Dataset column"
+_RENAMED = {"type": "physical_type", "required": "nullable"}
+
+
+def data_type_of(physical_type: str) -> str:
+    """`string` for anything not recognised (varchar, text, json...)."""
+    base = physical_type.split("(", 1)[0].strip().lower()
+    return _BY_NAME.get(base.removesuffix(" precision"), "string")
+
+
+class SchemaService(ProductService):
+    async def get_schema(self, product_id: str, version: str | None) -> schemas.SchemaOut:
+        """The current schema, or the one in `version`'s snapshot (404 when it has none)."""
+        if version is None:
+            await self.get(product_id)
+            columns = [column_dict(c) for c in await self.columns.current(product_id)]
+            if not columns:
+                raise NotFound(f"schema of data product {product_id}", "current")
+        else:
+            found = await self.get_version(product_id, version)
+            columns = (found.snapshot.get("schema") or {}).get("columns") or []
+            if not columns:
+                raise NotFound(f"schema of data product {product_id} in version", version)
+        return await self._answer(product_id, columns)
+
+    async def put_schema(
+        self, product_id: str, body: schemas.SchemaPut
+    ) -> schemas.SchemaVersionOut:
+        """A new version holding `body`'s columns, with what changed since the current schema
+        (none for a product's first schema). The same columns again are a 409."""
+        product = await self.get(product_id)
+        if await self.versions.find(product_id, body.version):
+            raise Conflict(f"version {body.version} of {product.name!r} already exists")
+        old = [column_dict(c) for c in await self.columns.current(product_id)]
+        bound = {c["name"]: c["data_element_id"] for c in old if c["data_element_id"]}
+        element_ids = await self._elements(body.columns, bound)
+        new = [_column(c, element_ids[c.name]) for c in body.columns]
+        if same_json(old, new):
+            raise Conflict("the schema is the current one; nothing to version")
+        changes = schema_changes(old, new) if old else []
+        await self.columns.replace(
+            product_id,
+            [
+                ProductSchemaColumn(product_id=product_id, position=i, **_row(column))
+                for i, column in enumerate(new)
+            ],
+        )
+        version = await self.create_version(
+            product_id, schemas.VersionCreate(version=body.version, description=body.notes)
+        )
+        breaking = any(change.breaking for change in changes)
+        self.audit.record(
+            "update_schema",
+            "data_product",
+            product_id,
+            before={"columns": [c["name"] for c in old]},
+            after={"columns": [c["name"] for c in new], "version": body.version},
+            details={"changes": len(changes), "breaking": breaking},
+        )
+        return _version_out(version, changes, breaking)
+
+    async def _elements(
+        self, columns: list[schemas.ColumnIn], bound: dict[str, str]
+    ) -> dict[str, str]:
+        """Each column's data element id, by column name: the one given, else the one the
+        current schema's column of that name has (its type may change, its element stays),
+        else matched by name and data type, else created as a draft."""
+        elements = DataElementRepository(self.session)
+        given = {c.data_element_id for c in columns if c.data_element_id}
+        unknown = sorted(given - set(await elements.by_ids(given)))
+        if unknown:
+            raise NotFound("data element", unknown[0])
+        ids = {c.name: c.data_element_id or bound.get(c.name) for c in columns}
+        unbound = [c for c in columns if not ids[c.name]]
+        named = await elements.by_names(c.name for c in unbound)
+        missing = []
+        for column in unbound:
+            wanted = data_type_of(column.physical_type)
+            if column.name not in named:
+                missing.append(column)
+                continue
+            element, data_type = named[column.name]
+            if data_type != wanted:
+                raise Conflict(
+                    f"data element {column.name!r} is of data type {data_type or 'none'}, "
+                    f"column type {column.physical_type!r} is {wanted}; give its "
+                    "data_element_id to bind it anyway, or rename the column"
+                )
+            ids[column.name] = element.id
+        ids.update(await self._create_elements(missing))
+        return {name: element_id for name, element_id in ids.items() if element_id}
+
+    async def _create_elements(self, columns: list[schemas.ColumnIn]) -> dict[str, str]:
+        items = [
+            DataElementCreate(
+                name=column.name,
+                data_element_concept=ConceptCreate(
+                    name=column.name, object_class=CONCEPT_CLASS, property=column.name
+                ),
+                representation=RepresentationCreate(
+                    name=column.physical_type.lower(),
+                    data_type=data_type_of(column.physical_type),  # type: ignore[arg-type]
+                ),
+            )
+            for column in columns
+        ]
+        outcomes = await RegistryService(self.session, self.actor).create_elements(items)
+        for outcome in outcomes:
+            if outcome.error is not None:
+                raise outcome.error
+        return {c.name: o.id for c, o in zip(columns, outcomes, strict=True) if o.id}
+
+    async def _answer(self, product_id: str, columns: list[dict[str, Any]]) -> schemas.SchemaOut:
+        governed = await self.columns.governed(c["data_element_id"] for c in columns)
+        share = sum(1 for c in columns if c["data_element_id"] in governed) / len(columns)
+        return schemas.SchemaOut(
+            product_id=product_id,
+            columns=[schemas.ColumnOut.model_validate(c) for c in columns],
+            governed_column_coverage=share,
+        )
+
+
+def schema_changes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[FieldChange]:
+    """kit/spec_diff.py's changes between two column lists, in the columns' own words."""
+    changes = diff_specs(
+        {"columns": [_diffable(c) for c in old]}, {"columns": [_diffable(c) for c in new]}
+    )
+    return [_spoken(change) for change in changes]
+
+
+def _diffable(column: dict[str, Any]) -> dict[str, Any]:
+    projected = {k: v for k, v in column.items() if k not in ("physical_type", "nullable")}
+    return projected | {"type": column["physical_type"], "required": not column["nullable"]}
+
+
+def _spoken(change: FieldChange) -> FieldChange:
+    head, _, last = change.field_path.rpartition(".")
+    old, new = change.old_value, change.new_value
+    if last == "required" and head.count(".") == 1:
+        old, new = _negated(old), _negated(new)
+    path = f"{head}.{_RENAMED[last]}" if last in _RENAMED and head.count(".") == 1 else None
+    return FieldChange(
+        path or change.field_path,
+        change.change_type,
+        _undiffable(old),
+        _undiffable(new),
+        change.breaking,
+    )
+
+
+def _negated(value: Any) -> Any:
+    return (not value) if isinstance(value, bool) else value
+
+
+def _undiffable(value: Any) -> Any:
+    """A whole column (added or removed) back in the column's own fields."""
+    if not (isinstance(value, dict) and "type" in value and "required" in value):
+        return value
+    rest = {k: v for k, v in value.items() if k not in ("type", "required")}
+    return rest | {"physical_type": value["type"], "nullable": not value["required"]}
+
+
+def _column(column: schemas.ColumnIn, element_id: str | None) -> dict[str, Any]:
+    return column.model_dump(exclude={"data_element_id"}) | {"data_element_id": element_id}
+
+
+def _row(column: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in column.items() if k != "default"} | {
+        "default_value": column["default"]
+    }
+
+
+def _version_out(
+    version: DataProductVersion, changes: list[FieldChange], breaking: bool
+) -> schemas.SchemaVersionOut:
+    base = schemas.VersionOut.model_validate(version).model_dump()
+    listed = [schemas.SchemaChange.model_validate(change) for change in changes]
+    return schemas.SchemaVersionOut(**base, changes=listed, breaking=breaking)
