@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 from typing import Annotated, Any, Literal, get_args
-from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
@@ -31,7 +30,7 @@ from catalog.server.roles import Viewer
 from catalog.tags.schemas import TagOut
 from catalog.tags.service import TagService
 from catalog.tags.tree import Forest
-from catalog.ui.web import UiRoute, render
+from catalog.ui.web import PageLinks, UiRoute, render
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
 PAGE_SIZE = 25
@@ -95,11 +94,7 @@ async def regulatory_page(
     status: regulatory_schemas.SchemaStatus | None = None,
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> Response:
-    current: dict[str, Any] = {"regulatory_type": regulatory_type, "status": status}
-
-    def link(**changes: Any) -> str:
-        kept = {k: v for k, v in ({**current, **changes}).items() if v not in (None, "", 0)}
-        return "/ui/regulatory" + ("?" + urlencode(kept) if kept else "")
+    link = PageLinks("/ui/regulatory", {"regulatory_type": regulatory_type, "status": status})
 
     rows, total = await RegulatoryService(session, actor).list_schemas(
         PageParams(limit=PAGE_SIZE, offset=offset), regulatory_type, status

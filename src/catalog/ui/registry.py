@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal, get_args
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -21,7 +20,7 @@ from catalog.registry import schemas
 from catalog.registry.service import RegistryService
 from catalog.server.deps import Session
 from catalog.server.roles import Viewer
-from catalog.ui.web import UiRoute, render
+from catalog.ui.web import PageLinks, UiRoute, render
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
 PAGE_SIZE = 25
@@ -49,15 +48,8 @@ async def registry_page(
     q = (q or "").strip() or None
     if kind != "elements":
         status = None  # only elements have a registration status
-    current: dict[str, Any] = {"kind": kind, "q": q, "status": status, "offset": offset}
-
-    def link(**changes: Any) -> str:
-        """This listing with some parameters changed (None drops one)."""
-        merged = {**current, **changes}
-        kept = {k: v for k, v in merged.items() if v not in (None, "", 0)}
-        if kept.get("kind") == "elements":
-            del kept["kind"]
-        return "/ui/registry" + ("?" + urlencode(kept) if kept else "")
+    current = {"kind": kind, "q": q, "status": status, "offset": offset}
+    link = PageLinks("/ui/registry", current, {"kind": "elements"})
 
     registry = RegistryService(session, actor)
     page = PageParams(limit=PAGE_SIZE, offset=offset)

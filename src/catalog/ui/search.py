@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote_plus
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
@@ -19,7 +18,7 @@ from catalog.ratelimit.policy import endpoint_limit
 from catalog.search.query import MAX_QUERY_LENGTH, Filters
 from catalog.server.roles import Viewer
 from catalog.ui.home import landing
-from catalog.ui.web import UiRoute, render, resources_of
+from catalog.ui.web import PageLinks, UiRoute, render, resources_of
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False)
 PAGE_SIZE = 20
@@ -31,29 +30,6 @@ def searches(request: Request, actor: Actor) -> SearchService:
     return SearchService(
         actor, resources.settings, resources.search_history, resources.cache, resources.search_index
     )
-
-
-class SearchLinks:
-    """Links to this search with some parameters changed (None drops one): a page has ~80
-    (facet values, tags, pages), so each parameter is encoded once, not once per link."""
-
-    def __init__(self, current: dict[str, Any]) -> None:
-        self.current = current
-        self.encoded = {key: self._pair(key, value) for key, value in current.items()}
-
-    @staticmethod
-    def _pair(key: str, value: Any) -> str | None:
-        if value in (None, "", 0) or (key == "sort_by" and value == "relevance"):
-            return None
-        return f"{key}={quote_plus(str(value))}"
-
-    def __call__(self, **changes: Any) -> str:
-        pairs = [
-            self._pair(key, changes[key]) if key in changes else encoded
-            for key, encoded in self.encoded.items()
-        ]
-        query = "&".join(pair for pair in pairs if pair)
-        return "/ui/search" + ("?" + query if query else "")
 
 
 @router.get("/ui/search")
@@ -71,7 +47,8 @@ async def search_page(
 ) -> Response:
     q = (q or "").strip() or None
     filters = {"team": team, "category": category, "status": status, "tag": tag}
-    link = SearchLinks({"q": q, **filters, "sort_by": sort_by, "offset": offset})
+    current = {"q": q, **filters, "sort_by": sort_by, "offset": offset}
+    link = PageLinks("/ui/search", current, {"sort_by": "relevance"})
 
     found: dict[str, Any] | None = None
     unavailable = ""
