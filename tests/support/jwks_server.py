@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.http_server import LocalHttpServer
 
 
 class JwksServer:
@@ -22,31 +24,21 @@ class JwksServer:
         self.delay_s = 0.0  # how long each answer takes
         self.requests = 0
         self._count_lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
-        self.port = int(self._httpd.server_address[1])
+        self._server = LocalHttpServer(self._handler())
+        self.port = self._server.port
         self.url = f"http://127.0.0.1:{self.port}/.well-known/jwks.json"
-        self._thread: threading.Thread | None = None
 
     def serve(self, *keys: dict[str, Any]) -> None:
         self.document = {"keys": list(keys)}
         self.status, self.body = 200, None
 
     def start(self) -> JwksServer:
-        # A short poll interval: shutdown() waits for the loop to notice it.
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
         """Stop answering and close the port: the connection is refused from now on."""
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(5)
-            self._thread = None
-        self._httpd.server_close()
+        self._server.stop()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self

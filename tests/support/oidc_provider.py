@@ -22,13 +22,15 @@ import json
 import secrets
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+
+from tests.support.http_server import LocalHttpServer
 
 
 class OidcProvider:
@@ -49,31 +51,22 @@ class OidcProvider:
         self.token_requests: list[dict[str, str]] = []
         self._codes: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
-        self.port = int(self._httpd.server_address[1])
+        self._server = LocalHttpServer(self._handler())
+        self.port = self._server.port
         self.issuer = f"http://127.0.0.1:{self.port}"
         self.jwks_url = f"{self.issuer}/jwks"
         public = dict(RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True))
         self.jwks_document: dict[str, Any] = {
             "keys": [public | {"kid": self.kid, "use": "sig", "alg": "RS256"}]
         }
-        self._thread: threading.Thread | None = None
 
     def start(self) -> OidcProvider:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
         """Stop answering and close the port: connections are refused from now on."""
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(5)
-            self._thread = None
-        self._httpd.server_close()
+        self._server.stop()
 
     def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid})

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.http_server import LocalHttpServer
 
 
 class Receiver:
@@ -15,19 +17,13 @@ class Receiver:
         self.status = 200
         self.attempts = 0
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
-        self.port = int(self._httpd.server_address[1])
+        self._server = LocalHttpServer(self._handler())
+        self.port = self._server.port
         self.url = f"http://127.0.0.1:{self.port}/hook"
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
+        self._server.start()
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._thread.join(5)
-        self._httpd.server_close()
+        self._server.stop()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         receiver = self
