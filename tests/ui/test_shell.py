@@ -354,3 +354,19 @@ async def test_cookies_are_secure_behind_a_trusted_https_proxy(
         )
         assert answer.status_code == 303
         assert ("Secure" in answer.headers["set-cookie"]) is secure, answer.headers
+
+
+async def test_workers_of_one_host_share_the_signing_key(
+    sqlite_url: str, tokens_file: Path, open_client: Opener, search_index_dir: Path
+) -> None:
+    # Two apps with one search index directory: the workers of one host.
+    first = await auth_app(sqlite_url, tokens_file, open_client)
+    second = await auth_app(sqlite_url, tokens_file, open_client)
+    await sign_in(first, TOKENS["viewer"][0])
+    key_file = search_index_dir / "ui-session.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in search_index_dir.iterdir() if p.name.startswith("ui-")] == [
+        "ui-session.key"
+    ]  # no draft left behind
+    second.cookies.set("catalog_session", first.cookies["catalog_session"], path="/ui")
+    assert (await second.get("/ui/")).status_code == 200

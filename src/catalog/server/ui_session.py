@@ -80,20 +80,25 @@ def session_secret(settings: Settings) -> bytes:
 
 
 def _key_from_file(path: Path) -> bytes:
-    """The host's key, created by whichever worker comes first (O_EXCL: one wins)."""
+    """The host's key, created by whichever worker comes first. The key is written to a file
+    of this process's own and then hard-linked into place, which fails if the name exists: the
+    file appears complete or not at all, so no worker ever reads a half-written key."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
+    if not path.exists():
+        draft = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48))
-    for _ in range(100):  # another worker may be between creating and writing it
-        key = path.read_text().strip()
-        if key:
-            return key.encode()
-    raise RuntimeError(f"{path} is empty: delete it, or set CATALOG_UI_SESSION_SECRET")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another worker's key won
+        finally:
+            draft.unlink()
+    key = path.read_text().strip()
+    if not key:
+        raise RuntimeError(f"{path} is empty: delete it, or set CATALOG_UI_SESSION_SECRET")
+    return key.encode()
 
 
 class SessionCodec:
