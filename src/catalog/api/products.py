@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from catalog.api.graph import for_request
 from catalog.conditional.etags import IfMatch
@@ -16,6 +16,7 @@ from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import Fields, page_of
 from catalog.kit.schemas import Name
 from catalog.products import schemas
+from catalog.products.column_lineage import ColumnLineageService
 from catalog.products.dataset_schema import SchemaService
 from catalog.products.service import ProductService
 from catalog.server.deps import BulkItems, ResourcesDep, Session
@@ -177,6 +178,28 @@ async def put_schema(
     """Replace the dataset schema: a new version holding it, with the field-level changes
     since the current one and whether any is breaking. The same columns again are a 409."""
     return await SchemaService(session, actor).put_schema(product_id, body)
+
+
+@router.get(PRODUCT + "/schema/columns/{column}/lineage", responses=NOT_FOUND)
+async def get_column_lineage(
+    product_id: str,
+    column: Annotated[str, Path(max_length=200)],
+    session: Session,
+    actor: Viewer,
+    resources: ResourcesDep,
+    direction: schemas.Direction = "both",
+    depth: int = Query(3, ge=1, le=50, description="Levels to follow (capped by settings)"),
+) -> schemas.ColumnLineageOut:
+    """The columns this column is computed from (upstream), those computed from it
+    (downstream) or both, from OpenLineage's column lineage; `truncated` says more exists."""
+    settings = resources.settings
+    return await ColumnLineageService(session, actor).column_lineage(
+        product_id,
+        column,
+        direction,
+        min(depth, settings.lineage_max_depth),
+        settings.lineage_max_nodes,
+    )
 
 
 # --- member elements -----------------------------------------------------------------------

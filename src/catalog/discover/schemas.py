@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from pydantic import Field
+
 from catalog.kit.schemas import Identifier, RequestModel, ResponseModel
 from catalog.products.schemas import ProductHeading
 
@@ -39,6 +41,9 @@ class _Card(ResponseModel):
     tags: list[str]
     latest_version: str | None
     quality_score: float | None
+    governed_column_coverage: float | None = Field(
+        None, description="Share of schema columns that are governed (none without a schema)"
+    )
     usage: UsageSummary
     updated_at: datetime
 

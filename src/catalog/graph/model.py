@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from catalog.changes.refs import LABELS, LINEAGE_LABELS, Label, NodeRef
+from catalog.db.models import LineageEdge
 
 __all__ = ["LABELS", "LINEAGE_LABELS", "Label", "NodeRef"]  # the change log's names, shared
 
@@ -86,3 +87,12 @@ class GraphPath:
 
     nodes: list[FoundNode]
     edges: list[Edge]
+
+
+def lineage_props(edge: LineageEdge) -> dict[str, Any]:
+    """A DERIVED_FROM edge's properties: its relationship, and the job that drew it if any
+    (absent rather than null: Cypher stores drop null properties)."""
+    props: dict[str, Any] = {"relationship": edge.relationship}
+    if edge.job:
+        props["job"] = edge.job
+    return props

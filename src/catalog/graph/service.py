@@ -153,6 +153,7 @@ class GraphService:
                     downstream_type=LINEAGE_KINDS[e.source.label],  # type: ignore[arg-type]
                     downstream_id=e.source.id,
                     relationship=str(e.props.get("relationship") or "feeds"),
+                    job=e.props.get("job"),
                 )
                 for e in found.edges
             ],

@@ -24,6 +24,7 @@ from catalog.graph.model import (
     NodeRef,
     NodeState,
     RelType,
+    lineage_props,
 )
 from catalog.graph.repository import SnapshotRepository
 
@@ -169,7 +170,7 @@ async def _lineage_edges(
             "DERIVED_FROM",
             NodeRef(label, edge.downstream_id),
             NodeRef(LINEAGE_LABELS[edge.upstream_type], edge.upstream_id),
-            relationship=edge.relationship,
+            **lineage_props(edge),
         )
         for edge in await repository.lineage_of(LINEAGE_KINDS[label], ids)
     ]

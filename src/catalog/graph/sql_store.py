@@ -36,6 +36,7 @@ from catalog.graph.model import (
     NodeState,
     RelType,
     Subgraph,
+    lineage_props,
 )
 from catalog.graph.repository import NAME_COLUMNS
 from catalog.graph.traversal import edge_key, neighbour_walk, shortest_path
@@ -234,7 +235,7 @@ def _derived_from(row: LineageEdge) -> Edge:
         "DERIVED_FROM",
         NodeRef(LINEAGE_LABELS[row.downstream_type], row.downstream_id),
         NodeRef(LINEAGE_LABELS[row.upstream_type], row.upstream_id),
-        {"relationship": row.relationship},
+        lineage_props(row),
     )
 
 

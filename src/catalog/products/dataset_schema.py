@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import semver
+
 from catalog.core.errors import Conflict, NotFound
 from catalog.db.models import DataProductVersion, ProductSchemaColumn
 from catalog.kit.spec_diff import FieldChange, diff_specs, same_json
@@ -73,13 +75,29 @@ class SchemaService(ProductService):
         product = await self.get(product_id)
         if await self.versions.find(product_id, body.version):
             raise Conflict(f"version {body.version} of {product.name!r} already exists")
+        versioned = await self.apply_schema(product_id, body.columns, body.notes, body.version)
+        if versioned is None:
+            raise Conflict("the schema is the current one; nothing to version")
+        return versioned
+
+    async def apply_schema(
+        self,
+        product_id: str,
+        columns: list[schemas.ColumnIn],
+        notes: str,
+        version: str | None = None,
+    ) -> schemas.SchemaVersionOut | None:
+        """Make `columns` the product's schema in a new version (`version`, or by default the
+        next one its changes call for: major when breaking, else minor, 1.0.0 for the first);
+        None, writing nothing, when they are the current schema already."""
         old = [column_dict(c) for c in await self.columns.current(product_id)]
         bound = {c["name"]: c["data_element_id"] for c in old if c["data_element_id"]}
-        element_ids = await self._elements(body.columns, bound)
-        new = [_column(c, element_ids[c.name]) for c in body.columns]
+        element_ids = await self._elements(columns, bound)
+        new = [_column(c, element_ids[c.name]) for c in columns]
         if same_json(old, new):
-            raise Conflict("the schema is the current one; nothing to version")
+            return None
         changes = schema_changes(old, new) if old else []
+        breaking = any(change.breaking for change in changes)
         await self.columns.replace(
             product_id,
             [
@@ -87,19 +105,27 @@ class SchemaService(ProductService):
                 for i, column in enumerate(new)
             ],
         )
-        version = await self.create_version(
-            product_id, schemas.VersionCreate(version=body.version, description=body.notes)
+        await self.columns.refresh_coverage(product_id)
+        chosen = version or await self._next_version(product_id, breaking)
+        created = await self.create_version(
+            product_id, schemas.VersionCreate(version=chosen, description=notes)
         )
-        breaking = any(change.breaking for change in changes)
         self.audit.record(
             "update_schema",
             "data_product",
             product_id,
             before={"columns": [c["name"] for c in old]},
-            after={"columns": [c["name"] for c in new], "version": body.version},
+            after={"columns": [c["name"] for c in new], "version": chosen},
             details={"changes": len(changes), "breaking": breaking},
         )
-        return _version_out(version, changes, breaking)
+        return _version_out(created, changes, breaking)
+
+    async def _next_version(self, product_id: str, breaking: bool) -> str:
+        versions = await self.versions.for_product(product_id)
+        if not versions:
+            return "1.0.0"
+        top = max(semver.Version.parse(v.version).finalize_version() for v in versions)
+        return str(top.bump_major() if breaking else top.bump_minor())
 
     async def _elements(
         self, columns: list[schemas.ColumnIn], bound: dict[str, str]

@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import Select, bindparam, delete, func, insert, or_, select, tuple_, update
 
+from catalog.cache.invalidation import mark_stale, product_scope
 from catalog.changes.recorder import touch
 from catalog.changes.refs import NodeRef
+from catalog.core.ids import new_id
+from catalog.core.time import utcnow
+from catalog.db import coverage
 from catalog.db.models import (
+    ColumnLineageEdge,
     DataElement,
     DataProduct,
     DataProductVersion,
@@ -22,6 +27,9 @@ from catalog.db.models import (
     Tag,
 )
 from catalog.kit.repository import Repository, contains, table_of
+
+# Values per `IN (...)` list: well under SQLite's 32,766 bound parameters and asyncpg's 32,767.
+IN_CHUNK = 5000
 
 
 class ProductRepository(Repository[DataProduct]):
@@ -91,6 +99,21 @@ class ProductRepository(Repository[DataProduct]):
             await self.session.scalars(select(DataProduct.name).where(DataProduct.name.in_(wanted)))
         )
 
+    async def by_source_refs(self, refs: Iterable[str]) -> Sequence[DataProduct]:
+        wanted = list(set(refs))
+        found: list[DataProduct] = []
+        for start in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[start : start + IN_CHUNK]
+            statement = select(DataProduct).where(DataProduct.source_ref.in_(chunk))
+            found += (await self.session.scalars(statement)).all()
+        return found
+
+    async def set_source_refs(self, ids_by_ref: dict[str, str]) -> None:
+        await self.session.execute(
+            update(table_of(DataProduct)).where(table_of(DataProduct).c.id == bindparam("pid")),
+            [{"pid": pid, "source_ref": ref} for ref, pid in ids_by_ref.items()],
+        )
+
     async def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
         """Products and their (zeroed) usage rows, one multi-row INSERT each."""
         if not rows:
@@ -119,6 +142,15 @@ class ProductRepository(Repository[DataProduct]):
         )
 
     async def delete_lineage_of(self, node_type: str, node_id: str) -> None:
+        if node_type == "product":  # (the foreign keys cascade too; SQLite may have them off)
+            await self.session.execute(
+                delete(ColumnLineageEdge).where(
+                    or_(
+                        ColumnLineageEdge.upstream_product_id == node_id,
+                        ColumnLineageEdge.downstream_product_id == node_id,
+                    )
+                )
+            )
         await self.session.execute(
             delete(LineageEdge).where(
                 or_(
@@ -197,6 +229,11 @@ class SchemaColumnRepository(Repository[ProductSchemaColumn]):
         self.session.add_all(columns)
         await self.session.flush()
 
+    async def refresh_coverage(self, product_id: str) -> None:
+        await coverage.refresh_products(self.session, [product_id])
+        mark_stale(self.session, product_scope(product_id))
+        touch(self.session, NodeRef("DataProduct", product_id))
+
     async def governed(self, element_ids: Iterable[str | None]) -> set[str]:
         """Those of these elements that have a definition and, through their representation,
         a value domain (what makes a column bound to one "governed")."""
@@ -234,3 +271,59 @@ class LineageRepository(Repository[LineageEdge]):
             downstream_type=downstream[0],
             downstream_id=downstream[1],
         )
+
+
+class ColumnLineageRepository(Repository[ColumnLineageEdge]):
+    model = ColumnLineageEdge
+
+    async def add_missing(self, rows: list[dict[str, Any]]) -> int:
+        """Insert the edges of `rows` not stored yet (by their four ends); how many."""
+        ends = {_ends(row): row for row in rows}
+        downstream = {row["downstream_product_id"] for row in rows}
+        existing = await self.session.execute(
+            select(
+                ColumnLineageEdge.upstream_product_id,
+                ColumnLineageEdge.upstream_column,
+                ColumnLineageEdge.downstream_product_id,
+                ColumnLineageEdge.downstream_column,
+            ).where(ColumnLineageEdge.downstream_product_id.in_(downstream))
+        )
+        for found in existing:
+            ends.pop(tuple(found), None)
+        if ends:
+            now = utcnow()
+            await self.session.execute(
+                insert(table_of(ColumnLineageEdge)),
+                [row | {"id": new_id(), "created_at": now} for row in ends.values()],
+            )
+            touch(self.session, *(NodeRef("DataProduct", end[2]) for end in ends))
+        return len(ends)
+
+    async def step(
+        self, columns: Iterable[tuple[str, str]], direction: str
+    ) -> Sequence[ColumnLineageEdge]:
+        """The edges one step from these (product id, column) ends: into them (upstream) or
+        out of them (downstream)."""
+        keys = list(columns)
+        if not keys:
+            return []
+        if direction == "upstream":
+            ends = tuple_(
+                ColumnLineageEdge.downstream_product_id, ColumnLineageEdge.downstream_column
+            )
+        else:
+            ends = tuple_(ColumnLineageEdge.upstream_product_id, ColumnLineageEdge.upstream_column)
+        found: list[ColumnLineageEdge] = []
+        for start in range(0, len(keys), IN_CHUNK):
+            statement = select(ColumnLineageEdge).where(ends.in_(keys[start : start + IN_CHUNK]))
+            found += (await self.session.scalars(statement)).all()
+        return found
+
+
+def _ends(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        row["upstream_product_id"],
+        row["upstream_column"],
+        row["downstream_product_id"],
+        row["downstream_column"],
+    )

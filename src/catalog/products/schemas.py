@@ -93,6 +93,12 @@ class ProductOut(ProductHeading):
     status: ProductStatus
     visibility: Visibility
     metadata: StoredMetadata
+    source_ref: str | None = Field(
+        description="Where the crawler or OpenLineage found it (none when made by hand)"
+    )
+    governed_column_coverage: float | None = Field(
+        description="Share of schema columns bound to a defined element with a value domain"
+    )
     revision: int
     created_by: str | None
     created_at: datetime
@@ -166,6 +172,7 @@ class LineageEdgeOut(ResponseModel):
     downstream_type: NodeType
     downstream_id: str
     relationship: str
+    job: str | None = Field(description="The OpenLineage job that drew it, if one did")
 
 
 class LineageOut(ResponseModel):
@@ -242,3 +249,32 @@ class SchemaChange(ResponseModel):
 class SchemaVersionOut(VersionOut):
     changes: list[SchemaChange]
     breaking: bool
+
+
+# --- column lineage ------------------------------------------------------------------------
+
+
+class ColumnNode(ResponseModel):
+    product_id: str
+    product_name: str
+    column: str
+    depth: int
+
+
+class ColumnEdgeOut(ResponseModel):
+    upstream_product_id: str
+    upstream_column: str
+    downstream_product_id: str
+    downstream_column: str
+    transformation: str
+    job: str | None
+
+
+class ColumnLineageOut(ResponseModel):
+    product_id: str
+    column: str
+    direction: Direction
+    depth: int
+    nodes: list[ColumnNode]
+    edges: list[ColumnEdgeOut]
+    truncated: bool

@@ -8,8 +8,10 @@ from typing import Any
 from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import selectinload
 
+from catalog.cache.invalidation import mark_stale, product_scope
 from catalog.changes.recorder import touch
 from catalog.changes.refs import NodeRef
+from catalog.db import coverage
 from catalog.db.models import (
     DataElement,
     DataElementConcept,
@@ -19,7 +21,7 @@ from catalog.db.models import (
     SchemaProductMapping,
     ValueDomain,
 )
-from catalog.db.models.products import DataProduct
+from catalog.db.models.products import DataProduct, ProductSchemaColumn
 from catalog.kit.repository import Repository, contains, table_of
 
 REFERRERS_SHOWN = 20
@@ -99,6 +101,28 @@ class RepresentationRepository(Repository[Representation]):
 
 class DataElementRepository(Repository[DataElement]):
     model = DataElement
+
+    async def schema_products(self, element_id: str) -> list[str]:
+        """The products whose schema has a column bound to this element."""
+        statement = select(ProductSchemaColumn.product_id).where(
+            ProductSchemaColumn.data_element_id == element_id
+        )
+        return list(set(await self.session.scalars(statement)))
+
+    async def refresh_coverage(
+        self,
+        *,
+        elements: Iterable[str] = (),
+        representations: Iterable[str] = (),
+        products: Iterable[str] = (),
+    ) -> None:
+        """Products whose governed column coverage these changed get it recomputed (and are
+        re-cached and re-indexed)."""
+        ids = await coverage.refresh_for_elements(self.session, elements)
+        ids += await coverage.refresh_for_representations(self.session, representations)
+        ids += await coverage.refresh_products(self.session, products)
+        mark_stale(self.session, *(product_scope(i) for i in ids))
+        touch(self.session, *(NodeRef("DataProduct", i) for i in ids))
 
     def list_statement(
         self,

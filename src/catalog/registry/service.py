@@ -233,7 +233,9 @@ class RegistryService(DomainService):
             self.representations, "representation", changes.get("name"), representation.name
         )
         await self._require_domain(changes.get("value_domain_id"))
-        return await self._update("representation", representation, changes)
+        updated = await self._update("representation", representation, changes)
+        await self.elements.refresh_coverage(representations=[representation.id])
+        return updated
 
     async def delete_representation(
         self, representation_id: str, if_match: str | None = None
@@ -464,7 +466,9 @@ class RegistryService(DomainService):
             raise NotFound("representation", representation_id)
         if changes and element.registration_status == "published":
             changes["version"] = element.version + 1  # a published element's change is visible
-        return await self._update("data_element", element, changes)
+        updated = await self._update("data_element", element, changes)
+        await self.elements.refresh_coverage(elements=[element.id])
+        return updated
 
     async def transition_element(self, element_id: str, action: str) -> DataElement:
         element = await self.get_element(element_id)
@@ -496,4 +500,6 @@ class RegistryService(DomainService):
         ] + [("schema_mapping", i, n) for i, n in await self.elements.mapping_referrers(element.id)]
         if referrers:
             raise still_referenced(f"data element {element.name!r}", referrers)
+        bound_to = await self.elements.schema_products(element.id)
         await self._delete("data_element", element)
+        await self.elements.refresh_coverage(products=bound_to)

@@ -98,6 +98,7 @@ class ProductSource:
     members: list[Member] = field(default_factory=list)
     versions: list[Version] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
+    governed_column_coverage: float | None = None
 
 
 def latest_version(versions: Sequence[Version]) -> str | None:
@@ -161,6 +162,7 @@ def product_document(
         "tags": direct,
         "latest_version": latest_version(source.versions),
         "quality_score": quality,
+        "governed_column_coverage": source.governed_column_coverage,
         "usage": usage.answer(),
         "updated_at": updated.isoformat().replace("+00:00", "Z"),
     }

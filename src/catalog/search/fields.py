@@ -32,7 +32,7 @@ from typing import Final
 
 import tantivy
 
-FORMAT: Final = 1
+FORMAT: Final = 2  # 2: results carry governed_column_coverage
 
 TEXT_ANALYZER: Final = "catalog_text"
 PREFIX_ANALYZER: Final = "catalog_name_prefix"

@@ -43,6 +43,7 @@ class SourceRepository(Repository[DataProduct]):
                 DataProduct.status,
                 DataProduct.visibility,
                 DataProduct.updated_at,
+                DataProduct.governed_column_coverage,
             ).where(DataProduct.id.in_(wanted))
         )
         found = {row.id: ProductSource(**row._asdict()) for row in rows}

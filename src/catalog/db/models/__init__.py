@@ -7,7 +7,9 @@ from catalog.db.models.base import Base
 from catalog.db.models.changes import ChangeLog, ChangeLogPosition
 from catalog.db.models.discovery import SearchHistory
 from catalog.db.models.idempotency import IdempotencyKey
+from catalog.db.models.ingestion import IngestionRun, LineageEventRecord
 from catalog.db.models.products import (
+    ColumnLineageEdge,
     DataProduct,
     DataProductVersion,
     LineageEdge,
@@ -34,13 +36,16 @@ __all__ = [
     "Base",
     "ChangeLog",
     "ChangeLogPosition",
+    "ColumnLineageEdge",
     "DataElement",
     "DataElementConcept",
     "DataProduct",
     "DataProductVersion",
     "IdempotencyKey",
+    "IngestionRun",
     "LangExtractAuditTrail",
     "LineageEdge",
+    "LineageEventRecord",
     "PermissibleValue",
     "ProductElement",
     "ProductRating",

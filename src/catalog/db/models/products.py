@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -28,6 +29,8 @@ from catalog.db.models.base import (
 )
 from catalog.db.types import JSONType, UTCDateTime
 
+SOURCE_REF_LENGTH = 500
+
 PRODUCT_STATUSES = ("draft", "published", "deprecated")
 VISIBILITIES = ("public", "internal", "restricted")
 LINEAGE_NODE_TYPES = ("product", "element")
@@ -42,6 +45,9 @@ class DataProduct(Base):
         Index("idx_data_products_category", "category"),
         Index("idx_data_products_status", "status"),
         Index("idx_data_products_updated_at", "updated_at"),
+        # An index, not a constraint: SQLite adds it without rebuilding the table (and the
+        # graph's views over it).
+        Index("uq_data_products_source_ref", "source_ref", unique=True),
     )
 
     id: Mapped[str] = id_column()
@@ -53,6 +59,11 @@ class DataProduct(Base):
     status: Mapped[str] = mapped_column(String(20), default="draft")
     visibility: Mapped[str] = mapped_column(String(20), default="public")
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    # Where a crawled or OpenLineage-named product lives (kit/dataset_refs.py), so the next
+    # crawl or event finds it again; None for products made by hand.
+    source_ref: Mapped[str | None] = mapped_column(String(SOURCE_REF_LENGTH))
+    # Share of its schema's columns that are governed (db/coverage.py), None without a schema.
+    governed_column_coverage: Mapped[float | None] = mapped_column(Float)
     # Bumped on every change: the ETag, and the guard against lost updates (If-Match).
     revision: Mapped[int] = mapped_column(Integer, default=1)
     created_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
@@ -144,5 +155,41 @@ class LineageEdge(Base):
     downstream_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     relationship: Mapped[str] = mapped_column(String(50), default="feeds")
     description: Mapped[str] = mapped_column(Text, default="")
+    # The OpenLineage job whose run drew this edge (`namespace/name`), None when made by hand.
+    job: Mapped[str | None] = mapped_column(String(SOURCE_REF_LENGTH))
     created_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class ColumnLineageEdge(Base):
+    """`upstream_column` of one product feeds `downstream_column` of another (or the same).
+
+    Columns are named, not referenced by row: a product's schema columns are rewritten with each
+    schema version, and the lineage of `orders.amount` outlives them while the name stays.
+    """
+
+    __tablename__ = "column_lineage_edges"
+    __table_args__ = (
+        UniqueConstraint(
+            "upstream_product_id",
+            "upstream_column",
+            "downstream_product_id",
+            "downstream_column",
+            name="uq_column_lineage_edges",  # the generated name is longer than PostgreSQL's 63
+        ),
+        Index("idx_column_lineage_downstream", "downstream_product_id", "downstream_column"),
+    )
+
+    id: Mapped[str] = id_column()
+    upstream_product_id: Mapped[str] = mapped_column(
+        ForeignKey("data_products.id", ondelete="CASCADE")
+    )
+    upstream_column: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    downstream_product_id: Mapped[str] = mapped_column(
+        ForeignKey("data_products.id", ondelete="CASCADE")
+    )
+    downstream_column: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    # What the job did to the value (OpenLineage's transformation, e.g. "DIRECT/AGGREGATION").
+    transformation: Mapped[str] = mapped_column(String(NAME_LENGTH), default="")
+    job: Mapped[str | None] = mapped_column(String(SOURCE_REF_LENGTH))
     created_at: Mapped[datetime] = created_at_column()

@@ -1,0 +1,76 @@
+"""Column-level lineage: which columns of which products a column is computed from, and
+which it feeds, walked breadth-first over `column_lineage_edges` (one query per level).
+
+A level is one `(product, column) IN (...)` lookup on an index, so a walk of depth d costs d
+queries whatever the fan-out; products the caller may not see are cut out of the answer (with
+the edges that reach them), as product lineage does.
+"""
+
+from __future__ import annotations
+
+from catalog.core.errors import NotFound
+from catalog.db.models import ColumnLineageEdge
+from catalog.products import schemas
+from catalog.products.repository import ColumnLineageRepository
+from catalog.products.service import ProductService
+
+End = tuple[str, str]  # (product id, column name)
+
+
+class ColumnLineageService(ProductService):
+    async def column_lineage(
+        self, product_id: str, column: str, direction: str, depth: int, max_nodes: int
+    ) -> schemas.ColumnLineageOut:
+        product = await self.get(product_id)
+        repository = ColumnLineageRepository(self.session)
+        start: End = (product_id, column)
+        ways = ("upstream", "downstream") if direction == "both" else (direction,)
+        depths: dict[End, int] = {start: 0}
+        edges: dict[str, ColumnLineageEdge] = {}
+        truncated = False
+        for way in ways:
+            frontier = {start}
+            for level in range(1, depth + 1):
+                found = await repository.step(frontier, way)
+                frontier = set()
+                for edge in found:
+                    far = _far_end(edge, way)
+                    if far not in depths:
+                        if len(depths) > max_nodes:
+                            truncated = True
+                            continue
+                        depths[far] = level
+                        frontier.add(far)
+                    edges[edge.id] = edge
+                if not frontier:
+                    break
+            else:
+                truncated = truncated or bool(await repository.step(frontier, way))
+        if not edges and column not in {c.name for c in await self.columns.current(product_id)}:
+            raise NotFound(f"column of data product {product.name!r}", column)
+        names = await self.visible_names({pid for pid, _ in depths})
+        return schemas.ColumnLineageOut(
+            product_id=product_id,
+            column=column,
+            direction=direction,  # type: ignore[arg-type]
+            depth=depth,
+            nodes=[
+                schemas.ColumnNode(
+                    product_id=pid, product_name=names[pid], column=name, depth=level
+                )
+                for (pid, name), level in sorted(depths.items(), key=lambda item: item[1])
+                if pid in names and (pid, name) != start
+            ],
+            edges=[
+                schemas.ColumnEdgeOut.model_validate(edge)
+                for edge in edges.values()
+                if edge.upstream_product_id in names and edge.downstream_product_id in names
+            ],
+            truncated=truncated,
+        )
+
+
+def _far_end(edge: ColumnLineageEdge, direction: str) -> End:
+    if direction == "upstream":
+        return (edge.upstream_product_id, edge.upstream_column)
+    return (edge.downstream_product_id, edge.downstream_column)
