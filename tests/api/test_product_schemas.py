@@ -9,6 +9,9 @@ import pytest
 from httpx import AsyncClient
 
 from tests.support.api import create_element, create_product, error_of, ok, unique
+from tests.support.search import caught_up
+
+SEARCH = "/api/discover/search"
 
 
 def col(name: str, physical_type: str = "varchar(50)", **fields: Any) -> dict[str, Any]:
@@ -164,6 +167,49 @@ async def test_governed_column_coverage(client: AsyncClient) -> None:
     assert await coverage([bound, col("b", data_element_id=undefined["id"])], "2.0.0") == 0.5
     assert await coverage([bound], "3.0.0") == 1
     assert ok(await client.get(url, params={"version": "2.0.0"}))["governed_column_coverage"] == 0.5
+
+
+async def test_coverage_is_in_the_product_answer_and_search_and_follows_element_edits(
+    client: AsyncClient,
+) -> None:
+    domain = ok(
+        await client.post(
+            "/api/value-domains",
+            json={"name": unique("domain"), "type": "non_enumerated", "data_type": "string"},
+        ),
+        201,
+    )
+    representation = {
+        "name": unique("repr"),
+        "data_type": "string",
+        "value_domain_id": domain["id"],
+    }
+    governed = await create_element(client, representation=representation)
+    undefined = await create_element(
+        client, definition="", representation=representation | {"name": unique("r")}
+    )
+    product = await create_product(client, name=unique("Coverage cube"))
+    product_url = f"/api/data-products/{product['id']}"
+    assert ok(await client.get(product_url))["governed_column_coverage"] is None  # no schema
+    columns = [col("a", data_element_id=governed["id"]), col("b", data_element_id=undefined["id"])]
+    ok(await put(client, product["id"], "1.0.0", columns))
+    assert ok(await client.get(product_url))["governed_column_coverage"] == 0.5
+
+    async def in_search() -> Any:
+        await caught_up(client)
+        found = ok(await client.get(SEARCH, params={"q": product["name"]}))["results"]
+        return next(r["governed_column_coverage"] for r in found if r["id"] == product["id"])
+
+    assert await in_search() == 0.5
+    # Defining the undefined element governs its column: the product's figure follows.
+    edited = {"definition": "The b of a thing."}
+    ok(await client.patch(f"/api/data-elements/{undefined['id']}", json=edited))
+    assert ok(await client.get(product_url))["governed_column_coverage"] == 1
+    assert await in_search() == 1
+    # Deleting it unbinds the column (SET NULL): half again.
+    deleted = await client.delete(f"/api/data-elements/{undefined['id']}")
+    assert deleted.status_code == 204, deleted.text
+    assert ok(await client.get(product_url))["governed_column_coverage"] == 0.5
 
 
 @pytest.mark.parametrize(
