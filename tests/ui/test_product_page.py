@@ -410,3 +410,36 @@ def test_layout_puts_upstream_left_and_downstream_right() -> None:
     assert [box.id for box in drawing.side(1)] == ["d"]
     assert len(drawing.arrows) == 4
     assert [box.current for box in drawing.boxes if box.id == "p"] == [True]
+
+
+async def test_product_page_shows_the_schema_its_coverage_and_its_changes(
+    client: AsyncClient,
+) -> None:
+    product = await create_product(client, name=unique("Orders table"))
+    url = f"/api/data-products/{product['id']}/schema"
+    amount, note = unique("amount"), unique("note")
+    first = [
+        {"name": amount, "physical_type": "numeric(10,2)", "description": "Gross amount"},
+        {"name": note, "physical_type": "text"},
+    ]
+    ok(await client.put(url, json={"version": "1.0.0", "columns": first}))
+    second = [first[0] | {"physical_type": "integer"}]  # note dropped, amount retyped
+    ok(await client.put(url, json={"version": "2.0.0", "columns": second}))
+
+    text = page(await client.get(f"/ui/products/{product['id']}"))
+    schema = html.unescape(section(text, "schema"))
+    assert amount in schema and "integer" in schema and "Gross amount" in schema
+    assert note not in schema  # the current schema only
+    assert "governed column coverage 0%" in schema  # new draft elements have no definition
+    versions = html.unescape(section(text, "versions"))
+    assert "First version: 0 elements, 0 tags, 2 columns" in versions
+    assert f"Schema removed: {note}" in versions
+    assert f"Schema modified: {amount}.physical_type" in versions
+    assert versions.count("breaking</span>") >= 2  # the version badge and the removed column
+
+
+def test_a_changed_schema_is_listed_by_the_api_s_diff() -> None:
+    old = {"schema": {"columns": [{"name": "a", "physical_type": "int", "nullable": True}]}}
+    new = {"schema": {"columns": [{"name": "a", "physical_type": "int", "nullable": False}]}}
+    assert changes_between(old, new) == [Change("Schema modified: a.nullable", True)]
+    assert changes_between(new, {}) == [Change("Schema removed", True)]

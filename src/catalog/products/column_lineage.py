@@ -69,6 +69,27 @@ class ColumnLineageService(ProductService):
             truncated=truncated,
         )
 
+    async def sources_of_columns(self, product_id: str) -> dict[str, list[schemas.ColumnNode]]:
+        """Each column of this product that is computed from others: the columns it comes
+        from, one step upstream (those of products the caller may see)."""
+        columns = [c.name for c in await self.columns.current(product_id)]
+        found = await ColumnLineageRepository(self.session).step(
+            [(product_id, name) for name in columns], "upstream"
+        )
+        names = await self.visible_names({edge.upstream_product_id for edge in found})
+        sources: dict[str, list[schemas.ColumnNode]] = {}
+        for edge in sorted(found, key=lambda e: (e.upstream_product_id, e.upstream_column)):
+            if edge.upstream_product_id in names:
+                sources.setdefault(edge.downstream_column, []).append(
+                    schemas.ColumnNode(
+                        product_id=edge.upstream_product_id,
+                        product_name=names[edge.upstream_product_id],
+                        column=edge.upstream_column,
+                        depth=1,
+                    )
+                )
+        return sources
+
 
 def _far_end(edge: ColumnLineageEdge, direction: str) -> End:
     if direction == "upstream":

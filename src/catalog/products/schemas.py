@@ -172,7 +172,7 @@ class LineageEdgeOut(ResponseModel):
     downstream_type: NodeType
     downstream_id: str
     relationship: str
-    job: str | None = Field(description="The OpenLineage job that drew it, if one did")
+    job: str | None = Field(None, description="The OpenLineage job that drew it, if one did")
 
 
 class LineageOut(ResponseModel):

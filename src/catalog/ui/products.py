@@ -31,7 +31,9 @@ from catalog.db.models import DataProduct, DataProductVersion
 from catalog.discover.service import DiscoverService
 from catalog.identity.principal import Actor
 from catalog.kit.pagination import PageParams
-from catalog.products.service import ProductService, precedence
+from catalog.products.column_lineage import ColumnLineageService
+from catalog.products.dataset_schema import schema_changes
+from catalog.products.service import ProductService, column_dict, precedence
 from catalog.quality.service import QualityService
 from catalog.registry.service import RegistryService
 from catalog.server.deps import Session
@@ -70,6 +72,8 @@ async def product_page(
         product_id, PageParams(SHOWN_TAGS, 0)
     )
     elements = await _elements(session, actor, members)
+    columns = [column_dict(c) for c in await products.columns.current(product_id)]
+    column_sources = await ColumnLineageService(session, actor).sources_of_columns(product_id)
     drawing, truncated, lineage_error = await _lineage(request, session, actor, product, depth)
     return render(
         request,
@@ -80,6 +84,8 @@ async def product_page(
         usage=await UsageService(session, actor).stats(product_id),
         elements=elements,
         element_total=member_total,
+        columns=columns,
+        column_sources=column_sources,
         quality=mean([e.quality_score for e in elements]),
         quality_history=await _quality_history(session, actor, elements),
         drawing=drawing,
@@ -139,7 +145,9 @@ def changes_between(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Cha
     new_elements = _members_of(new)
     new_tags = set(map(str, new.get("tags") or []))
     if old is None:
-        return [Change(f"First version: {len(new_elements)} elements, {len(new_tags)} tags")]
+        first = f"First version: {len(new_elements)} elements, {len(new_tags)} tags"
+        columns = _columns_of(new)
+        return [Change(first + (f", {len(columns)} columns" if columns else ""))]
     changes = []
     before, after = old.get("product") or {}, new.get("product") or {}
     for name in WATCHED:
@@ -157,10 +165,31 @@ def changes_between(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Cha
     added = sorted(new_elements[key] for key in new_elements.keys() - old_elements.keys())
     changes += [Change(f"Element removed: {name}", True) for name in removed]
     changes += [Change(f"Element added: {name}") for name in added]
+    changes += _schema_changes(old, new)
     old_tags = set(map(str, old.get("tags") or []))
     changes += [Change(f"Tag removed: {tag}") for tag in sorted(old_tags - new_tags)]
     changes += [Change(f"Tag added: {tag}") for tag in sorted(new_tags - old_tags)]
     return sorted(changes, key=lambda change: not change.breaking) or [Change("No changes")]
+
+
+def _columns_of(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+    schema = snapshot.get("schema")
+    columns = schema.get("columns") if isinstance(schema, dict) else None
+    return [c for c in columns or [] if isinstance(c, dict) and "name" in c]
+
+
+def _schema_changes(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    """The dataset schema's field-level changes, by the diff the API answers with (a schema
+    appearing for the first time is one change, not one per column)."""
+    before, after = _columns_of(old), _columns_of(new)
+    if not after or before == after:
+        return [Change("Schema removed", True)] if before and not after else []
+    if not before:
+        return [Change(f"Schema added: {len(after)} columns")]
+    return [
+        Change(f"Schema {c.change_type}: {c.field_path.removeprefix('columns.')}", c.breaking)
+        for c in schema_changes(before, after)
+    ]
 
 
 def _members_of(snapshot: dict[str, Any]) -> dict[str, str]:
