@@ -24,6 +24,7 @@ import semver
 
 from catalog.core.errors import Conflict, NotFound
 from catalog.db.models import DataProductVersion, ProductSchemaColumn
+from catalog.kit.schemas import NAME_MAX
 from catalog.kit.spec_diff import FieldChange, diff_specs, same_json
 from catalog.products import schemas
 from catalog.products.service import ProductService, column_dict
@@ -86,13 +87,15 @@ class SchemaService(ProductService):
         columns: list[schemas.ColumnIn],
         notes: str,
         version: str | None = None,
+        qualify: str | None = None,
     ) -> schemas.SchemaVersionOut | None:
         """Make `columns` the product's schema in a new version (`version`, or by default the
         next one its changes call for: major when breaking, else minor, 1.0.0 for the first);
-        None, writing nothing, when they are the current schema already."""
+        None, writing nothing, when they are the current schema already. `qualify`: see
+        _elements."""
         old = [column_dict(c) for c in await self.columns.current(product_id)]
         bound = {c["name"]: c["data_element_id"] for c in old if c["data_element_id"]}
-        element_ids = await self._elements(columns, bound)
+        element_ids = await self._elements(columns, bound, qualify)
         new = [_column(c, element_ids[c.name]) for c in columns]
         if same_json(old, new):
             return None
@@ -128,11 +131,13 @@ class SchemaService(ProductService):
         return str(top.bump_major() if breaking else top.bump_minor())
 
     async def _elements(
-        self, columns: list[schemas.ColumnIn], bound: dict[str, str]
+        self, columns: list[schemas.ColumnIn], bound: dict[str, str], qualify: str | None
     ) -> dict[str, str]:
         """Each column's data element id, by column name: the one given, else the one the
         current schema's column of that name has (its type may change, its element stays),
-        else matched by name and data type, else created as a draft."""
+        else matched by name and data type, else created as a draft. A name whose element
+        has another data type is a 409, or with `qualify` the element `<qualify>.<column>`
+        (matched or created the same way): sources that cannot be asked to rename go there."""
         elements = DataElementRepository(self.session)
         given = {c.data_element_id for c in columns if c.data_element_id}
         unknown = sorted(given - set(await elements.by_ids(given)))
@@ -140,43 +145,51 @@ class SchemaService(ProductService):
             raise NotFound("data element", unknown[0])
         ids = {c.name: c.data_element_id or bound.get(c.name) for c in columns}
         unbound = [c for c in columns if not ids[c.name]]
-        named = await elements.by_names(c.name for c in unbound)
+        wanted = {c.name: c.name for c in unbound}
+        named = await elements.by_names(wanted.values())
+        clashes = [c for c in unbound if _clash(named.get(c.name), c)]
+        if clashes and qualify is None:
+            column = clashes[0]
+            data_type = named[column.name][1]
+            raise Conflict(
+                f"data element {column.name!r} is of data type {data_type or 'none'}, "
+                f"column type {column.physical_type!r} is "
+                f"{data_type_of(column.physical_type)}; give its data_element_id to bind it "
+                "anyway, or rename the column"
+            )
+        for column in clashes:
+            wanted[column.name] = f"{qualify}.{column.name}"[:NAME_MAX]
+        named |= await elements.by_names(wanted[c.name] for c in clashes)
         missing = []
         for column in unbound:
-            wanted = data_type_of(column.physical_type)
-            if column.name not in named:
-                missing.append(column)
-                continue
-            element, data_type = named[column.name]
-            if data_type != wanted:
-                raise Conflict(
-                    f"data element {column.name!r} is of data type {data_type or 'none'}, "
-                    f"column type {column.physical_type!r} is {wanted}; give its "
-                    "data_element_id to bind it anyway, or rename the column"
-                )
-            ids[column.name] = element.id
+            found = named.get(wanted[column.name])
+            if found is None or _clash(found, column):
+                missing.append((wanted[column.name], column))
+            else:
+                ids[column.name] = found[0].id
         ids.update(await self._create_elements(missing))
         return {name: element_id for name, element_id in ids.items() if element_id}
 
-    async def _create_elements(self, columns: list[schemas.ColumnIn]) -> dict[str, str]:
+    async def _create_elements(self, columns: list[tuple[str, schemas.ColumnIn]]) -> dict[str, str]:
+        """Draft elements named as given, for these columns; column name -> element id."""
         items = [
             DataElementCreate(
-                name=column.name,
+                name=name,
                 data_element_concept=ConceptCreate(
-                    name=column.name, object_class=CONCEPT_CLASS, property=column.name
+                    name=name, object_class=CONCEPT_CLASS, property=column.name
                 ),
                 representation=RepresentationCreate(
                     name=column.physical_type.lower(),
                     data_type=data_type_of(column.physical_type),  # type: ignore[arg-type]
                 ),
             )
-            for column in columns
+            for name, column in columns
         ]
         outcomes = await RegistryService(self.session, self.actor).create_elements(items)
         for outcome in outcomes:
             if outcome.error is not None:
                 raise outcome.error
-        return {c.name: o.id for c, o in zip(columns, outcomes, strict=True) if o.id}
+        return {column.name: o.id for (_, column), o in zip(columns, outcomes, strict=True) if o.id}
 
     async def _answer(self, product_id: str, columns: list[dict[str, Any]]) -> schemas.SchemaOut:
         governed = await self.columns.governed(c["data_element_id"] for c in columns)
@@ -186,6 +199,11 @@ class SchemaService(ProductService):
             columns=[schemas.ColumnOut.model_validate(c) for c in columns],
             governed_column_coverage=share,
         )
+
+
+def _clash(found: tuple[Any, str | None] | None, column: schemas.ColumnIn) -> bool:
+    """Whether the element found by a column's name has another data type than the column."""
+    return found is not None and found[1] != data_type_of(column.physical_type)
 
 
 def schema_changes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[FieldChange]:
