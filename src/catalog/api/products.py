@@ -58,9 +58,18 @@ async def list_products(
     owner: Filter = None,
     status: schemas.ProductStatus | None = None,
     visibility: schemas.Visibility | None = None,
+    source_ref: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=500,
+            description="Exactly: the product of a crawled table or OpenLineage dataset",
+        ),
+    ] = None,
 ) -> Any:
     rows, total = await service(session, actor).list_products(
         page,
+        source_ref=source_ref,
         name=name,
         team=team,
         category=category,

@@ -16,10 +16,12 @@ Credentials never appear: they are dropped from the URL before anything is built
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from sqlalchemy.engine import make_url
 
+REF_MAX = 500  # data_products.source_ref, data_elements.identifier
 # SQLAlchemy dialect names -> OpenLineage's namespace schemes (the spec's naming document).
 _SCHEMES = {"postgresql": "postgres", "postgres": "postgres", "mysql": "mysql", "mariadb": "mysql"}
 _DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306}
@@ -43,12 +45,21 @@ def source_of_url(database_url: str) -> str:
 
 
 def table_ref(source: str, schema: str, table: str) -> str:
-    return f"{source}/{schema}/{table}"
+    return fit_ref(f"{source}/{schema}/{table}")
 
 
 def column_ref(table: str, column: str) -> str:
     """`table` is a table_ref."""
-    return f"{table}/{column}"
+    return fit_ref(f"{table}/{column}")
+
+
+def fit_ref(ref: str) -> str:
+    """A reference within REF_MAX characters: a longer one keeps its start and ends in a hash
+    of the whole, so it stays unique and stable."""
+    if len(ref) <= REF_MAX:
+        return ref
+    digest = hashlib.sha256(ref.encode()).hexdigest()[:16]
+    return f"{ref[: REF_MAX - 17]}#{digest}"
 
 
 def dataset_ref(namespace: str, name: str) -> str:
@@ -58,5 +69,5 @@ def dataset_ref(namespace: str, name: str) -> str:
     scheme = namespace.split("://", 1)[0].lower()
     parts = name.split(".")
     if scheme in _THREE_PART and len(parts) == 3 and all(parts):
-        return "/".join([namespace, *parts])
-    return f"{namespace}/{name.lstrip('/')}"
+        return fit_ref("/".join([namespace, *parts]))
+    return fit_ref(f"{namespace}/{name.lstrip('/')}")

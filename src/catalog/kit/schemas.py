@@ -73,6 +73,18 @@ def stripped_line(value: str) -> str:
     return value.strip()
 
 
+def fit_line(value: str, limit: int = NAME_MAX) -> str:
+    """Text from a source that cannot be asked to fix it (a crawled catalog, an OpenLineage
+    event) made into a line these types accept: control characters become spaces, surrounding
+    whitespace goes, and it is cut to `limit`. Blank stays blank: the caller decides."""
+    return _CONTROL_IN_LINE.sub(" ", value).strip()[:limit].strip()
+
+
+def fit_text(value: str, limit: int = TEXT_MAX) -> str:
+    """As fit_line, for multi-line text (newlines and tabs kept)."""
+    return _CONTROL_IN_TEXT.sub(" ", value)[:limit]
+
+
 def filled(value: str) -> str:
     if not value:
         raise ValueError("must not be blank")

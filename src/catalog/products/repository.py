@@ -45,6 +45,7 @@ class ProductRepository(Repository[DataProduct]):
         owner: str | None = None,
         visibility: str | None = None,
         data_element_id: str | None = None,
+        source_ref: str | None = None,
     ) -> Select[Any]:
         statement = select(DataProduct).order_by(DataProduct.created_at, DataProduct.id)
         if name:
@@ -63,6 +64,7 @@ class ProductRepository(Repository[DataProduct]):
             (DataProduct.status, status),
             (DataProduct.owner, owner),
             (DataProduct.visibility, visibility),
+            (DataProduct.source_ref, source_ref),
         ):
             if value:
                 statement = statement.where(column == value)

@@ -1,0 +1,96 @@
+"""HTTP routes of the OpenLineage intake, Marquez-compatible: `POST /api/v1/lineage` takes
+RunEvent, DatasetEvent and JobEvent as the spec defines them and answers 201 with an empty
+body; `GET /api/v1/events/lineage` lists what was received."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import AwareDatetime
+
+from catalog.core.error_schema import error_responses
+from catalog.core.errors import BadRequest, Unprocessable
+from catalog.kit.pagination import Page, Paging
+from catalog.kit.projection import page_of
+from catalog.openlineage import schemas
+from catalog.openlineage.service import LineageIntake
+from catalog.openlineage.spec import InvalidLineageEvent, parse_event
+from catalog.server.deps import Session
+from catalog.server.retrying_route import RetryingRoute
+from catalog.server.roles import Editor, Steward
+
+LINEAGE = "/api/v1/lineage"
+EVENTS = "/api/v1/events/lineage"
+SPEC = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
+
+router = APIRouter(tags=["openlineage"], route_class=RetryingRoute)
+
+
+@router.post(
+    LINEAGE,
+    status_code=201,
+    response_class=Response,
+    responses={
+        **error_responses(400, 413),
+        201: {"description": "Received (empty body, as Marquez)"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": f"An OpenLineage RunEvent, DatasetEvent or JobEvent ({SPEC})",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+async def post_lineage(request: Request, session: Session, actor: Editor) -> Response:
+    """Receive an OpenLineage event (editor): it is kept, its datasets become products (drafts
+    when new), its schema facets their schemas, its inputs feed its outputs, and its
+    columnLineage facets feed columns. 400 names the field the spec refuses."""
+    try:
+        event = parse_event(await request.body())
+    except InvalidLineageEvent as error:
+        where = error.field or "body"
+        raise BadRequest(
+            f"not an OpenLineage event: {where}: {error.message}",
+            extra={"errors": [{"loc": ["body", where], "msg": error.message, "type": "spec"}]},
+        ) from error
+    await LineageIntake(session, actor).receive(event)
+    return Response(status_code=201)
+
+
+@router.get(EVENTS, response_model=Page[schemas.LineageEventOut])
+async def list_lineage_events(
+    session: Session,
+    actor: Steward,
+    page: Paging,
+    after: Annotated[
+        AwareDatetime | None, Query(description="Events at or after this time (eventTime)")
+    ] = None,
+    before: Annotated[
+        AwareDatetime | None, Query(description="Events at or before this time (eventTime)")
+    ] = None,
+    job_name: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
+) -> Any:
+    """The OpenLineage events received, newest eventTime first (steward: events name
+    datasets and carry SQL of any team)."""
+    if after is not None and before is not None and after > before:
+        raise Unprocessable("after must not be later than before")
+    rows, total = await LineageIntake(session, actor).events(page, after, before, job_name)
+    return page_of(schemas.LineageEventOut, [_answer(row) for row in rows], total, page)
+
+
+def _answer(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "event_type": row.event_type,
+        "event_time": row.event_time,
+        "run_id": row.run_id,
+        "job_namespace": row.job_namespace,
+        "job_name": row.job_name,
+        "producer": row.producer,
+        "received_by": row.received_by,
+        "received_at": row.received_at,
+        "event": row.payload,
+    }

@@ -1,0 +1,22 @@
+"""Answers of the OpenLineage intake (the events themselves are the spec's, spec.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from catalog.kit.schemas import ResponseModel
+
+
+class LineageEventOut(ResponseModel):
+    id: str
+    kind: str
+    event_type: str | None
+    event_time: datetime
+    run_id: str | None
+    job_namespace: str | None
+    job_name: str | None
+    producer: str
+    received_by: str | None
+    received_at: datetime
+    event: dict[str, Any]  # as posted

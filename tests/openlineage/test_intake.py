@@ -1,0 +1,263 @@
+"""The OpenLineage intake through the HTTP surface, on SQLite and PostgreSQL: events as the
+Spark, Airflow, dbt and Flink integrations emit them, and as the openlineage-python client
+sends them to a real server, become products, schemas, product and column lineage."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from httpx import AsyncClient, Response
+
+from catalog.settings import Settings
+from tests.support.api import error_of, ok, unique
+from tests.test_auth import TOKENS, bearer, write_tokens
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "openlineage"
+LINEAGE = "/api/v1/lineage"
+EVENTS = "/api/v1/events/lineage"
+
+
+def fixture(name: str, host: str, **changes: Any) -> dict[str, Any]:
+    """A fixture event with its databases on `host` (tests share a database: each test's
+    datasets are its own) and a fresh run id."""
+    text = (FIXTURES / f"{name}.json").read_text()
+    for namespace in ("postgres://db:5432", "kafka://kafka-1:9092"):
+        text = text.replace(namespace, namespace.replace("//", f"//{host}-", 1))
+    event: dict[str, Any] = json.loads(text)
+    if "run" in event:
+        event["run"]["runId"] = str(uuid.uuid4())
+    return event | changes
+
+
+async def post(client: AsyncClient, event: dict[str, Any], **kw: Any) -> Response:
+    return await client.post(LINEAGE, json=event, **kw)
+
+
+async def product_of(client: AsyncClient, ref: str) -> dict[str, Any]:
+    """The product whose source_ref is `ref`."""
+    found = ok(await client.get("/api/data-products", params={"source_ref": ref}))
+    assert found["total"] == 1, (ref, found)
+    return found["items"][0]  # type: ignore[no-any-return]
+
+
+def pg(host: str, name: str) -> str:
+    return f"postgres://{host}-db:5432/{name.replace('.', '/')}"
+
+
+async def test_a_spark_run_makes_products_schemas_and_lineage(client: AsyncClient) -> None:
+    host = unique("spark")
+    response = await post(client, fixture("spark_complete", host))
+    assert (response.status_code, response.content) == (201, b"")
+
+    target = await product_of(client, pg(host, "sales.public.customer_revenue"))
+    orders = await product_of(client, pg(host, "sales.public.orders"))
+    customers = await product_of(client, pg(host, "sales.public.customers"))
+    assert target["status"] == "draft"
+    # Named after the dataset, or after its reference when another product has that name.
+    assert target["name"] in {"sales.public.customer_revenue", target["source_ref"]}
+    schema = ok(await client.get(f"/api/data-products/{target['id']}/schema"))
+    columns = {c["name"]: c for c in schema["columns"]}
+    assert list(columns) == ["customer_id", "region", "total_amount"]
+    assert all(c["data_element_id"] for c in columns.values())  # bound as PUT .../schema binds
+
+    lineage = ok(
+        await client.get(
+            f"/api/data-products/{target['id']}/lineage", params={"direction": "upstream"}
+        )
+    )
+    sent = fixture("spark_complete", host)["job"]
+    job = f"{sent['namespace']}/{sent['name']}"
+    upstream = {(e["upstream_id"], e["job"]) for e in lineage["edges"]}
+    assert upstream == {(orders["id"], job), (customers["id"], job)}
+
+    column = ok(
+        await client.get(
+            f"/api/data-products/{target['id']}/schema/columns/total_amount/lineage",
+            params={"direction": "upstream"},
+        )
+    )
+    sources = {(n["product_id"], n["column"]) for n in column["nodes"]}
+    assert (orders["id"], "amount") in sources
+    [edge] = [e for e in column["edges"] if e["upstream_column"] == "amount"]
+    assert edge["transformation"] == "DIRECT/AGGREGATION: sum(amount)"
+    assert edge["job"]
+    downstream = ok(
+        await client.get(
+            f"/api/data-products/{orders['id']}/schema/columns/amount/lineage",
+            params={"direction": "downstream"},
+        )
+    )
+    assert (target["id"], "total_amount") in {
+        (n["product_id"], n["column"]) for n in downstream["nodes"]
+    }
+
+
+async def test_the_same_event_again_writes_nothing_new(client: AsyncClient) -> None:
+    host = unique("again")
+    event = fixture("dbt_complete", host)
+    ok(await post(client, event), 201)
+    target = await product_of(client, pg(host, "analytics.public.customer_orders"))
+    versions = ok(await client.get(f"/api/data-products/{target['id']}/versions"))
+    assert versions["total"] == 1
+    ok(await post(client, event | {"run": {"runId": str(uuid.uuid4()), "facets": {}}}), 201)
+    assert ok(await client.get(f"/api/data-products/{target['id']}/versions"))["total"] == 1
+    assert (await product_of(client, target["source_ref"]))["id"] == target["id"]
+
+    # A changed schema is a new version with its changes: a dropped column is breaking.
+    changed = fixture("dbt_complete", host)
+    fields = changed["outputs"][0]["facets"]["schema"]["fields"]
+    dropped = fields.pop()["name"]
+    ok(await post(client, changed), 201)
+    listed = ok(await client.get(f"/api/data-products/{target['id']}/versions"))
+    assert listed["total"] == 2
+    latest = ok(await client.get(f"/api/data-products/{target['id']}/schema"))
+    assert dropped not in {c["name"] for c in latest["columns"]}
+    assert listed["items"][0]["version"] == "2.0.0" or listed["items"][-1]["version"] == "2.0.0"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["airflow_start", "airflow_complete", "dbt_complete", "flink_running", "job_event"],
+)
+async def test_every_integration_s_events_are_taken(client: AsyncClient, name: str) -> None:
+    host = unique(name.replace("_", "-"))
+    event = fixture(name, host)
+    ok(await post(client, event), 201)
+    for dataset in (*event.get("inputs", []), *event.get("outputs", [])):
+        namespace = dataset["namespace"]
+        parts = dataset["name"].split(".")
+        ref = (
+            "/".join([namespace, *parts])
+            if namespace.startswith("postgres") and len(parts) == 3
+            else f"{namespace}/{dataset['name']}"
+        )
+        assert (await product_of(client, ref))["source_ref"] == ref
+
+
+async def test_failed_and_aborted_runs_are_kept_but_change_nothing(client: AsyncClient) -> None:
+    host = unique("fail")
+    for name in ("spark_fail", "airflow_abort"):
+        ok(await post(client, fixture(name, host)), 201)
+    refs = [pg(host, "sales.public.orders"), pg(host, "analytics.public.orders_daily")]
+    for ref in refs:
+        found = ok(await client.get("/api/data-products", params={"source_ref": ref}))
+        assert found["total"] == 0
+    events = ok(await client.get(EVENTS, params={"job_name": "daily_sales_rollup"}))
+    assert "FAIL" in {e["event_type"] for e in events["items"]}
+
+
+async def test_a_dataset_event_sets_a_schema_without_lineage(client: AsyncClient) -> None:
+    host = unique("dataset")
+    event = fixture("dataset_event", host)
+    ok(await post(client, event), 201)
+    dataset = event["dataset"]
+    namespace, parts = dataset["namespace"], dataset["name"].split(".")
+    ref = "/".join([namespace, *parts]) if len(parts) == 3 else f"{namespace}/{dataset['name']}"
+    product = await product_of(client, ref)
+    if "schema" in dataset.get("facets", {}):
+        ok(await client.get(f"/api/data-products/{product['id']}/schema"))
+    lineage = ok(await client.get(f"/api/data-products/{product['id']}/lineage"))
+    assert lineage["edges"] == []
+
+
+@pytest.mark.parametrize(
+    ("breakage", "field"),
+    [
+        (lambda e: e["run"].pop("runId"), "run.runId"),
+        (lambda e: e.update(eventType="FINISHED"), "eventType"),
+        (lambda e: e.update(eventTime="yesterday"), "eventTime"),
+        (lambda e: e.update(inputs="orders"), "inputs"),
+        (lambda e: e["inputs"][0].pop("namespace"), "inputs[0].namespace"),
+    ],
+    ids=["no-run-id", "bad-event-type", "bad-time", "inputs-not-a-list", "no-namespace"],
+)
+async def test_an_invalid_event_is_a_400_naming_the_field(
+    client: AsyncClient, breakage: Callable[[dict[str, Any]], Any], field: str
+) -> None:
+    host = unique("bad")
+    event = fixture("spark_complete", host)
+    breakage(event)
+    error = error_of(await post(client, event), 400)
+    assert field in error["details"]
+    assert error["errors"][0]["loc"] == ["body", field]
+    products = {"source_ref": pg(host, "sales.public.orders")}
+    assert ok(await client.get("/api/data-products", params=products))["total"] == 0
+
+
+@pytest.mark.parametrize("body", [b"", b"not json", b"[1, 2]", b'"text"', b"{}"])
+async def test_what_is_not_an_event_is_a_400(client: AsyncClient, body: bytes) -> None:
+    response = await client.post(
+        LINEAGE, content=body, headers={"content-type": "application/json"}
+    )
+    error_of(response, 400)
+
+
+async def test_unknown_facets_are_kept(client: AsyncClient) -> None:
+    host = unique("facets")
+    event = fixture("airflow_complete", host)
+    custom = {"_producer": "https://example.com/x", "_schemaURL": "https://example.com/s", "v": 1}
+    event["run"]["facets"]["acme_cost"] = custom
+    ok(await post(client, event), 201)
+    events = ok(await client.get(EVENTS, params={"job_name": event["job"]["name"]}))
+    mine = [e for e in events["items"] if e["run_id"] == event["run"]["runId"]]
+    assert mine[0]["event"]["run"]["facets"]["acme_cost"] == custom
+
+
+async def test_events_are_listed_newest_first_and_filtered_by_time(client: AsyncClient) -> None:
+    job = unique("job")
+    times = ["2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z"]
+    for moment in times:
+        event = fixture("flink_running", unique("t"), eventTime=moment)
+        event["job"]["name"] = job
+        ok(await post(client, event), 201)
+    listed = ok(await client.get(EVENTS, params={"job_name": job}))
+    assert [e["event_time"][:10] for e in listed["items"]] == [
+        "2026-03-01",
+        "2026-02-01",
+        "2026-01-01",
+    ]
+    window = {"job_name": job, "after": "2026-01-15T00:00:00Z", "before": "2026-02-15T00:00:00Z"}
+    assert ok(await client.get(EVENTS, params=window))["total"] == 1
+    paged = ok(await client.get(EVENTS, params={"job_name": job, "limit": 1, "offset": 1}))
+    assert (paged["total"], len(paged["items"])) == (3, 1)
+    backwards = {"after": "2026-02-15T00:00:00Z", "before": "2026-01-15T00:00:00Z"}
+    error_of(await client.get(EVENTS, params=backwards), 422)
+
+
+async def test_posting_needs_an_editor_and_listing_a_steward(
+    make_settings: Callable[..., Settings], open_client: Any, tmp_path: Path
+) -> None:
+    tokens = write_tokens(tmp_path / "tokens", TOKENS)
+    from catalog.app import create_app
+
+    client = await open_client(create_app(make_settings(enable_auth=True, auth_tokens_file=tokens)))
+    host = unique("auth")
+    event = fixture("airflow_complete", host)
+    error_of(await post(client, event), 401)
+    error_of(await post(client, event, headers=bearer("viewer")), 403)
+    ok(await post(client, event, headers=bearer("editor")), 201)
+    # The editor's API token has team finance: what the event made is that team's.
+    made = await product_of_with(client, pg(host, "analytics.public.orders_daily"), "editor")
+    assert made["team"] == "finance"
+    error_of(await client.get(EVENTS, headers=bearer("editor")), 403)
+    ok(await client.get(EVENTS, headers=bearer("steward")))
+
+
+async def product_of_with(client: AsyncClient, ref: str, who: str) -> dict[str, Any]:
+    name = ref.split("/", 3)[-1].replace("/", ".")
+    found = ok(await client.get("/api/data-products", params={"name": name}, headers=bearer(who)))
+    [product] = [p for p in found["items"] if p["source_ref"] == ref]
+    return product  # type: ignore[no-any-return]
+
+
+def test_event_times_are_kept_with_their_timezone() -> None:
+    from catalog.openlineage.spec import parse_event
+
+    event = fixture("flink_running", "tz", eventTime="2026-05-01T10:00:00+02:00")
+    assert parse_event(event).event_time == datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
