@@ -23,6 +23,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
+from catalog.core.errors import Conflict
 from catalog.db.models import DataProduct, LineageEventRecord
 from catalog.db.models.products import SOURCE_REF_LENGTH
 from catalog.kit.dataset_refs import dataset_ref
@@ -34,6 +37,7 @@ from catalog.products import schemas as product_schemas
 from catalog.products.external import ColumnEdge, ExternalProducts, NewProduct
 
 UNPRODUCTIVE = frozenset({"FAIL", "ABORT"})
+RACE_ATTEMPTS = 3
 PHYSICAL_TYPE_MAX = 100
 FALLBACK_TEAM = "openlineage"
 
@@ -41,9 +45,23 @@ FALLBACK_TEAM = "openlineage"
 class LineageIntake(ExternalProducts):
     async def receive(self, event: LineageEvent) -> None:
         self.session.add(_record(event, self.actor.subject))
+        await self.session.flush()
         if event.event_type in UNPRODUCTIVE:
-            await self.session.flush()
             return
+        for attempt in range(1, RACE_ATTEMPTS + 1):
+            try:
+                async with self.session.begin_nested():
+                    await self._apply(event)
+                return
+            except IntegrityError as error:
+                # Another event made the same product, element or edge a moment ago (jobs
+                # run in parallel): its row is committed now, so this attempt finds it.
+                if attempt == RACE_ATTEMPTS:
+                    raise Conflict(
+                        "concurrent events kept making the same datasets; send it again"
+                    ) from error
+
+    async def _apply(self, event: LineageEvent) -> None:
         job = _job(event)
         datasets = {_ref(d): d for d in (*event.inputs, *event.outputs)}
         named = {**datasets, **_column_sources(event.outputs)}
@@ -55,9 +73,9 @@ class LineageIntake(ExternalProducts):
             if dataset.schema:
                 await self._schema(products[ref], dataset, job)
         if event.kind != "dataset":
-            for source in {_ref(d) for d in event.inputs}:
-                for target in {_ref(d) for d in event.outputs}:
-                    await self.link(products[source].id, products[target].id, "feeds", job)
+            sources = {products[_ref(d)].id for d in event.inputs}
+            targets = {products[_ref(d)].id for d in event.outputs}
+            await self.link([(s, t) for s in sources for t in targets], "feeds", job)
         edges = list(_column_edges(event.outputs, products, job))
         if edges:
             await self.link_columns(edges)

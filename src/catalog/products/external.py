@@ -83,21 +83,25 @@ class ExternalProducts(SchemaService):
         return names
 
     async def link(
-        self, upstream_id: str, downstream_id: str, relationship: str, job: str | None = None
-    ) -> bool:
-        """Draw `upstream` feeds `downstream` unless it exists or would close a cycle (a job
-        reading and writing one table, tables whose keys refer to each other): False then."""
-        if upstream_id == downstream_id:
-            return False
-        try:
-            edge = await self.add_lineage(
-                downstream_id,
-                schemas.LineageIn(upstream_id=upstream_id, relationship=relationship),
-            )
-        except Conflict:
-            return False
-        edge.job = job
-        return True
+        self, pairs: Iterable[tuple[str, str]], relationship: str, job: str | None = None
+    ) -> int:
+        """Draw each (upstream, downstream) product pair's "feeds" edge unless it exists or
+        would close a cycle (a job reading and writing one table, tables whose keys refer to
+        each other); how many were drawn. Existing edges are found in one query, so a
+        source repeating itself costs one statement here."""
+        wanted = {(up, down) for up, down in pairs if up != down}
+        drawn = 0
+        for upstream_id, downstream_id in sorted(wanted - await self.lineage.existing(wanted)):
+            try:
+                edge = await self.add_lineage(
+                    downstream_id,
+                    schemas.LineageIn(upstream_id=upstream_id, relationship=relationship),
+                )
+            except Conflict:
+                continue
+            edge.job = job
+            drawn += 1
+        return drawn
 
     async def link_columns(self, edges: Sequence[ColumnEdge]) -> int:
         """Add the column lineage edges not there yet; how many were added."""

@@ -264,6 +264,21 @@ class LineageRepository(Repository[LineageEdge]):
             condition = tuple_(LineageEdge.upstream_type, LineageEdge.upstream_id).in_(keys)
         return (await self.session.scalars(select(LineageEdge).where(condition))).all()
 
+    async def existing(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Those of these (upstream, downstream) product pairs that have an edge."""
+        keys = list(pairs)
+        if not keys:
+            return set()
+        ends = tuple_(LineageEdge.upstream_id, LineageEdge.downstream_id)
+        rows = await self.session.execute(
+            select(LineageEdge.upstream_id, LineageEdge.downstream_id).where(
+                LineageEdge.upstream_type == "product",
+                LineageEdge.downstream_type == "product",
+                ends.in_(keys),
+            )
+        )
+        return {(row[0], row[1]) for row in rows}
+
     async def find(
         self, upstream: tuple[str, str], downstream: tuple[str, str]
     ) -> LineageEdge | None:
