@@ -182,6 +182,8 @@ EVERY_ENV_NAME: dict[str, tuple[str, str]] = {
     "CATALOG_GRAPH_TIMEOUT_S": ("graph_timeout_s", "1.5"),
     "CATALOG_GRAPH_OUTBOX_BATCH": ("graph_outbox_batch", "50"),
     "CATALOG_GRAPH_OUTBOX_INTERVAL_S": ("graph_outbox_interval_s", "2"),
+    "CATALOG_LINEAGE_APPLY_BATCH": ("lineage_apply_batch", "20"),
+    "CATALOG_LINEAGE_APPLY_INTERVAL_S": ("lineage_apply_interval_s", "3"),
     "CATALOG_CHANGE_LOG_RETENTION_S": ("change_log_retention_s", "600"),
     "CATALOG_SEARCH_INDEX_DIR": ("search_index_dir", "/var/lib/catalog/search"),
     "CATALOG_SEARCH_POLL_INTERVAL_S": ("search_poll_interval_s", "1"),

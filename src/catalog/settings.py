@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     graph_timeout_s: float = Field(5.0, gt=0)
     graph_outbox_batch: int = Field(500, ge=1, le=10_000)
     graph_outbox_interval_s: float = Field(0.5, gt=0)
+    # OpenLineage events are kept at once and applied to the catalog by a background round
+    # (openlineage/applier.py): at most this many per round; this often, when idle.
+    lineage_apply_batch: int = Field(200, ge=1, le=10_000)
+    lineage_apply_interval_s: float = Field(1.0, gt=0)
     enable_auth: bool = Field(False, validation_alias=_env("ENABLE_AUTH"))
     auth_tokens_file: Path | None = Field(None, validation_alias=_env("AUTH_TOKENS_FILE"))
     jwt_jwks_url: str | None = Field(None, validation_alias=_env("JWT_JWKS_URL"))

@@ -15,10 +15,12 @@ from openlineage.client.facet_v2 import column_lineage_dataset, schema_dataset
 from openlineage.client.transport.http import ApiKeyTokenProvider, HttpConfig, HttpTransport
 
 from tests.support.process import catalog_server, run_catalog
+from tests.support.wait import until_sync
 from tests.test_auth import TOKENS, write_tokens
 
 PRODUCER = "https://github.com/example/pipelines/tests"
 NAMESPACE = "postgres://warehouse:5432"
+EVENTS = "/api/v1/events/lineage"
 
 
 def client_for(base: str, token: str) -> OpenLineageClient:
@@ -80,6 +82,8 @@ def test_the_python_client_s_events_become_product_and_column_lineage(tmp_path: 
         "CATALOG_DATABASE_URL": f"sqlite:///{tmp_path}/catalog.db",
         "ENABLE_AUTH": "true",
         "AUTH_TOKENS_FILE": str(tokens),
+        # As shipped, but this test's reads may come faster than a person's (1.67/s).
+        "RATE_LIMIT_PER_IP_RPS": "50",
     }
     assert run_catalog("migrate", env=env).returncode == 0
     editor, steward = TOKENS["editor"][0], TOKENS["steward"][0]
@@ -90,6 +94,10 @@ def test_the_python_client_s_events_become_product_and_column_lineage(tmp_path: 
             client.emit(run_event(state, run_id))  # raises on anything but 2xx
 
         api = httpx.Client(base_url=base, headers={"authorization": f"Bearer {steward}"})
+        until_sync(
+            lambda: api.get(EVENTS, params={"applied": "false"}).json()["total"] == 0,
+            "the server applying the client's events",
+        )
         ref = f"{NAMESPACE}/shop/public/revenue_by_day"
         [target] = api.get("/api/data-products", params={"source_ref": ref}).json()["items"]
         [orders] = api.get(
@@ -114,7 +122,10 @@ def test_the_python_client_s_events_become_product_and_column_lineage(tmp_path: 
             (orders["name"], "amount")
         ]
         assert revenue["edges"][0]["transformation"] == "AGGREGATION: sum(amount)"
-        events = api.get("/api/v1/events/lineage", params={"job_name": "revenue_by_day"}).json()
+        listed = api.get(EVENTS, params={"job_name": "revenue_by_day"})
+        assert listed.status_code == 200, listed.text
+        events = listed.json()
         assert [e["event_type"] for e in events["items"]].count("COMPLETE") == 1
         assert events["total"] == 3
         assert {e["run_id"] for e in events["items"]} == {run_id}
+        assert {e["outcome"] for e in events["items"]} == {"applied"}

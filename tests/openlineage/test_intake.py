@@ -16,6 +16,7 @@ from httpx import AsyncClient, Response
 
 from catalog.settings import Settings
 from tests.support.api import error_of, ok, unique
+from tests.support.wait import until
 from tests.test_auth import TOKENS, bearer, write_tokens
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "openlineage"
@@ -36,7 +37,21 @@ def fixture(name: str, host: str, **changes: Any) -> dict[str, Any]:
 
 
 async def post(client: AsyncClient, event: dict[str, Any], **kw: Any) -> Response:
-    return await client.post(LINEAGE, json=event, **kw)
+    """Post an event; once it is accepted, wait until the applier has applied everything."""
+    response = await client.post(LINEAGE, json=event, **kw)
+    if response.status_code == 201:
+        await applied(client, headers=bearer("steward") if kw.get("headers") else None)
+    return response
+
+
+async def applied(client: AsyncClient, headers: dict[str, str] | None = None) -> None:
+    """Wait (bounded) until no kept event waits for the applier."""
+
+    async def drained() -> bool:
+        waiting = await client.get(EVENTS, params={"applied": "false"}, headers=headers)
+        return ok(waiting)["total"] == 0  # type: ignore[no-any-return]
+
+    await until(drained, "the applier applying every kept event")
 
 
 async def product_of(client: AsyncClient, ref: str) -> dict[str, Any]:
@@ -142,14 +157,17 @@ async def test_every_integration_s_events_are_taken(client: AsyncClient, name: s
 
 async def test_failed_and_aborted_runs_are_kept_but_change_nothing(client: AsyncClient) -> None:
     host = unique("fail")
-    for name in ("spark_fail", "airflow_abort"):
-        ok(await post(client, fixture(name, host)), 201)
+    sent = [fixture(name, host) for name in ("spark_fail", "airflow_abort")]
+    for event in sent:
+        ok(await post(client, event), 201)
     refs = [pg(host, "sales.public.orders"), pg(host, "analytics.public.orders_daily")]
     for ref in refs:
         found = ok(await client.get("/api/data-products", params={"source_ref": ref}))
         assert found["total"] == 0
     events = ok(await client.get(EVENTS, params={"job_name": "daily_sales_rollup"}))
-    assert "FAIL" in {e["event_type"] for e in events["items"]}
+    [failed] = [e for e in events["items"] if e["run_id"] == sent[0]["run"]["runId"]]
+    assert (failed["event_type"], failed["outcome"], failed["error"]) == ("FAIL", "kept", "")
+    assert failed["applied_at"] is not None
 
 
 async def test_a_dataset_event_sets_a_schema_without_lineage(client: AsyncClient) -> None:
@@ -196,6 +214,28 @@ async def test_what_is_not_an_event_is_a_400(client: AsyncClient, body: bytes) -
         LINEAGE, content=body, headers={"content-type": "application/json"}
     )
     error_of(response, 400)
+
+
+async def test_a_burst_is_kept_at_once_and_applied_once_per_distinct_content(
+    client: AsyncClient,
+) -> None:
+    host = unique("burst")
+    runs = []
+    for _ in range(30):  # one job's 30 runs: the same datasets, schema and column lineage
+        event = fixture("dbt_complete", host)
+        runs.append(event["run"]["runId"])
+        assert (await client.post(LINEAGE, json=event)).status_code == 201
+    await applied(client)
+    target = await product_of(client, pg(host, "analytics.public.customer_orders"))
+    assert ok(await client.get(f"/api/data-products/{target['id']}/versions"))["total"] == 1
+    listed = ok(
+        await client.get(
+            EVENTS, params={"job_name": fixture("dbt_complete", host)["job"]["name"], "limit": 100}
+        )
+    )
+    mine = {e["run_id"]: e for e in listed["items"] if e["run_id"] in runs}
+    assert len(mine) == 30
+    assert {e["outcome"] for e in mine.values()} == {"applied"}
 
 
 async def test_unknown_facets_are_kept(client: AsyncClient) -> None:

@@ -16,6 +16,7 @@ from catalog.kit.projection import page_of
 from catalog.openlineage import schemas
 from catalog.openlineage.service import LineageIntake
 from catalog.openlineage.spec import InvalidLineageEvent, parse_event
+from catalog.ratelimit.policy import endpoint_limit
 from catalog.server.deps import Session
 from catalog.server.retrying_route import RetryingRoute
 from catalog.server.roles import Editor, Steward
@@ -43,10 +44,15 @@ router = APIRouter(tags=["openlineage"], route_class=RetryingRoute)
         }
     },
 )
+# A pipeline platform is one client sending every task's START and COMPLETE, in bursts: its
+# own bucket (100/s, burst 1000) instead of the general per-client one; the global bucket
+# still bounds the total. Override with CATALOG_RATE_LIMIT_ENDPOINTS.
+@endpoint_limit(per_minute=6000, burst=1000)
 async def post_lineage(request: Request, session: Session, actor: Editor) -> Response:
-    """Receive an OpenLineage event (editor): it is kept, its datasets become products (drafts
-    when new), its schema facets their schemas, its inputs feed its outputs, and its
-    columnLineage facets feed columns. 400 names the field the spec refuses."""
+    """Receive an OpenLineage event (editor). It is kept at once and applied in the background
+    (within a second when idle): its datasets become products (drafts when new), its schema
+    facets their schemas, its inputs feed its outputs, its columnLineage facets feed columns.
+    400 names the field the spec refuses."""
     try:
         event = parse_event(await request.body())
     except InvalidLineageEvent as error:
@@ -55,7 +61,7 @@ async def post_lineage(request: Request, session: Session, actor: Editor) -> Res
             f"not an OpenLineage event: {where}: {error.message}",
             extra={"errors": [{"loc": ["body", where], "msg": error.message, "type": "spec"}]},
         ) from error
-    await LineageIntake(session, actor).receive(event)
+    LineageIntake(session, actor).keep(event)
     return Response(status_code=201)
 
 
@@ -71,12 +77,17 @@ async def list_lineage_events(
         AwareDatetime | None, Query(description="Events at or before this time (eventTime)")
     ] = None,
     job_name: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
+    applied: Annotated[
+        bool | None, Query(description="false: only those still waiting to be applied")
+    ] = None,
 ) -> Any:
-    """The OpenLineage events received, newest eventTime first (steward: events name
-    datasets and carry SQL of any team)."""
+    """The OpenLineage events received, newest eventTime first, each with when it was
+    applied and how (`applied`, `kept`: a FAIL or ABORT run, `failed`: with the `error`).
+    Steward: events name datasets and carry SQL of any team."""
     if after is not None and before is not None and after > before:
         raise Unprocessable("after must not be later than before")
-    rows, total = await LineageIntake(session, actor).events(page, after, before, job_name)
+    intake = LineageIntake(session, actor)
+    rows, total = await intake.events(page, after, before, job_name, applied)
     return page_of(schemas.LineageEventOut, [_answer(row) for row in rows], total, page)
 
 
@@ -92,5 +103,8 @@ def _answer(row: Any) -> dict[str, Any]:
         "producer": row.producer,
         "received_by": row.received_by,
         "received_at": row.received_at,
+        "applied_at": row.applied_at,
+        "outcome": row.outcome,
+        "error": row.error,
         "event": row.payload,
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from catalog.kit.schemas import ResponseModel
 
@@ -19,4 +19,7 @@ class LineageEventOut(ResponseModel):
     producer: str
     received_by: str | None
     received_at: datetime
+    applied_at: datetime | None  # None: still waiting for the applier
+    outcome: Literal["applied", "kept", "failed"] | None
+    error: str
     event: dict[str, Any]  # as posted

@@ -1,6 +1,7 @@
 """The OpenLineage intake: an event as the spec defines it (spec.py) becomes catalog facts.
 
-- The event is kept as posted (`lineage_events`), whatever it says.
+- The event is kept as posted (`lineage_events`) when it arrives; what follows is done by
+  applier.py, in the background and in arrival order, and noted on the kept event.
 - Each dataset it names is a product, found by its reference (kit/dataset_refs.py: the same
   spelling as the crawler's, so a crawled table and the table a Spark job writes are one
   product) or made as a draft: named after the dataset (its reference when the name is
@@ -43,11 +44,14 @@ FALLBACK_TEAM = "openlineage"
 
 
 class LineageIntake(ExternalProducts):
-    async def receive(self, event: LineageEvent) -> None:
-        self.session.add(_record(event, self.actor.subject))
-        await self.session.flush()
-        if event.event_type in UNPRODUCTIVE:
-            return
+    def keep(self, event: LineageEvent) -> None:
+        """Keep a received event, to be applied by applier.py after the commit."""
+        principal = self.actor.principal
+        LineageEventRepository(self.session).keep(_record(event, principal.subject, principal.team))
+
+    async def apply(self, event: LineageEvent) -> None:
+        """Make the catalog say what the event says (the module docstring); the caller skips
+        FAIL and ABORT runs."""
         for attempt in range(1, RACE_ATTEMPTS + 1):
             try:
                 async with self.session.begin_nested():
@@ -95,15 +99,15 @@ class LineageIntake(ExternalProducts):
         after: datetime | None,
         before: datetime | None,
         job_name: str | None,
+        applied: bool | None,
     ) -> tuple[list[Any], int]:
         repository = LineageEventRepository(self.session)
-        rows, total = await repository.paginate(
-            repository.list_statement(after, before, job_name), page.limit, page.offset
-        )
+        statement = repository.list_statement(after, before, job_name, applied)
+        rows, total = await repository.paginate(statement, page.limit, page.offset)
         return list(rows), total
 
 
-def _record(event: LineageEvent, subject: str) -> LineageEventRecord:
+def _record(event: LineageEvent, subject: str, team: str | None) -> LineageEventRecord:
     return LineageEventRecord(
         kind=event.kind,
         event_type=event.event_type,
@@ -114,6 +118,7 @@ def _record(event: LineageEvent, subject: str) -> LineageEventRecord:
         producer=event.producer,
         payload=event.raw,
         received_by=subject,
+        received_team=team,
     )
 
 

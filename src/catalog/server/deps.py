@@ -16,6 +16,7 @@ from catalog.core.logging import get_logger
 from catalog.idempotency.middleware import ATTEMPT as IDEMPOTENCY_ATTEMPT
 from catalog.idempotency.store import mark_committed
 from catalog.kit.bulk import BulkIn, within_limit
+from catalog.openlineage.repository import RECEIVED as LINEAGE_RECEIVED
 from catalog.server.resources import Resources
 from catalog.settings import Settings
 
@@ -59,6 +60,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await resources.cache.retire(take_stale(session))
             if take_appended(session):
                 resources.changes_committed()  # project the write now, not at the next poll
+            if session.info.pop(LINEAGE_RECEIVED, False):
+                resources.lineage_applier.wake()
         except BaseException as exc:
             # A rollback on a dead connection fails too; the first error is the one to report.
             with contextlib.suppress(Exception):

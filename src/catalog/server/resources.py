@@ -33,6 +33,7 @@ from catalog.idempotency.store import IdempotencyStore
 from catalog.identity.authenticator import Authenticator
 from catalog.observability.metrics import flush_observations, flush_periodically
 from catalog.observability.tracing import instrument_engine, instrument_redis
+from catalog.openlineage.applier import LineageApplier
 from catalog.ratelimit.limiter import RateLimiter
 from catalog.ratelimit.local import LocalBuckets
 from catalog.ratelimit.policy import Policy
@@ -69,6 +70,8 @@ class Resources:
     search_projector: SearchProjector
     # The web UI's signed cookies (server/ui_session.py).
     ui_sessions: SessionCodec
+    # Applies kept OpenLineage events to the catalog (openlineage/applier.py).
+    lineage_applier: LineageApplier
     # The time every part above reads (core/clock.py); tests pass one they can move.
     clock: Clock = field(default_factory=SystemClock)
     # Retries of requests after transient database errors (server/retrying_route.py).
@@ -82,6 +85,7 @@ class Resources:
         self.alerts.start()
         self.idempotency.start()
         self.search_projector.start()
+        self.lineage_applier.start()
         if self.graph_worker is not None:
             self.graph_worker.start()
             self._tasks.append(asyncio.create_task(_ensure_indexes(self.graph), name="graph-init"))
@@ -115,6 +119,7 @@ class Resources:
         flush_observations()
         await self.alerts.stop()
         await self.idempotency.stop()
+        await self.lineage_applier.stop()
         if self.graph_worker is not None:
             await self.graph_worker.stop()
         await self.search_projector.stop()
@@ -229,6 +234,13 @@ def open_resources(settings: Settings, clock: Clock | None = None) -> Resources:
         else None,
         search_index=search_index,
         ui_sessions=SessionCodec(settings, clock),
+        lineage_applier=LineageApplier.configured(
+            write_sessions,
+            settings,
+            postgres=engine.dialect.name == "postgresql",
+            changes_committed=lambda: None,  # below, once `resources` exists
+            clock=clock,
+        ),
         search_projector=SearchProjector(
             search_index.directory,
             search_index,
@@ -246,6 +258,7 @@ def open_resources(settings: Settings, clock: Clock | None = None) -> Resources:
         clock=clock,
     )
     resources.alerts.down_dependencies = lambda: down_dependencies(resources)
+    resources.lineage_applier.changes_committed = resources.changes_committed
     return resources
 
 

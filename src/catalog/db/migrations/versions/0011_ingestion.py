@@ -1,6 +1,7 @@
 """Ingestion: products found by the crawler or named by OpenLineage carry a stable
-`source_ref`; lineage edges name the job that drew them; column-level lineage; the raw
-OpenLineage events; the crawler's background runs.
+`source_ref` and their governed column coverage; lineage edges name the job that drew them;
+column-level lineage; the OpenLineage events (kept, and queued until applied); the
+crawler's background runs.
 
 Revision ID: 0011
 Revises: 0010
@@ -71,15 +72,30 @@ def upgrade() -> None:
         sa.Column("producer", sa.Text(), nullable=False),
         sa.Column("payload", JSON, nullable=False),
         sa.Column("received_by", sa.String(length=200), nullable=True),
+        sa.Column("received_team", sa.String(length=200), nullable=True),
         sa.Column(
             "received_at",
             sa.DateTime(timezone=True),
             server_default=NOW,
             nullable=False,
         ),
+        sa.Column("applied_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("outcome", sa.String(length=20), nullable=True),
+        sa.Column("error", sa.Text(), nullable=False),
+        sa.CheckConstraint(
+            "outcome IN ('applied', 'kept', 'failed')", name=op.f("ck_lineage_events_outcome")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_lineage_events")),
     )
     op.create_index("idx_lineage_events_event_time", "lineage_events", ["event_time"], unique=False)
+    op.create_index(
+        "idx_lineage_events_pending",
+        "lineage_events",
+        ["received_at"],
+        unique=False,
+        postgresql_where=sa.text("applied_at IS NULL"),
+        sqlite_where=sa.text("applied_at IS NULL"),
+    )
 
     op.create_table(
         "column_lineage_edges",

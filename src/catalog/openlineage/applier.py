@@ -1,0 +1,202 @@
+"""Applying received OpenLineage events to the catalog, in the background, in batches.
+
+`POST /api/v1/lineage` only validates an event and keeps it (one row); this applier turns
+the kept events into products, schemas and lineage (service.py's `apply`). Keeping and
+applying are apart because a pipeline platform sends events in bursts (every task of every
+DAG, START and COMPLETE) and must not wait on the catalog's bookkeeping: the intake answers
+in the time of one INSERT, and the mapping is done once per distinct event content per round
+(a job's daily run repeats the same datasets, schema and column lineage: those repeats cost
+nothing beyond their row).
+
+One applier at a time, in the order events arrived: on PostgreSQL a round runs in one
+transaction holding an advisory lock (another worker or replica skips the round); SQLite has
+one writer anyway. Each event is applied in a savepoint: one that fails (a dataset whose
+schema the registry refuses, say) is marked `failed` with the reason and the round goes on;
+nothing is lost, the raw event stays. A round that fails as a whole (the database went away)
+is retried at the next one, with the events still pending. Lag: from receipt to applied is
+one round when idle (its own process's events wake it at once; other processes' within
+CATALOG_LINEAGE_APPLY_INTERVAL_S).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+
+import orjson
+from prometheus_client import Counter, Gauge
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from catalog.changes.recorder import take_appended
+from catalog.core.clock import Clock, SystemClock
+from catalog.core.errors import CatalogError
+from catalog.core.logging import get_logger
+from catalog.core.retry import Backoff
+from catalog.core.tasks import stop_task, wait_for_any
+from catalog.db.models import LineageEventRecord
+from catalog.identity.principal import Actor, Principal
+from catalog.openlineage.repository import LineageEventRepository
+from catalog.openlineage.service import UNPRODUCTIVE, LineageIntake
+from catalog.openlineage.spec import LineageEvent, parse_event
+from catalog.settings import Settings
+
+log = get_logger(__name__)
+
+APPLIED = Counter(
+    "catalog_lineage_events_applied_total",
+    "OpenLineage events applied to the catalog, by outcome (applied, kept: a FAIL or ABORT "
+    "run, failed: refused, with the reason on the event)",
+    ("outcome",),
+)
+PENDING = Gauge(
+    "catalog_lineage_events_pending",
+    "OpenLineage events received and not yet applied",
+    multiprocess_mode="livemax",
+)
+LOCK_KEY = 0x6C696E656167  # "lineag": the advisory lock of the applying worker
+MAX_BACKOFF_S = 30.0
+ERROR_MAX = 1000
+
+
+class LineageApplier:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        batch: int,
+        interval_s: float,
+        postgres: bool,
+        changes_committed: Callable[[], None] = lambda: None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.batch = batch
+        self.postgres = postgres
+        self.changes_committed = changes_committed
+        self.clock = clock or SystemClock()
+        self.backoff = Backoff(interval_s, MAX_BACKOFF_S)
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    @classmethod
+    def configured(
+        cls,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        *,
+        postgres: bool,
+        changes_committed: Callable[[], None],
+        clock: Clock,
+    ) -> LineageApplier:
+        """The applier as CATALOG_LINEAGE_APPLY_* configure it."""
+        return cls(
+            sessions,
+            batch=settings.lineage_apply_batch,
+            interval_s=settings.lineage_apply_interval_s,
+            postgres=postgres,
+            changes_committed=changes_committed,
+            clock=clock,
+        )
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="lineage-applier")
+
+    def wake(self) -> None:
+        """Apply now (this process just kept an event)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        await stop_task(self._task)
+        self._task = None
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                done = await self.run_once()
+                failures = 0
+            except Exception as exc:  # the database is away: the events wait, none is lost
+                failures += 1
+                log.warning("lineage_apply_failed", error=repr(exc)[:300], failures=failures)
+                done = 0
+            if done >= self.batch:
+                continue  # more waiting: no pause
+            self._wake.clear()
+            pause = self.backoff.pause_s(failures + 1)
+            await wait_for_any(
+                {self._stopping} if failures else {self._wake, self._stopping}, pause
+            )
+
+    async def run_once(self) -> int:
+        """One round: the next pending events, applied in arrival order; how many."""
+        async with self.sessions() as session:
+            events = LineageEventRepository(session)
+            if self.postgres and not await events.lead(LOCK_KEY):
+                return 0  # another worker's round is running
+            pending = await events.pending(self.batch)
+            if not pending:
+                PENDING.set(0)
+                return 0
+            outcomes = await self._apply(session, pending)
+            PENDING.set(await events.count_pending())
+            await session.commit()
+            if take_appended(session):
+                self.changes_committed()
+        for outcome in outcomes:
+            APPLIED.labels(outcome).inc()
+        return len(pending)
+
+    async def _apply(self, session: AsyncSession, pending: list[LineageEventRecord]) -> list[str]:
+        """Apply each event, or the same content once per round; mark every one."""
+        seen: dict[str, tuple[str, str]] = {}  # content fingerprint -> (outcome, error)
+        outcomes = []
+        now = self.clock.now()
+        for record in pending:
+            event = parse_event(record.payload)
+            key = _fingerprint(record, event)
+            if key not in seen:
+                seen[key] = await _apply_one(session, record, event)
+            record.outcome, record.error = seen[key]
+            record.applied_at = now
+            outcomes.append(record.outcome)
+        await session.flush()
+        return outcomes
+
+
+async def _apply_one(
+    session: AsyncSession, record: LineageEventRecord, event: LineageEvent
+) -> tuple[str, str]:
+    if event.event_type in UNPRODUCTIVE:
+        return "kept", ""
+    sender = Actor(
+        Principal(
+            subject=record.received_by or "openlineage",
+            role="editor",
+            team=record.received_team,
+            kind="openlineage",
+        )
+    )
+    try:
+        await LineageIntake(session, sender).apply(event)
+    except CatalogError as error:
+        log.warning("lineage_event_refused", event_id=record.id, error=error.details[:300])
+        return "failed", error.details[:ERROR_MAX]
+    return "applied", ""
+
+
+def _fingerprint(record: LineageEventRecord, event: LineageEvent) -> str:
+    """What the event asks of the catalog (its sender and datasets with their facets, its
+    job, whether its run produced anything), without its run id and times: two events with
+    one fingerprint apply the same way."""
+    content = {
+        "by": [record.received_by, record.received_team],
+        "kind": event.kind,
+        "productive": event.event_type not in UNPRODUCTIVE,
+        "job": [event.job_namespace, event.job_name],
+        "inputs": [[d.namespace, d.name, d.facets] for d in event.inputs],
+        "outputs": [[d.namespace, d.name, d.facets] for d in event.outputs],
+    }
+    return hashlib.blake2b(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
