@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from httpx import AsyncClient, Response
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient, Response
 
+from catalog.app import create_app
 from catalog.settings import Settings
 from tests.support.api import error_of, ok, unique
+from tests.support.lifespan import resources_of
 from tests.support.wait import until
 from tests.test_auth import TOKENS, bearer, write_tokens
 
@@ -238,6 +241,45 @@ async def test_a_burst_is_kept_at_once_and_applied_once_per_distinct_content(
     assert {e["outcome"] for e in mine.values()} == {"applied"}
 
 
+@pytest.fixture
+async def held(make_settings: Callable[..., Settings]) -> AsyncIterator[tuple[AsyncClient, Any]]:
+    """A client of an app whose applier is stopped: the test runs its rounds itself."""
+    manager = LifespanManager(create_app(make_settings()), startup_timeout=30)
+    await manager.__aenter__()
+    applier = resources_of(manager).lineage_applier
+    await applier.stop()
+    transport = ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
+    async with AsyncClient(transport=transport, base_url="http://catalog.test") as client:
+        yield client, applier
+    await manager.__aexit__(None, None, None)
+
+
+async def test_events_applied_in_one_round_end_where_the_last_one_says(
+    held: tuple[AsyncClient, Any],
+) -> None:
+    client, applier = held
+    host = unique("round")
+    second = fixture("dbt_complete", host)
+    dropped = second["outputs"][0]["facets"]["schema"]["fields"].pop()["name"]
+    # S1, S2, S1 again, the same S1 once more: one round.
+    for event in (fixture("dbt_complete", host), second, *[fixture("dbt_complete", host)] * 2):
+        assert (await client.post(LINEAGE, json=event)).status_code == 201
+    assert await applier.run_once() == 4
+    target = await product_of(client, pg(host, "analytics.public.customer_orders"))
+    versions = ok(await client.get(f"/api/data-products/{target['id']}/versions"))
+    assert versions["total"] == 3
+    schema = ok(await client.get(f"/api/data-products/{target['id']}/schema"))
+    assert dropped in {c["name"] for c in schema["columns"]}
+    assert await applier.run_once() == 0  # nothing left
+
+    # A product deleted by hand is made again by the next event that names it.
+    ok(await client.delete(f"/api/data-products/{target['id']}"), 204)
+    assert (await client.post(LINEAGE, json=fixture("dbt_complete", host))).status_code == 201
+    assert await applier.run_once() == 1
+    again = await product_of(client, target["source_ref"])
+    assert again["id"] != target["id"]
+
+
 async def test_unknown_facets_are_kept(client: AsyncClient) -> None:
     host = unique("facets")
     event = fixture("airflow_complete", host)
@@ -274,8 +316,6 @@ async def test_posting_needs_an_editor_and_listing_a_steward(
     make_settings: Callable[..., Settings], open_client: Any, tmp_path: Path
 ) -> None:
     tokens = write_tokens(tmp_path / "tokens", TOKENS)
-    from catalog.app import create_app
-
     client = await open_client(create_app(make_settings(enable_auth=True, auth_tokens_file=tokens)))
     host = unique("auth")
     event = fixture("airflow_complete", host)

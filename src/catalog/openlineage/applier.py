@@ -4,9 +4,9 @@
 the kept events into products, schemas and lineage (service.py's `apply`). Keeping and
 applying are apart because a pipeline platform sends events in bursts (every task of every
 DAG, START and COMPLETE) and must not wait on the catalog's bookkeeping: the intake answers
-in the time of one INSERT, and the mapping is done once per distinct event content per round
-(a job's daily run repeats the same datasets, schema and column lineage: those repeats cost
-nothing beyond their row).
+in the time of one INSERT. A round reads what the catalog holds for all its events at once
+(known.py), so the common event, a job's run restating the datasets, schema and column
+lineage of its last run, costs no query of its own.
 
 One applier at a time, in the order events arrived: on PostgreSQL a round runs in one
 transaction holding an advisory lock (another worker or replica skips the round); SQLite has
@@ -21,10 +21,8 @@ CATALOG_LINEAGE_APPLY_INTERVAL_S).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Callable
 
-import orjson
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -36,8 +34,9 @@ from catalog.core.retry import Backoff
 from catalog.core.tasks import stop_task, wait_for_any
 from catalog.db.models import LineageEventRecord
 from catalog.identity.principal import Actor, Principal
+from catalog.openlineage.known import Known
 from catalog.openlineage.repository import LineageEventRepository
-from catalog.openlineage.service import UNPRODUCTIVE, LineageIntake
+from catalog.openlineage.service import UNPRODUCTIVE, LineageIntake, refs_of
 from catalog.openlineage.spec import LineageEvent, parse_event
 from catalog.settings import Settings
 
@@ -150,16 +149,14 @@ class LineageApplier:
         return len(pending)
 
     async def _apply(self, session: AsyncSession, pending: list[LineageEventRecord]) -> list[str]:
-        """Apply each event, or the same content once per round; mark every one."""
-        seen: dict[str, tuple[str, str]] = {}  # content fingerprint -> (outcome, error)
+        """Apply each event in order (what the round knows makes a repeat cost no query);
+        mark every one."""
         outcomes = []
         now = self.clock.now()
-        for record in pending:
-            event = parse_event(record.payload)
-            key = _fingerprint(record, event)
-            if key not in seen:
-                seen[key] = await _apply_one(session, record, event)
-            record.outcome, record.error = seen[key]
+        events = [parse_event(record.payload) for record in pending]
+        known = await Known.read(session, set().union(*map(refs_of, events)))
+        for record, event in zip(pending, events, strict=True):
+            record.outcome, record.error = await _apply_one(session, record, event, known)
             record.applied_at = now
             outcomes.append(record.outcome)
         await session.flush()
@@ -167,7 +164,7 @@ class LineageApplier:
 
 
 async def _apply_one(
-    session: AsyncSession, record: LineageEventRecord, event: LineageEvent
+    session: AsyncSession, record: LineageEventRecord, event: LineageEvent, known: Known
 ) -> tuple[str, str]:
     if event.event_type in UNPRODUCTIVE:
         return "kept", ""
@@ -180,23 +177,8 @@ async def _apply_one(
         )
     )
     try:
-        await LineageIntake(session, sender).apply(event)
+        await LineageIntake(session, sender).apply(event, known)
     except CatalogError as error:
         log.warning("lineage_event_refused", event_id=record.id, error=error.details[:300])
         return "failed", error.details[:ERROR_MAX]
     return "applied", ""
-
-
-def _fingerprint(record: LineageEventRecord, event: LineageEvent) -> str:
-    """What the event asks of the catalog (its sender and datasets with their facets, its
-    job, whether its run produced anything), without its run id and times: two events with
-    one fingerprint apply the same way."""
-    content = {
-        "by": [record.received_by, record.received_team],
-        "kind": event.kind,
-        "productive": event.event_type not in UNPRODUCTIVE,
-        "job": [event.job_namespace, event.job_name],
-        "inputs": [[d.namespace, d.name, d.facets] for d in event.inputs],
-        "outputs": [[d.namespace, d.name, d.facets] for d in event.outputs],
-    }
-    return hashlib.blake2b(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()

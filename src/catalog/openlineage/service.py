@@ -21,21 +21,24 @@ writes only its raw copy.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
 from catalog.core.errors import Conflict
-from catalog.db.models import DataProduct, LineageEventRecord
+from catalog.db.models import LineageEventRecord
 from catalog.db.models.products import SOURCE_REF_LENGTH
 from catalog.kit.dataset_refs import dataset_ref
 from catalog.kit.pagination import PageParams
 from catalog.kit.schemas import NAME_MAX, fit_line, fit_text
+from catalog.openlineage.known import Known
 from catalog.openlineage.repository import LineageEventRepository
 from catalog.openlineage.spec import Dataset, LineageEvent
 from catalog.products import schemas as product_schemas
 from catalog.products.external import ColumnEdge, ExternalProducts, NewProduct
+from catalog.products.service import column_dict
 
 UNPRODUCTIVE = frozenset({"FAIL", "ABORT"})
 RACE_ATTEMPTS = 3
@@ -49,49 +52,60 @@ class LineageIntake(ExternalProducts):
         principal = self.actor.principal
         LineageEventRepository(self.session).keep(_record(event, principal.subject, principal.team))
 
-    async def apply(self, event: LineageEvent) -> None:
+    async def apply(self, event: LineageEvent, known: Known | None = None) -> None:
         """Make the catalog say what the event says (the module docstring); the caller skips
-        FAIL and ABORT runs."""
+        FAIL and ABORT runs. With `known` (what the applier's round read), an event that
+        says nothing new costs no query."""
+        known = known or Known()
+        plan = _Plan.of(event, self.actor.principal.team, self.actor.subject)
+        if self._settled(plan, known):
+            return
         for attempt in range(1, RACE_ATTEMPTS + 1):
             try:
                 async with self.session.begin_nested():
-                    await self._apply(event)
+                    await self._apply(plan, known)
                 return
             except IntegrityError as error:
                 # Another event made the same product, element or edge a moment ago (jobs
                 # run in parallel): its row is committed now, so this attempt finds it.
+                known.forget()
                 if attempt == RACE_ATTEMPTS:
                     raise Conflict(
                         "concurrent events kept making the same datasets; send it again"
                     ) from error
 
-    async def _apply(self, event: LineageEvent) -> None:
-        job = _job(event)
-        datasets = {_ref(d): d for d in (*event.inputs, *event.outputs)}
-        named = {**datasets, **_column_sources(event.outputs)}
-        team = fit_line(self.actor.principal.team or event.job_namespace or "") or FALLBACK_TEAM
-        products = await self.ensure(
-            [_new_product(ref, name, team, self.actor.subject) for ref, name in named.items()]
+    def _settled(self, plan: _Plan, known: Known) -> bool:
+        """Whether the catalog holds everything the event says (by `known`, no query)."""
+        if any(ref not in known.products for ref in plan.named):
+            return False
+        ids = {ref: p.id for ref, p in known.products.items()}
+        return (
+            all(known.holds_schema(ids[ref], cols) for ref, cols in plan.schemas.items())
+            and plan.pairs(ids) <= known.pairs
+            and {_ends(e) for e in plan.column_edges(ids)} <= known.column_ends
         )
-        for ref, dataset in datasets.items():
-            if dataset.schema:
-                await self._schema(products[ref], dataset, job)
-        if event.kind != "dataset":
-            sources = {products[_ref(d)].id for d in event.inputs}
-            targets = {products[_ref(d)].id for d in event.outputs}
-            await self.link([(s, t) for s in sources for t in targets], "feeds", job)
-        edges = list(_column_edges(event.outputs, products, job))
+
+    async def _apply(self, plan: _Plan, known: Known) -> None:
+        products = {ref: known.products[ref] for ref in plan.named if ref in known.products}
+        unknown = [new for ref, new in plan.named.items() if ref not in products]
+        products |= await self.ensure(unknown) if unknown else {}
+        known.products.update(products)
+        ids = {ref: p.id for ref, p in products.items()}
+        for ref, columns in plan.schemas.items():
+            product = products[ref]
+            if not known.holds_schema(product.id, columns):
+                await self.apply_schema(product.id, columns, plan.notes, qualify=product.name)
+                current = await self.columns.current(product.id)
+                known.columns[product.id] = [column_dict(c) for c in current]
+        pairs = plan.pairs(ids)
+        if not pairs <= known.pairs:
+            await self.link(pairs - known.pairs, "feeds", plan.job)
+            known.pairs |= pairs
+        edges = [e for e in plan.column_edges(ids) if _ends(e) not in known.column_ends]
         if edges:
             await self.link_columns(edges)
+            known.column_ends |= {_ends(e) for e in edges}
         await self.session.flush()
-
-    async def _schema(self, product: DataProduct, dataset: Dataset, job: str | None) -> None:
-        columns = _columns(dataset)
-        if columns:
-            source = f"OpenLineage job {job}" if job else "an OpenLineage dataset event"
-            await self.apply_schema(
-                product.id, columns, f"Schema from {source}.", qualify=product.name
-            )
 
     async def events(
         self,
@@ -105,6 +119,60 @@ class LineageIntake(ExternalProducts):
         statement = repository.list_statement(after, before, job_name, applied)
         rows, total = await repository.paginate(statement, page.limit, page.offset)
         return list(rows), total
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What an event asks of the catalog, worked out once from the event alone."""
+
+    named: dict[str, NewProduct]  # every dataset it names (column sources too), by ref
+    schemas: dict[str, list[product_schemas.ColumnIn]]  # datasets with a schema facet
+    inputs: list[str]
+    outputs: list[str]
+    lineage: bool  # a run or job event: its inputs feed its outputs
+    event_outputs: tuple[Dataset, ...]
+    job: str | None
+    notes: str
+
+    @classmethod
+    def of(cls, event: LineageEvent, team: str | None, subject: str) -> _Plan:
+        datasets = {_ref(d): d for d in (*event.inputs, *event.outputs)}
+        named = {**datasets, **_column_sources(event.outputs)}
+        owner_team = fit_line(team or event.job_namespace or "") or FALLBACK_TEAM
+        job = _job(event)
+        source = f"OpenLineage job {job}" if job else "an OpenLineage dataset event"
+        return cls(
+            named={ref: _new_product(ref, n, owner_team, subject) for ref, n in named.items()},
+            schemas={ref: cols for ref, d in datasets.items() if (cols := _columns(d))},
+            inputs=[_ref(d) for d in event.inputs],
+            outputs=[_ref(d) for d in event.outputs],
+            lineage=event.kind != "dataset",
+            event_outputs=event.outputs,
+            job=job,
+            notes=f"Schema from {source}.",
+        )
+
+    def pairs(self, ids: dict[str, str]) -> set[tuple[str, str]]:
+        if not self.lineage:
+            return set()
+        return {(ids[a], ids[b]) for a in self.inputs for b in self.outputs if ids[a] != ids[b]}
+
+    def column_edges(self, ids: dict[str, str]) -> list[ColumnEdge]:
+        return list(_column_edges(self.event_outputs, ids, self.job))
+
+
+def refs_of(event: LineageEvent) -> set[str]:
+    """The references of every dataset the event names (column sources too)."""
+    return {_ref(d) for d in (*event.inputs, *event.outputs)} | set(_column_sources(event.outputs))
+
+
+def _ends(edge: ColumnEdge) -> tuple[str, str, str, str]:
+    return (
+        edge.upstream_product_id,
+        edge.upstream_column,
+        edge.downstream_product_id,
+        edge.downstream_column,
+    )
 
 
 def _record(event: LineageEvent, subject: str, team: str | None) -> LineageEventRecord:
@@ -178,19 +246,19 @@ def _columns(dataset: Dataset) -> list[product_schemas.ColumnIn]:
 
 
 def _column_edges(
-    outputs: Iterable[Dataset], products: dict[str, DataProduct], job: str | None
+    outputs: Iterable[Dataset], ids: dict[str, str], job: str | None
 ) -> Iterable[ColumnEdge]:
     for output in outputs:
-        target = products[_ref(output)]
+        target = ids[_ref(output)]
         for column, fields in output.column_lineage.items():
             for field in fields:
-                source = products[dataset_ref(field.namespace, field.name)]
+                source = ids[dataset_ref(field.namespace, field.name)]
                 upstream, downstream = fit_line(field.field), fit_line(column)
                 if upstream and downstream:
                     yield ColumnEdge(
-                        upstream_product_id=source.id,
+                        upstream_product_id=source,
                         upstream_column=upstream,
-                        downstream_product_id=target.id,
+                        downstream_product_id=target,
                         downstream_column=downstream,
                         transformation=fit_line(field.transformation or ""),
                         job=job,

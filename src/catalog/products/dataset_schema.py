@@ -138,13 +138,15 @@ class SchemaService(ProductService):
         else matched by name and data type, else created as a draft. A name whose element
         has another data type is a 409, or with `qualify` the element `<qualify>.<column>`
         (matched or created the same way): sources that cannot be asked to rename go there."""
-        elements = DataElementRepository(self.session)
+        ids = {c.name: c.data_element_id or bound.get(c.name) for c in columns}
+        unbound = [c for c in columns if not ids[c.name]]
         given = {c.data_element_id for c in columns if c.data_element_id}
+        if not (given or unbound):
+            return {name: element_id for name, element_id in ids.items() if element_id}
+        elements = DataElementRepository(self.session)
         unknown = sorted(given - set(await elements.by_ids(given)))
         if unknown:
             raise NotFound("data element", unknown[0])
-        ids = {c.name: c.data_element_id or bound.get(c.name) for c in columns}
-        unbound = [c for c in columns if not ids[c.name]]
         wanted = {c.name: c.name for c in unbound}
         named = await elements.by_names(wanted.values())
         clashes = [c for c in unbound if _clash(named.get(c.name), c)]

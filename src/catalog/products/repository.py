@@ -223,6 +223,20 @@ class SchemaColumnRepository(Repository[ProductSchemaColumn]):
         )
         return list(await self.session.scalars(statement))
 
+    async def current_of(self, product_ids: Iterable[str]) -> dict[str, list[ProductSchemaColumn]]:
+        """The current schema columns of each of these products that has some, in order."""
+        found: dict[str, list[ProductSchemaColumn]] = {}
+        wanted = list(set(product_ids))
+        for start in range(0, len(wanted), IN_CHUNK):
+            statement = (
+                select(ProductSchemaColumn)
+                .where(ProductSchemaColumn.product_id.in_(wanted[start : start + IN_CHUNK]))
+                .order_by(ProductSchemaColumn.product_id, ProductSchemaColumn.position)
+            )
+            for column in await self.session.scalars(statement):
+                found.setdefault(column.product_id, []).append(column)
+        return found
+
     async def replace(self, product_id: str, columns: list[ProductSchemaColumn]) -> None:
         """The product's schema becomes `columns` (flushed between, so names may repeat)."""
         for column in await self.current(product_id):
@@ -263,6 +277,22 @@ class LineageRepository(Repository[LineageEdge]):
         else:
             condition = tuple_(LineageEdge.upstream_type, LineageEdge.upstream_id).in_(keys)
         return (await self.session.scalars(select(LineageEdge).where(condition))).all()
+
+    async def among(self, product_ids: Iterable[str]) -> set[tuple[str, str]]:
+        """The (upstream, downstream) pairs of the product edges between these products."""
+        wanted = list(set(product_ids))
+        found: set[tuple[str, str]] = set()
+        for start in range(0, len(wanted), IN_CHUNK):
+            rows = await self.session.execute(
+                select(LineageEdge.upstream_id, LineageEdge.downstream_id).where(
+                    LineageEdge.upstream_type == "product",
+                    LineageEdge.downstream_type == "product",
+                    LineageEdge.downstream_id.in_(wanted[start : start + IN_CHUNK]),
+                )
+            )
+            found |= {(row[0], row[1]) for row in rows}
+        members = set(wanted)
+        return {(up, down) for up, down in found if up in members}
 
     async def existing(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Those of these (upstream, downstream) product pairs that have an edge."""
@@ -315,6 +345,24 @@ class ColumnLineageRepository(Repository[ColumnLineageEdge]):
             )
             touch(self.session, *(NodeRef("DataProduct", end[2]) for end in ends))
         return len(ends)
+
+    async def ends_into(self, product_ids: Iterable[str]) -> set[tuple[str, str, str, str]]:
+        """The four ends of every column edge into these products."""
+        wanted = list(set(product_ids))
+        found: set[tuple[str, str, str, str]] = set()
+        for start in range(0, len(wanted), IN_CHUNK):
+            rows = await self.session.execute(
+                select(
+                    ColumnLineageEdge.upstream_product_id,
+                    ColumnLineageEdge.upstream_column,
+                    ColumnLineageEdge.downstream_product_id,
+                    ColumnLineageEdge.downstream_column,
+                ).where(
+                    ColumnLineageEdge.downstream_product_id.in_(wanted[start : start + IN_CHUNK])
+                )
+            )
+            found |= {(r[0], r[1], r[2], r[3]) for r in rows}
+        return found
 
     async def step(
         self, columns: Iterable[tuple[str, str]], direction: str
