@@ -84,13 +84,8 @@ SUGGESTS = [
     "claim_f",
 ]
 
-LUA = """
-paths = {%s}
-counter = 0
-request = function()
-  counter = counter + 1
-  return wrk.format("GET", paths[(counter %% #paths) + 1], {["Authorization"] = "Bearer %s"})
-end
+# wrk's summary as one line run_wrk reads (a %-template: its % are doubled).
+DONE_LUA = """
 done = function(summary, latency, requests)
   io.write(string.format("RESULT p50=%%.3f p95=%%.3f p99=%%.3f requests=%%d errors=%%d\\n",
     latency:percentile(50) / 1000, latency:percentile(95) / 1000,
@@ -99,14 +94,31 @@ done = function(summary, latency, requests)
     + summary.errors.write + summary.errors.timeout))
 end
 """
+LUA = (
+    """
+paths = {%s}
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", paths[(counter %% #paths) + 1], {["Authorization"] = "Bearer %s"})
+end
+"""
+    + DONE_LUA
+)
 PORT = 18121
 
 
 def run_wrk(
-    base: str, paths: list[str], duration: int, token: str, connections: int = 16
+    base: str,
+    paths: list[str],
+    duration: int,
+    token: str,
+    connections: int = 16,
+    lua: str | None = None,
 ) -> dict[str, float]:
+    """wrk GETting `paths` in turn (or running the script `lua`, which ends in DONE_LUA)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(LUA % (", ".join(f'"{p}"' for p in paths), token))
+        script.write(lua or LUA % (", ".join(f'"{p}"' for p in paths), token))
     out = subprocess.run(
         [
             "wrk",

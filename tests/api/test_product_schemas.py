@@ -138,7 +138,8 @@ async def test_columns_are_bound_to_data_elements(client: AsyncClient) -> None:
     error_of(await put(client, third["id"], "2.0.0", [unknown]), 404)
 
 
-async def test_governed_column_coverage(client: AsyncClient) -> None:
+async def governed_and_undefined(client: AsyncClient) -> tuple[dict[str, Any], ...]:
+    """Two elements with a value domain: one defined (governed), one without a definition."""
     domain = ok(
         await client.post(
             "/api/value-domains",
@@ -155,6 +156,11 @@ async def test_governed_column_coverage(client: AsyncClient) -> None:
     undefined = await create_element(
         client, definition="", representation=representation | {"name": unique("r")}
     )
+    return governed, undefined
+
+
+async def test_governed_column_coverage(client: AsyncClient) -> None:
+    governed, undefined = await governed_and_undefined(client)
     product = await create_product(client)
     url = f"/api/data-products/{product['id']}/schema"
 
@@ -172,22 +178,7 @@ async def test_governed_column_coverage(client: AsyncClient) -> None:
 async def test_coverage_is_in_the_product_answer_and_search_and_follows_element_edits(
     client: AsyncClient,
 ) -> None:
-    domain = ok(
-        await client.post(
-            "/api/value-domains",
-            json={"name": unique("domain"), "type": "non_enumerated", "data_type": "string"},
-        ),
-        201,
-    )
-    representation = {
-        "name": unique("repr"),
-        "data_type": "string",
-        "value_domain_id": domain["id"],
-    }
-    governed = await create_element(client, representation=representation)
-    undefined = await create_element(
-        client, definition="", representation=representation | {"name": unique("r")}
-    )
+    governed, undefined = await governed_and_undefined(client)
     product = await create_product(client, name=unique("Coverage cube"))
     product_url = f"/api/data-products/{product['id']}"
     assert ok(await client.get(product_url))["governed_column_coverage"] is None  # no schema

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 
 from catalog.core.logging import get_logger
+from catalog.core.retry import Backoff
 
 log = get_logger(__name__)
 
@@ -41,3 +42,61 @@ async def wait_for_any(events: set[asyncio.Event], timeout_s: float) -> None:
     finally:
         for waiter in waiters:
             waiter.cancel()
+
+
+class RoundLoop:
+    """A background loop of rounds (the graph projection, the lineage applier): a round right
+    away while the last one was full (`batch`), else a pause of `interval_s` that a `wake()`
+    cuts short; after a failed round the pause doubles per failure (up to `max_backoff_s`)
+    and wakes do not cut it, or a burst of writes during an outage would become a burst of
+    attempts against what is failing. Subclasses give `run_once` (how much it did) and say
+    how a failure is counted in `round_failed`."""
+
+    name = "rounds"
+
+    def __init__(self, *, batch: int, interval_s: float, max_backoff_s: float = 30.0) -> None:
+        self.batch = batch
+        self.interval_s = interval_s
+        self.backoff = Backoff(interval_s, max_backoff_s)
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    async def run_once(self) -> int:
+        raise NotImplementedError
+
+    def round_failed(self, error: Exception, failures: int) -> None:
+        log.warning(f"{self.name}_failed", error=repr(error)[:300], failures=failures)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    def wake(self) -> None:
+        """Start the next round now (something to do just committed)."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop between rounds, or cancel the round under way. The flag matters: a cancel that
+        lands inside a database driver call can be absorbed there (seen with aiosqlite), and
+        the loop must still end instead of holding shutdown up."""
+        self._stopping.set()
+        await stop_task(self._task)
+        self._task = None
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                done = await self.run_once()
+                failures = 0
+            except Exception as exc:  # what failed is retried next round: nothing is lost
+                failures += 1
+                self.round_failed(exc, failures)
+                done = 0
+            if done >= self.batch:
+                continue  # more waiting: no pause
+            self._wake.clear()
+            pause = self.backoff.pause_s(failures + 1)  # interval * 2**failures, capped
+            await wait_for_any(
+                {self._stopping} if failures else {self._wake, self._stopping}, pause
+            )

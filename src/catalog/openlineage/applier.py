@@ -20,7 +20,6 @@ CATALOG_LINEAGE_APPLY_INTERVAL_S).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from prometheus_client import Counter, Gauge
@@ -30,8 +29,7 @@ from catalog.changes.recorder import take_appended
 from catalog.core.clock import Clock, SystemClock
 from catalog.core.errors import CatalogError
 from catalog.core.logging import get_logger
-from catalog.core.retry import Backoff
-from catalog.core.tasks import stop_task, wait_for_any
+from catalog.core.tasks import RoundLoop
 from catalog.db.models import LineageEventRecord
 from catalog.identity.principal import Actor, Principal
 from catalog.openlineage.known import Known
@@ -54,11 +52,12 @@ PENDING = Gauge(
     multiprocess_mode="livemax",
 )
 LOCK_KEY = 0x6C696E656167  # "lineag": the advisory lock of the applying worker
-MAX_BACKOFF_S = 30.0
 ERROR_MAX = 1000
 
 
-class LineageApplier:
+class LineageApplier(RoundLoop):
+    name = "lineage_applier"
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -69,15 +68,11 @@ class LineageApplier:
         changes_committed: Callable[[], None] = lambda: None,
         clock: Clock | None = None,
     ) -> None:
+        super().__init__(batch=batch, interval_s=interval_s)
         self.sessions = sessions
-        self.batch = batch
         self.postgres = postgres
         self.changes_committed = changes_committed
         self.clock = clock or SystemClock()
-        self.backoff = Backoff(interval_s, MAX_BACKOFF_S)
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
 
     @classmethod
     def configured(
@@ -98,36 +93,6 @@ class LineageApplier:
             changes_committed=changes_committed,
             clock=clock,
         )
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="lineage-applier")
-
-    def wake(self) -> None:
-        """Apply now (this process just kept an event)."""
-        self._wake.set()
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        await stop_task(self._task)
-        self._task = None
-
-    async def _run(self) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                done = await self.run_once()
-                failures = 0
-            except Exception as exc:  # the database is away: the events wait, none is lost
-                failures += 1
-                log.warning("lineage_apply_failed", error=repr(exc)[:300], failures=failures)
-                done = 0
-            if done >= self.batch:
-                continue  # more waiting: no pause
-            self._wake.clear()
-            pause = self.backoff.pause_s(failures + 1)
-            await wait_for_any(
-                {self._stopping} if failures else {self._wake, self._stopping}, pause
-            )
 
     async def run_once(self) -> int:
         """One round: the next pending events, applied in arrival order; how many."""
