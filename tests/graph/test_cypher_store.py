@@ -673,8 +673,8 @@ async def test_ensure_indexes_creates_the_guides_indexes_once(store: FalkorDBSto
     assert present >= GUIDE_INDEXES
     # and `id` on every label, where every MERGE and walk starts
     labels = ("DataElement", "DataElementConcept", "ValueDomain", "DataProduct", "Tag")
-    assert {(name, "id") for name in (*labels, "DataProductVersion")} <= present
-    assert len(created) == len(present) == 12
+    assert {(name, "id") for name in (*labels, "DataProductVersion", "SchemaColumn")} <= present
+    assert len(created) == len(present) == 13
     assert any("FOR ()-[r:HAS_TAG]-() ON (r.timestamp)" in text for text in created)
 
     assert await store.ensure_indexes() == []  # nothing missing, nothing run, no failure
@@ -691,7 +691,7 @@ async def test_ensure_indexes_creates_only_what_is_missing(
     finally:
         await client.aclose()
     created = await store.ensure_indexes()
-    assert len(created) == 11
+    assert len(created) == 12
     assert not any("(n:Tag) ON (n.name)" in text for text in created)
     assert await store.indexes() >= GUIDE_INDEXES
 
@@ -952,4 +952,4 @@ async def test_queries_are_measured_by_type_and_status(
     assert buckets >= 1
 
     await store.ensure_indexes()
-    assert delta("ensure_indexes", "ok") == 12
+    assert delta("ensure_indexes", "ok") == 13

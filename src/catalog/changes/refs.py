@@ -12,6 +12,7 @@ from catalog.db.models import (
     DataElementConcept,
     DataProduct,
     DataProductVersion,
+    ProductSchemaColumn,
     Tag,
     ValueDomain,
 )
@@ -23,6 +24,7 @@ Label = Literal[
     "DataProduct",
     "DataProductVersion",
     "Tag",
+    "SchemaColumn",
 ]
 LABELS: tuple[Label, ...] = get_args(Label)
 
@@ -34,6 +36,7 @@ NODE_MODELS: dict[Label, Any] = {
     "DataProduct": DataProduct,
     "DataProductVersion": DataProductVersion,
     "Tag": Tag,
+    "SchemaColumn": ProductSchemaColumn,  # a column of a product's current dataset schema
 }
 
 # The lineage API names node kinds "product" / "element" (lineage_edges.upstream_type).

@@ -11,16 +11,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from catalog.changes.refs import LABELS, Label, NodeRef
 from catalog.core.time import utcnow
-from catalog.db.models import ChangeLog, ChangeLogPosition, DataElement
+from catalog.db.models import (
+    ChangeLog,
+    ChangeLogPosition,
+    ColumnLineageEdge,
+    DataElement,
+    DataProductVersion,
+    ProductSchemaColumn,
+)
 from catalog.kit.repository import Repository, table_of
 
 PRUNED = "pruned"  # the position row holding the highest id deleted by the prune
 APPEND_LOCK = 0x6368616E6765  # "change": serialises appends in commit order (PostgreSQL)
+KEY_CHUNK = 2000  # (product id, name) pairs per IN list: 4,000 bound parameters
 
 
 def elements_using(session: Session, representation_ids: Iterable[str]) -> Iterable[str]:
@@ -28,6 +36,50 @@ def elements_using(session: Session, representation_ids: Iterable[str]) -> Itera
     USES_REPRESENTATION relationship changed with it)."""
     using = select(DataElement.id).where(DataElement.representation_id.in_(representation_ids))
     return session.scalars(using)
+
+
+def columns_named(session: Session, keys: Iterable[tuple[str, str]]) -> list[str]:
+    """Ids of the schema columns of these (product id, column name) pairs that exist."""
+    found: list[str] = []
+    for chunk in _chunks(sorted(keys)):
+        ends = tuple_(ProductSchemaColumn.product_id, ProductSchemaColumn.name)
+        found += session.scalars(select(ProductSchemaColumn.id).where(ends.in_(chunk)))
+    return found
+
+
+def columns_deriving_from(session: Session, keys: Iterable[tuple[str, str]]) -> list[str]:
+    """Ids of the schema columns that column lineage derives from one of these (product id,
+    column name) pairs (their DERIVED_FROM relationships reach it)."""
+    found: list[str] = []
+    for chunk in _chunks(sorted(keys)):
+        upstream = tuple_(ColumnLineageEdge.upstream_product_id, ColumnLineageEdge.upstream_column)
+        query = (
+            select(ProductSchemaColumn.id)
+            .join(
+                ColumnLineageEdge,
+                and_(
+                    ColumnLineageEdge.downstream_product_id == ProductSchemaColumn.product_id,
+                    ColumnLineageEdge.downstream_column == ProductSchemaColumn.name,
+                ),
+            )
+            .where(upstream.in_(chunk))
+            .distinct()
+        )
+        found += session.scalars(query)
+    return found
+
+
+def parts_of_products(session: Session, product_ids: list[str]) -> list[NodeRef]:
+    """The version and schema column nodes of these products (deleted with them)."""
+    versions = select(DataProductVersion.id).where(DataProductVersion.product_id.in_(product_ids))
+    columns = select(ProductSchemaColumn.id).where(ProductSchemaColumn.product_id.in_(product_ids))
+    return [NodeRef("DataProductVersion", i) for i in session.scalars(versions)] + [
+        NodeRef("SchemaColumn", i) for i in session.scalars(columns)
+    ]
+
+
+def _chunks(keys: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    return [keys[i : i + KEY_CHUNK] for i in range(0, len(keys), KEY_CHUNK)]
 
 
 def append(session: Session, refs: Iterable[NodeRef]) -> None:

@@ -1,6 +1,7 @@
-"""The relationship graph (elements, products, tags, lineage): the GraphStore protocol
-(store.py), its adapters (sql_store.py, neo4j_store.py, falkordb_store.py), the outbox that
-feeds the Cypher ones (outbox.py, worker.py) and the reads the API serves (service.py)."""
+"""The relationship graph (elements, products and their schema columns, tags, lineage): the
+GraphStore protocol (store.py), its adapters (sql_store.py, neo4j_store.py,
+falkordb_store.py), the outbox that feeds the Cypher ones (outbox.py, worker.py) and the reads
+the API serves (service.py)."""
 
 from __future__ import annotations
 

@@ -15,6 +15,12 @@ they name, so a node's outgoing relationships are rebuilt from that node's own r
     (DataProduct|DataElement)-[:DERIVED_FROM {relationship}]->(DataProduct|DataElement)
         lineage: the downstream node is derived from the upstream one
     (Tag)-[:CHILD_OF]->(Tag)
+    (DataProduct)-[:HAS_COLUMN]->(SchemaColumn)
+        a column of the product's current dataset schema (product_schema_columns)
+    (SchemaColumn)-[:DERIVED_FROM {transformation, job}]->(SchemaColumn)
+        column lineage (column_lineage_edges), which names its ends by product id and column
+        name: an edge whose either end is no column of its product's current schema has no
+        node to join, so the graph leaves it out (it appears once both columns exist)
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from catalog.changes.refs import LABELS, LINEAGE_LABELS, Label, NodeRef
-from catalog.db.models import LineageEdge
+from catalog.db.models import ColumnLineageEdge, LineageEdge
 
 __all__ = ["LABELS", "LINEAGE_LABELS", "Label", "NodeRef"]  # the change log's names, shared
 
@@ -35,6 +41,7 @@ RelType = Literal[
     "USES_REPRESENTATION",
     "DERIVED_FROM",
     "CHILD_OF",
+    "HAS_COLUMN",
 ]
 # The same names as values (for membership checks and loops).
 REL_TYPES: tuple[RelType, ...] = get_args(RelType)
@@ -93,6 +100,15 @@ def lineage_props(edge: LineageEdge) -> dict[str, Any]:
     """A DERIVED_FROM edge's properties: its relationship, and the job that drew it if any
     (absent rather than null: Cypher stores drop null properties)."""
     props: dict[str, Any] = {"relationship": edge.relationship}
+    if edge.job:
+        props["job"] = edge.job
+    return props
+
+
+def column_lineage_props(edge: ColumnLineageEdge) -> dict[str, Any]:
+    """A column DERIVED_FROM edge's properties: what the job did to the value, and the job
+    (absent rather than null, as `lineage_props`)."""
+    props: dict[str, Any] = {"transformation": edge.transformation}
     if edge.job:
         props["job"] = edge.job
     return props

@@ -12,16 +12,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import String, literal, select, union_all
+from sqlalchemy import String, and_, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from catalog.changes.refs import NODE_MODELS
 from catalog.db.models import (
+    ColumnLineageEdge,
     DataElement,
     DataProduct,
     DataProductVersion,
     LineageEdge,
     ProductElement,
+    ProductSchemaColumn,
     ProductTag,
     Representation,
     Tag,
@@ -33,7 +36,7 @@ NAME_COLUMNS: dict[Label, str] = dict.fromkeys(NODE_MODELS, "name") | {
     "DataProductVersion": "version"
 }
 
-# (id, visibility, team) of a product, or of the product a version belongs to
+# (id, visibility, team) of a product, or of the product a version or column belongs to
 Visibility = tuple[str, str, str | None]
 
 
@@ -75,6 +78,14 @@ class GraphRepository:
         )
         return [(row.id, row.visibility, row.team) for row in rows]
 
+    async def column_visibility(self, ids: Sequence[str]) -> list[Visibility]:
+        rows = await self.session.execute(
+            select(ProductSchemaColumn.id, DataProduct.visibility, DataProduct.team)
+            .join(DataProduct, DataProduct.id == ProductSchemaColumn.product_id)
+            .where(ProductSchemaColumn.id.in_(ids))
+        )
+        return [(row.id, row.visibility, row.team) for row in rows]
+
 
 class SnapshotRepository:
     """Whole rows, read as they are now: snapshot.py turns them into node states."""
@@ -103,6 +114,45 @@ class SnapshotRepository:
     async def product_members(self, product_ids: list[str]) -> Sequence[ProductElement]:
         query = select(ProductElement).where(ProductElement.product_id.in_(product_ids))
         return (await self.session.scalars(query)).all()
+
+    async def product_columns(self, product_ids: list[str]) -> Sequence[Any]:
+        """(id, product_id) of these products' schema columns."""
+        rows = await self.session.execute(
+            select(ProductSchemaColumn.id, ProductSchemaColumn.product_id).where(
+                ProductSchemaColumn.product_id.in_(product_ids)
+            )
+        )
+        return rows.all()
+
+    async def column_lineage_of(self, column_ids: list[str]) -> Sequence[Any]:
+        """Per column lineage row into these schema columns whose upstream column exists too:
+        (downstream_id, upstream_id, edge). Rows name columns by product id and name, so both
+        ends are joined to the current schemas by (product_id, name)."""
+        downstream = aliased(ProductSchemaColumn)
+        upstream = aliased(ProductSchemaColumn)
+        rows = await self.session.execute(
+            select(
+                downstream.id.label("downstream_id"),
+                upstream.id.label("upstream_id"),
+                ColumnLineageEdge,
+            )
+            .join(
+                ColumnLineageEdge,
+                and_(
+                    ColumnLineageEdge.downstream_product_id == downstream.product_id,
+                    ColumnLineageEdge.downstream_column == downstream.name,
+                ),
+            )
+            .join(
+                upstream,
+                and_(
+                    upstream.product_id == ColumnLineageEdge.upstream_product_id,
+                    upstream.name == ColumnLineageEdge.upstream_column,
+                ),
+            )
+            .where(downstream.id.in_(column_ids))
+        )
+        return rows.all()
 
     async def element_references(self, element_ids: list[str]) -> Sequence[Any]:
         """Per element: its concept and its representation (id, name, value domain)."""

@@ -186,16 +186,19 @@ class GraphService:
         return schemas.GraphNodeOut(label=ref.label, id=ref.id, name=name, depth=0)
 
     async def _hidden(self, refs: Sequence[NodeRef]) -> set[NodeRef]:
-        """The products, and versions of products, among `refs` the caller may not see."""
+        """The products, and versions and schema columns of products, among `refs` the caller
+        may not see."""
         see_all, _ = restricted_view(self.actor)
         products = [r.id for r in refs if r.label == "DataProduct"]
         versions = [r.id for r in refs if r.label == "DataProductVersion"]
-        if see_all or not (products or versions):
+        columns = [r.id for r in refs if r.label == "SchemaColumn"]
+        if see_all or not (products or versions or columns):
             return set()
         hidden: set[NodeRef] = set()
         for label, ids, read in (
             ("DataProduct", products, self.repository.product_visibility),
             ("DataProductVersion", versions, self.repository.version_visibility),
+            ("SchemaColumn", columns, self.repository.column_visibility),
         ):
             if ids:
                 hidden |= {
@@ -240,4 +243,5 @@ def _kind(label: Label) -> str:
         "ValueDomain": "value domain",
         "DataProductVersion": "data product version",
         "Tag": "tag",
+        "SchemaColumn": "schema column",
     }[label]

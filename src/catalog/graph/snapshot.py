@@ -24,6 +24,7 @@ from catalog.graph.model import (
     NodeRef,
     NodeState,
     RelType,
+    column_lineage_props,
     lineage_props,
 )
 from catalog.graph.repository import SnapshotRepository
@@ -36,6 +37,7 @@ PROPERTIES: dict[Label, tuple[str, ...]] = {
     "DataProduct": ("name", "team", "category", "status", "visibility", "owner"),
     "DataProductVersion": ("version", "product_id"),
     "Tag": ("name", "category"),
+    "SchemaColumn": ("name", "physical_type", "product_id"),
 }
 
 
@@ -88,6 +90,7 @@ async def _edges(
         "DataProduct": (_product_edges, _lineage_edges),
         "DataElement": (_element_edges, _lineage_edges),
         "Tag": (_tag_edges,),
+        "SchemaColumn": (_column_lineage_edges,),
     }
     for reader in readers.get(label, ()):
         for edge in await reader(repository, label, ids):
@@ -100,7 +103,8 @@ async def _edges(
 async def _product_edges(
     repository: SnapshotRepository, _label: Label, ids: list[str]
 ) -> list[Edge]:
-    """HAS_TAG, HAS_VERSION and CONTAINS: one table each, each row a different edge."""
+    """HAS_TAG, HAS_VERSION, CONTAINS and HAS_COLUMN: one table each, each row a different
+    edge."""
     edges: list[Edge] = []
     for tag in await repository.product_tags(ids):
         edges.append(
@@ -129,6 +133,14 @@ async def _product_edges(
                 NodeRef("DataProduct", member.product_id),
                 NodeRef("DataElement", member.data_element_id),
                 role=member.role,
+            )
+        )
+    for column in await repository.product_columns(ids):
+        edges.append(
+            _edge(
+                "HAS_COLUMN",
+                NodeRef("DataProduct", column.product_id),
+                NodeRef("SchemaColumn", column.id),
             )
         )
     return edges
@@ -173,6 +185,22 @@ async def _lineage_edges(
             **lineage_props(edge),
         )
         for edge in await repository.lineage_of(LINEAGE_KINDS[label], ids)
+    ]
+
+
+async def _column_lineage_edges(
+    repository: SnapshotRepository, _label: Label, ids: list[str]
+) -> list[Edge]:
+    """A schema column derives from the columns its column lineage rows name, those that are
+    columns of their product's current schema (an end without one has no node)."""
+    return [
+        _edge(
+            "DERIVED_FROM",
+            NodeRef("SchemaColumn", row.downstream_id),
+            NodeRef("SchemaColumn", row.upstream_id),
+            **column_lineage_props(row.ColumnLineageEdge),
+        )
+        for row in await repository.column_lineage_of(ids)
     ]
 
 

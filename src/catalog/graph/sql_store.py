@@ -1,11 +1,11 @@
 """The `sql` graph store: the catalog's own tables, read as a graph. The default.
 
-Nothing is projected: the relationships are the rows (the `graph_edges` view of migration 0006
-shows them all as type/source/target), so answers are always current and the store's writes
-do nothing. Lineage is one recursive CTE per direction over `lineage_edges`; neighbours are one
-query on the view; shortest paths walk the view from both ends, one query per level
-(graph/traversal.py), because a recursive CTE enumerating paths grows with the number of
-paths, not nodes.
+Nothing is projected: the relationships are the rows (the `graph_edges` view of migrations
+0006 and 0012 shows them all as type/source/target, schema columns and their column lineage
+included), so answers are always current and the store's writes do nothing. Lineage is one
+recursive CTE per direction over `lineage_edges`; neighbours are one query on the view;
+shortest paths walk the view from both ends, one query per level (graph/traversal.py),
+because a recursive CTE enumerating paths grows with the number of paths, not nodes.
 
 What it gives up against a graph database: traversals are joins, so deep or wide walks
 (depth 10 over hub nodes such as popular tags) cost more than a native graph's pointer hops;
@@ -49,6 +49,8 @@ EDGES = table(
     column("target_label"),
     column("target_id"),
     column("relationship"),
+    column("transformation"),
+    column("job"),
 )
 
 # upstream: what the node derives from (lineage_edges rows where it is downstream).
@@ -245,7 +247,15 @@ def _chunks(ids: list[str], size: int = 500) -> list[list[str]]:
 
 
 def _edge(row: Any) -> Edge:
-    props = {"relationship": row.relationship} if row.type == "DERIVED_FROM" else {}
+    """A view row as an edge; a DERIVED_FROM edge carries the properties the Cypher stores
+    hold (`lineage_props`: relationship and job, or for columns `column_lineage_props`:
+    transformation and job; absent rather than null)."""
+    props: dict[str, Any] = {}
+    if row.type == "DERIVED_FROM":
+        for key in ("relationship", "transformation", "job"):
+            value = getattr(row, key)
+            if value is not None and (value or key != "job"):
+                props[key] = value
     return Edge(
         row.type,
         NodeRef(row.source_label, row.source_id),

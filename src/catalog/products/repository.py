@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import Select, bindparam, delete, func, insert, inspect, or_, select, tuple_, update
 
 from catalog.cache.invalidation import mark_stale, product_scope
-from catalog.changes.recorder import touch
+from catalog.changes.recorder import touch, touch_columns
 from catalog.changes.refs import NodeRef
 from catalog.core.ids import new_id
 from catalog.core.time import utcnow
@@ -238,11 +238,28 @@ class SchemaColumnRepository(Repository[ProductSchemaColumn]):
         return found
 
     async def replace(self, product_id: str, columns: list[ProductSchemaColumn]) -> None:
-        """The product's schema becomes `columns` (flushed between, so names may repeat)."""
-        for column in await self.current(product_id):
-            await self.session.delete(column)
-        await self.session.flush()
-        self.session.add_all(columns)
+        """The product's schema becomes `columns`. A column whose name the current schema has
+        keeps its row, and so its id (its graph node), taking the new values where they
+        differ (its position may move); the current columns not named go, the new names are
+        added. Names stay unique per product throughout (a kept row keeps its name, a deleted
+        name is not reinserted), so one flush does it."""
+        current = {column.name: column for column in await self.current(product_id)}
+        wanted = {column.name for column in columns}
+        for name, column in current.items():
+            if name not in wanted:
+                await self.session.delete(column)
+        for column in columns:
+            kept = current.get(column.name)
+            if kept is None:
+                self.session.add(column)
+                continue
+            given = inspect(column).dict  # the values set on the new (transient) row
+            for attr in inspect(ProductSchemaColumn).column_attrs:
+                key = attr.key
+                if key in ("id", "product_id", "name") or key not in given:
+                    continue
+                if getattr(kept, key) != given[key]:  # unchanged values leave the row clean
+                    setattr(kept, key, given[key])
         await self.session.flush()
 
     async def refresh_coverage(self, product_id: str) -> None:
@@ -344,6 +361,7 @@ class ColumnLineageRepository(Repository[ColumnLineageEdge]):
                 [row | {"id": new_id(), "created_at": now} for row in ends.values()],
             )
             touch(self.session, *(NodeRef("DataProduct", end[2]) for end in ends))
+            touch_columns(self.session, *((end[2], end[3]) for end in ends))  # SchemaColumn
         return len(ends)
 
     async def ends_into(self, product_ids: Iterable[str]) -> set[tuple[str, str, str, str]]:
