@@ -297,7 +297,8 @@ def main() -> None:
             first = [json.dumps(e) for e in first_sight_events(f"new{r}", 20000)]
             for mix, bodies in (("steady", steady), ("first", first)):
                 run = wrk_post(base, "/api/v1/lineage", token, bodies, args.duration)
-                run |= drained(base, token, run["requests"] - run["errors"], args.duration)
+                received = int(run["requests"] - run["errors"])
+                run |= drained(base, token, received, args.duration)
                 rounds[mix].append(run)
             rounds["product"].append(
                 wrk_post(base, "/api/data-products", token, writes, args.duration)
