@@ -20,7 +20,6 @@ race only delays convergence until the node's next change (or `catalog graph reb
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,8 +32,8 @@ from catalog.changes.repository import Change, ChangeLogRepository
 from catalog.core.breaker import CircuitBreaker
 from catalog.core.clock import Clock, SystemClock
 from catalog.core.logging import get_logger
-from catalog.core.retry import Backoff, call_with_retry
-from catalog.core.tasks import stop_task, wait_for_any
+from catalog.core.retry import call_with_retry
+from catalog.core.tasks import RoundLoop
 from catalog.graph.model import NodeState
 from catalog.graph.rebuild import rebuild
 from catalog.graph.snapshot import read_states
@@ -71,7 +70,9 @@ class _Round:
     replay: bool = False  # behind the retained log: replay every node
 
 
-class OutboxWorker:
+class OutboxWorker(RoundLoop):
+    name = "graph_outbox"
+
     def __init__(
         self,
         store: GraphStore,
@@ -83,22 +84,17 @@ class OutboxWorker:
         read_sessions: async_sessionmaker[AsyncSession] | None = None,
         clock: Clock | None = None,
     ) -> None:
+        # The pause between rounds: the interval, doubled per consecutive failure (RoundLoop).
+        super().__init__(batch=batch, interval_s=interval_s, max_backoff_s=MAX_BACKOFF_S)
         self.store = store
         self.sessions = sessions
         # Reads that need no lock (SQLite's write sessions take its one write lock at BEGIN).
         self.read_sessions = read_sessions or sessions
         self.postgres = postgres
-        self.batch = batch
-        self.interval_s = interval_s
-        # The pause between rounds: the interval, doubled per consecutive failure.
-        self.backoff = Backoff(interval_s, MAX_BACKOFF_S)
         # Guards every call into the graph database, the API's reads included (graph/service.py).
         self.breaker = CircuitBreaker(
             "graph", open_s=10.0, clock=(clock or SystemClock()).monotonic
         )
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
 
     @classmethod
     def configured(
@@ -122,41 +118,10 @@ class OutboxWorker:
             clock=clock,
         )
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="graph-outbox")
-
-    def wake(self) -> None:
-        """Start the next round now (a write just committed)."""
-        self._wake.set()
-
-    async def stop(self) -> None:
-        """Stop between rounds, or cancel the round under way. The flag matters: a cancel that
-        lands inside a database driver call can be absorbed there (seen with aiosqlite), and
-        the loop must still end instead of holding shutdown up."""
-        self._stopping.set()
-        await stop_task(self._task)
-        self._task = None
-
-    async def _run(self) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                projected = await self.run_once()
-                failures = 0
-            except Exception as exc:  # the graph is down: the changes wait, nothing is lost
-                failures += 1
-                PROJECTED.labels("failed").inc()
-                log.warning("graph_projection_failed", error=repr(exc)[:300], failures=failures)
-                projected = 0
-            if projected >= self.batch:
-                continue  # more waiting: no pause
-            self._wake.clear()
-            # Backing off, commits do not cut the pause short, or a burst of writes during an
-            # outage would become a burst of attempts against the graph.
-            pause = self.backoff.pause_s(failures + 1)  # interval * 2**failures, capped
-            await wait_for_any(
-                {self._stopping} if failures else {self._wake, self._stopping}, pause
-            )
+    def round_failed(self, error: Exception, failures: int) -> None:
+        # The graph is down: the changes wait in the log, nothing is lost.
+        PROJECTED.labels("failed").inc()
+        log.warning("graph_projection_failed", error=repr(error)[:300], failures=failures)
 
     async def run_once(self) -> int:
         """One round; the number of changes projected (or of nodes replayed)."""
