@@ -1,0 +1,1 @@
+"""Reading other databases: what the crawler (`catalog ingest URL`) finds in them."""

@@ -1,0 +1,1 @@
+"""Tests of catalog.ingest: reflection of real PostgreSQL and SQLite databases."""
