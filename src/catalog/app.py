@@ -198,6 +198,7 @@ def domain_routers() -> list[APIRouter]:
     from catalog.api.db_indexes import router as admin_db_indexes
     from catalog.api.discover import router as discover
     from catalog.api.graph import router as graph
+    from catalog.api.ingestion import router as ingestion
     from catalog.api.openlineage import router as openlineage
     from catalog.api.products import router as products
     from catalog.api.quality import router as quality
@@ -219,6 +220,7 @@ def domain_routers() -> list[APIRouter]:
         discover,
         graph,
         openlineage,
+        ingestion,
         api_keys,
         admin_alerts,
         admin_db_indexes,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import typer
 from granian import Granian
@@ -150,6 +152,81 @@ def doctor(
         results = asyncio.run(run_checks(settings, replicas=replicas))
     typer.echo(results_json(results) if as_json else as_lines(results))
     raise typer.Exit(exit_code(results))
+
+
+@cli.command()
+def ingest(
+    url: str = typer.Argument(
+        ...,
+        help="SQLAlchemy URL of the database to crawl (a password may come from the driver's "
+        "environment instead, e.g. PGPASSWORD); never logged.",
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; write nothing."),
+    schema: list[str] = typer.Option([], "--schema", help="A schema to read (repeatable)."),
+    include: list[str] = typer.Option([], "--include", help="Only tables matching (fnmatch)."),
+    exclude: list[str] = typer.Option([], "--exclude", help="Skip tables matching (fnmatch)."),
+    team: str = typer.Option("data-platform", "--team", help="Team of the products made."),
+    as_json: bool = typer.Option(False, "--json", help="The report as JSON."),
+) -> None:
+    """Crawl a database into the catalog: tables and views become products with schemas,
+    columns data elements, enums and CHECK IN lists value domains, foreign keys lineage.
+    A re-run updates what changed and nothing else; a dropped table is deprecated."""
+    from catalog.ingest.introspect import IntrospectionError
+    from catalog.ingest.run import CrawlRequest
+
+    settings = _settings()
+    request = CrawlRequest(
+        url=url,
+        team=team,
+        schemas=tuple(schema),
+        include=tuple(include),
+        exclude=tuple(exclude),
+        dry_run=dry_run,
+    )
+    try:
+        report = asyncio.run(_crawl(settings, request))
+    except IntrospectionError as error:
+        print(f"cannot crawl: {error}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    for table in report.tables:
+        if table.action != "unchanged":
+            typer.echo(table.line())
+    counts = report.counts()
+    typer.echo(
+        ("plan" if dry_run else "done")
+        + f": {counts['create']} created, {counts['update']} updated, "
+        f"{counts['unchanged']} unchanged, {counts['deprecate']} deprecated; "
+        f"{report.elements_created} elements created, {report.elements_updated} updated; "
+        f"{report.lineage_edges} lineage edges" + (" (dry run: nothing written)" if dry_run else "")
+    )
+    for warning in report.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
+async def _crawl(settings: Settings, request: Any) -> Any:
+    """`catalog ingest` in this process: its own engine, the service's cache (so answers a
+    server cached are retired when Redis holds them), as the system."""
+    from catalog.cache import open_cache
+    from catalog.db.engine import WRITE, create_engine, session_factory
+    from catalog.identity.principal import Actor, Principal
+    from catalog.ingest.run import run_crawl
+    from catalog.server.resources import open_redis
+
+    engine = create_engine(settings)
+    redis = open_redis(settings)
+    cache = open_cache(settings, redis)
+    actor = Actor(Principal(subject="catalog-ingest", role="admin", kind="system"))
+    try:
+        sessions = session_factory(engine.execution_options(**WRITE))
+        return await run_crawl(request, sessions, actor, cache.retire)
+    finally:
+        await cache.close()
+        if redis is not None:
+            await redis.aclose()
+        await engine.dispose()
 
 
 cli.add_typer(db_commands(_settings), name="db")

@@ -101,6 +101,7 @@ class TableInfo:
 class SourceInfo:
     source: str  # source_of_url(url): no credentials
     tables: tuple[TableInfo, ...]  # sorted by (schema, name)
+    schemas: tuple[str, ...] = ()  # the schemas read (a crawl speaks for these only)
 
 
 async def introspect(
@@ -133,11 +134,11 @@ async def introspect(
             )
             try:
                 async with engine.connect() as connection:
-                    tables = await connection.run_sync(_reflect, *args)
+                    read, tables = await connection.run_sync(_reflect, *args)
             finally:
                 await engine.dispose()
         else:
-            tables = await asyncio.to_thread(_reflect_sync, target, *args)
+            read, tables = await asyncio.to_thread(_reflect_sync, target, *args)
     except IntrospectionError:
         raise
     except ImportError as exc:
@@ -146,12 +147,12 @@ async def introspect(
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         message = f"cannot introspect {safe}: {_reason(exc)}"
         raise IntrospectionError(_scrub(message, target)) from None
-    return SourceInfo(source=source, tables=tables)
+    return SourceInfo(source=source, tables=tables, schemas=read)
 
 
 def _reflect_sync(
     target: URL, source: str, schemas: Sequence[str], include: Sequence[str], exclude: Sequence[str]
-) -> tuple[TableInfo, ...]:
+) -> tuple[tuple[str, ...], tuple[TableInfo, ...]]:
     engine = create_engine(target, poolclass=NullPool, connect_args=_connect_args(target))
     try:
         with engine.connect() as connection:
@@ -204,7 +205,7 @@ def _reflect(
     schemas: Sequence[str],
     include: Sequence[str],
     exclude: Sequence[str],
-) -> tuple[TableInfo, ...]:
+) -> tuple[tuple[str, ...], tuple[TableInfo, ...]]:
     inspector = inspect(connection)
     default = inspector.default_schema_name or "main"
     wanted = list(dict.fromkeys(schemas)) or [default]
@@ -220,10 +221,10 @@ def _reflect(
             )
         )
     tables.sort(key=lambda table: (table.schema, table.name))
-    return tuple(tables)
+    return tuple(wanted), tuple(tables)
 
 
-def _selected(schema: str, name: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
+def selected(schema: str, name: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
     def matches(patterns: Sequence[str]) -> bool:
         qualified = f"{schema}.{name}"
         return any(fnmatchcase(qualified, p) or fnmatchcase(name, p) for p in patterns)
@@ -254,7 +255,7 @@ def _reflect_schema(
     foreign = getattr(inspector, "get_foreign_table_names", None)  # PostgreSQL's inspector
     if foreign is not None:
         names.update(foreign(schema))
-    chosen = sorted(name for name in names if _selected(schema, name, include, exclude))
+    chosen = sorted(name for name in names if selected(schema, name, include, exclude))
     if not chosen:
         return []
     many: dict[str, Any] = {

@@ -31,6 +31,7 @@ from catalog.graph.store import GraphStore
 from catalog.graph.worker import OutboxWorker
 from catalog.idempotency.store import IdempotencyStore
 from catalog.identity.authenticator import Authenticator
+from catalog.ingest.runner import IngestionRunner
 from catalog.observability.metrics import flush_observations, flush_periodically
 from catalog.observability.tracing import instrument_engine, instrument_redis
 from catalog.openlineage.applier import LineageApplier
@@ -72,6 +73,8 @@ class Resources:
     ui_sessions: SessionCodec
     # Applies kept OpenLineage events to the catalog (openlineage/applier.py).
     lineage_applier: LineageApplier
+    # Crawls started by POST /api/ingestion/runs, in the background (ingest/runner.py).
+    ingestion: IngestionRunner
     # The time every part above reads (core/clock.py); tests pass one they can move.
     clock: Clock = field(default_factory=SystemClock)
     # Retries of requests after transient database errors (server/retrying_route.py).
@@ -120,6 +123,7 @@ class Resources:
         await self.alerts.stop()
         await self.idempotency.stop()
         await self.lineage_applier.stop()
+        await self.ingestion.stop()
         if self.graph_worker is not None:
             await self.graph_worker.stop()
         await self.search_projector.stop()
@@ -203,6 +207,7 @@ def open_resources(settings: Settings, clock: Clock | None = None) -> Resources:
     graph = open_graph_store(settings, read_sessions)
     write_sessions = session_factory(engine.execution_options(**WRITE))
     search_index = SearchIndex(IndexDirectory(default_root(settings)), Expected.of(settings))
+    cache = open_cache(settings, redis, clock)
     resources = Resources(
         settings=settings,
         engine=engine,
@@ -220,7 +225,7 @@ def open_resources(settings: Settings, clock: Clock | None = None) -> Resources:
             lock_timeout_s=settings.idempotency_lock_timeout_s,
             clock=clock,
         ),
-        cache=open_cache(settings, redis, clock),
+        cache=cache,
         graph=graph,
         graph_worker=OutboxWorker.configured(
             graph,
@@ -234,6 +239,7 @@ def open_resources(settings: Settings, clock: Clock | None = None) -> Resources:
         else None,
         search_index=search_index,
         ui_sessions=SessionCodec(settings, clock),
+        ingestion=IngestionRunner(write_sessions, cache.retire, clock),
         lineage_applier=LineageApplier.configured(
             write_sessions,
             settings,
@@ -259,6 +265,7 @@ def open_resources(settings: Settings, clock: Clock | None = None) -> Resources:
     )
     resources.alerts.down_dependencies = lambda: down_dependencies(resources)
     resources.lineage_applier.changes_committed = resources.changes_committed
+    resources.ingestion.committed = resources.changes_committed
     return resources
 
 
