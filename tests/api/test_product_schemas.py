@@ -135,7 +135,7 @@ async def test_columns_are_bound_to_data_elements(client: AsyncClient) -> None:
     v3 = ok(await put(client, third["id"], "1.0.0", [bound]))
     assert v3["snapshot"]["schema"]["columns"][0]["data_element_id"] == element["id"]
     unknown = col(unique("c"), data_element_id="no-such-element")
-    error_of(await put(client, third["id"], "2.0.0", [unknown]), 404)
+    error_of(await put(client, third["id"], "2.0.0", [unknown]), 422)  # (the body's reference)
 
 
 async def governed_and_undefined(client: AsyncClient) -> tuple[dict[str, Any], ...]:

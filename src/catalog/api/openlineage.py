@@ -7,15 +7,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AwareDatetime
 
 from catalog.core.error_schema import error_responses
 from catalog.core.errors import BadRequest, Unprocessable
+from catalog.core.json_value import check_json
 from catalog.kit.pagination import Page, Paging
 from catalog.kit.projection import page_of
+from catalog.kit.schemas import AwareDatetime
 from catalog.openlineage import schemas
 from catalog.openlineage.service import LineageIntake
-from catalog.openlineage.spec import InvalidLineageEvent, parse_event
+from catalog.openlineage.spec import InvalidLineageEvent, event_schema, parse_event
 from catalog.ratelimit.policy import endpoint_limit
 from catalog.server.deps import Session
 from catalog.server.retrying_route import RetryingRoute
@@ -40,7 +41,7 @@ router = APIRouter(tags=["openlineage"], route_class=RetryingRoute)
         "requestBody": {
             "required": True,
             "description": f"An OpenLineage RunEvent, DatasetEvent or JobEvent ({SPEC})",
-            "content": {"application/json": {"schema": {"type": "object"}}},
+            "content": {"application/json": {"schema": event_schema()}},
         }
     },
 )
@@ -61,6 +62,10 @@ async def post_lineage(request: Request, session: Session, actor: Editor) -> Res
             f"not an OpenLineage event: {where}: {error.message}",
             extra={"errors": [{"loc": ["body", where], "msg": error.message, "type": "spec"}]},
         ) from error
+    try:
+        check_json(event.raw)  # what both databases store (no NUL in strings, bounded depth)
+    except ValueError as error:
+        raise BadRequest(f"not an OpenLineage event the catalog can keep: {error}") from error
     LineageIntake(session, actor).keep(event)
     return Response(status_code=201)
 

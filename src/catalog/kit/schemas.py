@@ -137,8 +137,45 @@ def _integral(value: object) -> object:
 # INTEGRAL]`: before them, the constraints would leave the schema): a JSON Schema integer is
 # 3 and 3.0 alike, and strict models would refuse 3.0 as an int otherwise.
 INTEGRAL = BeforeValidator(_integral)
+# Free-form JSON in the OpenAPI document: strings (values and keys) without NUL, nested
+# through the `StorableJSON` component (server/openapi.py adds it), so a generated client
+# refuses what both databases cannot store. (Depth and size bounds are in the description.)
+STORABLE_JSON = "StorableJSON"
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
+def storable_json_schema() -> dict[str, Any]:
+    """The `StorableJSON` component: any JSON value whose strings hold no NUL."""
+    ref = {"$ref": f"#/components/schemas/{STORABLE_JSON}"}
+    return {
+        "anyOf": [
+            {"type": "string", "pattern": NO_NUL_PATTERN},
+            {"type": ["number", "integer", "boolean", "null"]},
+            {"type": "array", "items": ref},
+            {
+                "type": "object",
+                "propertyNames": {"pattern": NO_NUL_PATTERN},
+                "additionalProperties": ref,
+            },
+        ]
+    }
+
+
+@dataclass(frozen=True)
+class _StorableObject:
+    """Annotated metadata: a JSON object's schema says its values are StorableJSON."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["propertyNames"] = {"pattern": NO_NUL_PATTERN}
+        json_schema["additionalProperties"] = {"$ref": f"#/components/schemas/{STORABLE_JSON}"}
+        return json_schema
+
+
 # A JSON object both databases store as given (no NUL, NaN, lone surrogates; bounded depth).
-JSONObject = JSONDocument
+JSONObject = Annotated[JSONDocument, _StorableObject()]
 # Rows keep their JSON `metadata` in the attribute `metadata_` (SQLAlchemy's declarative base
 # reserves `metadata`): answers read it from there and call it `metadata`, and an update's
 # `metadata` goes back to the attribute (`metadata_to_attribute`).

@@ -35,6 +35,8 @@ from typing import Any, Final
 import jsonschema_rs
 import orjson
 
+from catalog.kit.schemas import NO_NUL_PATTERN, STORABLE_JSON
+
 __all__ = [
     "EVENT_TYPES",
     "Dataset",
@@ -42,6 +44,7 @@ __all__ = [
     "InvalidLineageEvent",
     "LineageEvent",
     "SchemaField",
+    "event_schema",
     "parse_event",
 ]
 
@@ -111,6 +114,47 @@ class LineageEvent:
 def _load(name: str) -> dict[str, Any]:
     data: dict[str, Any] = orjson.loads(resources.files(__package__).joinpath(name).read_bytes())
     return data
+
+
+def event_schema() -> dict[str, Any]:
+    """The spec's event schema with its `$ref`s written out, for the OpenAPI document (whose
+    `#` is the document, not this file): RunEvent, DatasetEvent or JobEvent."""
+    spec = _load("OpenLineage.json")
+    definitions = spec["$defs"]
+
+    def inline(node: Any, seen: frozenset[str]) -> Any:
+        if isinstance(node, list):
+            return [inline(item, seen) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            name = ref.removeprefix("#/$defs/")
+            if name in seen:  # (the spec has no cycle; a generic object if one appears)
+                return {"type": "object"}
+            rest = {k: inline(v, seen) for k, v in node.items() if k != "$ref"}
+            return inline(definitions[name], seen | {name}) | rest
+        return {k: inline(v, seen) for k, v in node.items() if k not in ("$schema", "$id")}
+
+    storable = {"$ref": f"#/components/schemas/{STORABLE_JSON}"}
+    return {"oneOf": _storable(inline(spec["oneOf"], frozenset()), storable)}
+
+
+def _storable(node: Any, storable: dict[str, Any]) -> Any:
+    """The schema with what the catalog cannot store said too: no string holds NUL, and an
+    object's undeclared members (facets are open) are StorableJSON."""
+    if isinstance(node, list):
+        return [_storable(item, storable) for item in node]
+    if not isinstance(node, dict):
+        return node
+    found = {k: _storable(v, storable) for k, v in node.items()}
+    if found.get("type") == "string" and "pattern" not in found:
+        found["pattern"] = NO_NUL_PATTERN
+    if found.get("type") == "object":
+        found.setdefault("propertyNames", {"pattern": NO_NUL_PATTERN})
+        if found.get("additionalProperties", True) is True:
+            found["additionalProperties"] = storable
+    return found
 
 
 class _Validators:

@@ -22,7 +22,7 @@ from typing import Any
 
 import semver
 
-from catalog.core.errors import Conflict, NotFound
+from catalog.core.errors import Conflict, NotFound, Unprocessable
 from catalog.db.models import DataProductVersion, ProductSchemaColumn
 from catalog.kit.schemas import NAME_MAX
 from catalog.kit.spec_diff import FieldChange, diff_specs, same_json
@@ -145,8 +145,8 @@ class SchemaService(ProductService):
             return {name: element_id for name, element_id in ids.items() if element_id}
         elements = DataElementRepository(self.session)
         unknown = sorted(given - set(await elements.by_ids(given)))
-        if unknown:
-            raise NotFound("data element", unknown[0])
+        if unknown:  # a reference in the body, not the resource addressed: 422, not 404
+            raise Unprocessable(f"data_element_id: no data element {unknown[0]}")
         wanted = {c.name: c.name for c in unbound}
         named = await elements.by_names(wanted.values())
         clashes = [c for c in unbound if _clash(named.get(c.name), c)]

@@ -9,6 +9,8 @@ contract (a generated client refuses what the server would refuse):
 - `fields=` on a list names fields of its items, comma-separated (else 422), and the page then
   holds only those fields of each item;
 - an operation taking `If-Match` can answer 412;
+- free-form JSON (metadata, specs) holds no NUL in its strings (the `StorableJSON`
+  component, kit/schemas.py);
 - each create (a POST answering 201 with the new resource) links to the operations on what it
   created (OpenAPI links), so clients and stateful testers can follow them with real ids.
 
@@ -23,7 +25,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from catalog.kit.schemas import TEXT_PATTERN
+from catalog.kit.schemas import STORABLE_JSON, TEXT_PATTERN, storable_json_schema
 
 Document = dict[str, Any]
 METHODS = ("get", "put", "post", "patch", "delete", "head", "options")
@@ -42,7 +44,8 @@ def install(app: FastAPI) -> None:
 
 
 def complete(document: Document) -> None:
-    components = document.get("components", {}).get("schemas", {})
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+    components[STORABLE_JSON] = storable_json_schema()
     for path, item in document.get("paths", {}).items():
         for method, operation in item.items():
             if method not in METHODS:
