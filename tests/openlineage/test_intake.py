@@ -280,6 +280,21 @@ async def test_events_applied_in_one_round_end_where_the_last_one_says(
     assert again["id"] != target["id"]
 
 
+async def test_an_event_the_databases_cannot_store_is_a_400(client: AsyncClient) -> None:
+    event = fixture("airflow_complete", unique("nul"))
+    event["run"]["facets"]["acme"] = {
+        "_producer": "https://example.com/x",
+        "_schemaURL": "https://example.com/s",
+        "note": "a\u0000b",
+    }
+    body = json.dumps(event).replace("a\\u0000b", "a\\u0000b")
+    error = error_of(
+        await client.post(LINEAGE, content=body, headers={"content-type": "application/json"}),
+        400,
+    )
+    assert "NUL" in error["details"]
+
+
 async def test_unknown_facets_are_kept(client: AsyncClient) -> None:
     host = unique("facets")
     event = fixture("airflow_complete", host)
