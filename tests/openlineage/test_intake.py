@@ -287,7 +287,7 @@ async def test_an_event_the_databases_cannot_store_is_a_400(client: AsyncClient)
         "_schemaURL": "https://example.com/s",
         "note": "a\u0000b",
     }
-    body = json.dumps(event).replace("a\\u0000b", "a\\u0000b")
+    body = json.dumps(event)  # the NUL travels as JSON writes it, \\u0000
     error = error_of(
         await client.post(LINEAGE, content=body, headers={"content-type": "application/json"}),
         400,
