@@ -18,6 +18,7 @@ from catalog.ui.lineage_svg import layout
 from catalog.ui.products import Change, changes_between
 from tests.conftest import base_settings
 from tests.support.api import create_element, create_product, ok, unique
+from tests.support.search import caught_up
 from tests.support.wait import until
 from tests.test_auth import TOKENS, write_tokens
 
@@ -438,6 +439,11 @@ async def test_product_page_shows_the_schema_its_coverage_and_its_changes(
     assert f"Schema removed: {note}" in versions
     assert f"Schema modified: {amount}.physical_type" in versions
     assert versions.count("breaking</span>") >= 2  # the version badge and the removed column
+
+    # The search page names the coverage of a product with a schema.
+    await caught_up(client)
+    found = page(await client.get("/ui/search", params={"q": product["name"]}))
+    assert "governed columns 0%" in found
 
 
 def test_a_changed_schema_is_listed_by_the_api_s_diff() -> None:
