@@ -1,9 +1,8 @@
 """Column-level lineage: which columns of which products a column is computed from, and
-which it feeds, walked breadth-first over `column_lineage_edges` (one query per level).
-
-A level is one `(product, column) IN (...)` lookup on an index, so a walk of depth d costs d
-queries whatever the fan-out; products the caller may not see are cut out of the answer (with
-the edges that reach them), as product lineage does.
+which it feeds, walked over `column_lineage_edges` by one recursive query per direction
+(repository.py's `walk`: each level an index lookup on an edge's end), so a walk costs the
+same few statements at any depth; products the caller may not see are cut out of the answer
+(with the edges that reach them), as product lineage does.
 """
 
 from __future__ import annotations
@@ -29,24 +28,18 @@ class ColumnLineageService(ProductService):
         edges: dict[str, ColumnLineageEdge] = {}
         truncated = False
         for way in ways:
-            frontier = {start}
-            for level in range(1, depth + 1):
-                found = await repository.step(frontier, way)
-                frontier = set()
-                for edge in found:
-                    far = _far_end(edge, way)
-                    if far not in depths:
-                        if len(depths) > max_nodes:
-                            truncated = True
-                            continue
-                        depths[far] = level
-                        frontier.add(far)
-                    edges[edge.id] = edge
-                if not frontier:
-                    break
-            else:
-                truncated = truncated or bool(await repository.step(frontier, way))
-        if not edges and column not in {c.name for c in await self.columns.current(product_id)}:
+            # One step further than asked: an edge there says more exists.
+            found = sorted(
+                await repository.walk(product_id, column, way, depth + 1), key=lambda f: f[1]
+            )
+            for edge, level in found:
+                far = _far_end(edge, way)
+                if level > depth or (far not in depths and len(depths) > max_nodes):
+                    truncated = truncated or far not in depths
+                    continue
+                depths.setdefault(far, level)
+                edges[edge.id] = edge
+        if not edges and not await self._known_column(product_id, column):
             raise NotFound(f"column of data product {product.name!r}", column)
         names = await self.visible_names({pid for pid, _ in depths})
         return schemas.ColumnLineageOut(
@@ -67,6 +60,16 @@ class ColumnLineageService(ProductService):
                 if edge.upstream_product_id in names and edge.downstream_product_id in names
             ],
             truncated=truncated,
+        )
+
+    async def _known_column(self, product_id: str, column: str) -> bool:
+        """In the product's schema, or at either end of some column lineage."""
+        if column in {c.name for c in await self.columns.current(product_id)}:
+            return True
+        repository = ColumnLineageRepository(self.session)
+        ends = [(product_id, column)]
+        return bool(
+            await repository.step(ends, "upstream") or await repository.step(ends, "downstream")
         )
 
     async def sources_of_columns(self, product_id: str) -> dict[str, list[schemas.ColumnNode]]:

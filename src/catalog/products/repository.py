@@ -5,7 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, func, insert, inspect, or_, select, tuple_, update
+from sqlalchemy import (
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    inspect,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 
 from catalog.cache.invalidation import mark_stale, product_scope
 from catalog.changes.recorder import touch, touch_columns
@@ -381,6 +393,42 @@ class ColumnLineageRepository(Repository[ColumnLineageEdge]):
             )
             found |= {(r[0], r[1], r[2], r[3]) for r in rows}
         return found
+
+    async def walk(
+        self, product_id: str, column: str, direction: str, depth: int
+    ) -> list[tuple[ColumnLineageEdge, int]]:
+        """Every edge within `depth` steps of a column in `direction`, each with the fewest
+        steps that reach it: one recursive query, whatever the depth (a cycle only repeats
+        edges up to the bound)."""
+        edges = table_of(ColumnLineageEdge)
+
+        def ends(table: Any) -> tuple[Any, Any, Any, Any]:
+            up = (table.c.upstream_product_id, table.c.upstream_column)
+            down = (table.c.downstream_product_id, table.c.downstream_column)
+            return (*down, *up) if direction == "upstream" else (*up, *down)
+
+        near_p, near_c, far_p, far_c = ends(edges)
+        walk = (
+            select(edges.c.id, far_p.label("p"), far_c.label("c"), literal(1).label("depth"))
+            .where(near_p == product_id, near_c == column)
+            .cte("walk", recursive=True)
+        )
+        step = edges.alias("step")
+        step_near_p, step_near_c, step_far_p, step_far_c = ends(step)
+        walk = walk.union(
+            select(step.c.id, step_far_p, step_far_c, walk.c.depth + 1)
+            .join(walk, (step_near_p == walk.c.p) & (step_near_c == walk.c.c))
+            .where(walk.c.depth < depth)
+        )
+        reached = (
+            select(walk.c.id, func.min(walk.c.depth).label("depth")).group_by(walk.c.id).subquery()
+        )
+        rows = await self.session.execute(
+            select(ColumnLineageEdge, reached.c.depth).join(
+                reached, ColumnLineageEdge.id == reached.c.id
+            )
+        )
+        return [(row[0], int(row[1])) for row in rows]
 
     async def step(
         self, columns: Iterable[tuple[str, str]], direction: str
