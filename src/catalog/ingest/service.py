@@ -139,6 +139,16 @@ class Crawler(ExternalProducts):
             chunk = found.tables[start : start + CHUNK_TABLES]
             products |= await self._tables(found.source, chunk, team, report)
             await checkpoint()
+        # A key referring to a table outside this crawl (another schema, crawled on its own)
+        # links to that table's product when the catalog has it.
+        outside = {
+            fk.referred_ref
+            for table in found.tables
+            for fk in table.foreign_keys
+            if fk.referred_ref not in products
+        }
+        if outside:
+            products |= await self.by_refs(outside)
         pairs = {
             (products[fk.referred_ref].id, products[table.ref].id)
             for table in found.tables
