@@ -23,6 +23,9 @@ def table_of(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
 
+MAX_BINDS = 30000  # parameters per statement, under asyncpg's and SQLite's 32,766/32,767
+
+
 async def insert_rows(session: AsyncSession, model: type[Base], rows: list[dict[str, Any]]) -> None:
     """One multi-row INSERT of plain rows (keys are column names), nothing for no rows.
 
@@ -95,18 +98,25 @@ class Repository(Generic[M]):
         if not rows:
             return {}, []
         table = table_of(self.model)
-        statement = (
-            self.insert(table)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["name"])
-            .returning(table.c.id, table.c.name)
-        )
-        created = {row.name: row.id for row in await self.session.execute(statement)}
+        created: dict[str, str] = {}
+        # One multi-VALUES statement per slice: a statement binds at most 32,767 parameters
+        # (asyncpg; SQLite's default limit is as low), and a crawl ensures thousands of rows.
+        step = max(1, MAX_BINDS // max(len(row) for row in rows))
+        for start in range(0, len(rows), step):
+            statement = (
+                self.insert(table)
+                .values(rows[start : start + step])
+                .on_conflict_do_nothing(index_elements=["name"])
+                .returning(table.c.id, table.c.name)
+            )
+            created |= {row.name: row.id for row in await self.session.execute(statement)}
         missing = [row["name"] for row in rows if row["name"] not in created]
         found = dict(created)
-        if missing:
+        for start in range(0, len(missing), MAX_BINDS):
             rows_found = await self.session.execute(
-                select(table.c.name, table.c.id).where(table.c.name.in_(missing))
+                select(table.c.name, table.c.id).where(
+                    table.c.name.in_(missing[start : start + MAX_BINDS])
+                )
             )
             found.update({row.name: row.id for row in rows_found})
         return found, list(created.values())
