@@ -75,7 +75,10 @@ def pg_ddl(s: str, *, wide: bool = False) -> list[str]:
     ]
     if wide:
         columns = ", ".join(f"c{i:04d} integer" for i in range(WIDE))
-        statements.append(f'CREATE TABLE "{s}".wide ({columns})')
+        # Three of them: 4,500 columns in one chunk of tables, more elements and concepts
+        # than one statement can bind parameters for (asyncpg's limit is 32,767).
+        for name in ("wide", "wide_b", "wide_c"):
+            statements.append(f'CREATE TABLE "{s}".{name} ({columns})')
     return statements
 
 
@@ -244,7 +247,8 @@ async def test_a_postgres_schema_becomes_products_with_schemas_elements_and_line
 ) -> None:
     src = wide_source
     report = await crawled(client, src.url, schemas=[src.schema], team="sales")
-    assert report["counts"] == {"create": 6, "update": 0, "unchanged": 0, "deprecate": 0}
+    assert report["counts"] == {"create": 8, "update": 0, "unchanged": 0, "deprecate": 0}
+    assert report["elements_created"] == 17 + 3 * WIDE
     assert report["warnings"] == []
     assert report["lineage_edges"] == 2
 
@@ -360,6 +364,10 @@ async def test_a_postgres_schema_becomes_products_with_schemas_elements_and_line
     assert [c["name"] for c in wide_schema["columns"]] == [f"c{i:04d}" for i in range(WIDE)]
     assert all(c["data_element_id"] for c in wide_schema["columns"])
     assert await versions_of(client, wide["id"]) == ["1.0.0"]
+    for name in ("wide_b", "wide_c"):
+        other = await schema_of(client, (await product_of(client, src.ref(name)))["id"])
+        assert len(other["columns"]) == WIDE
+        assert all(c["data_element_id"] for c in other["columns"])
 
 
 async def test_a_rerun_writes_nothing_and_changes_make_versions_and_deprecations(
