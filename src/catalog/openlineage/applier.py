@@ -32,6 +32,7 @@ from catalog.core.logging import get_logger
 from catalog.core.tasks import RoundLoop
 from catalog.db.models import LineageEventRecord
 from catalog.identity.principal import Actor, Principal
+from catalog.observability.tracing import untraced
 from catalog.openlineage.known import Known
 from catalog.openlineage.repository import LineageEventRepository
 from catalog.openlineage.service import UNPRODUCTIVE, LineageIntake, refs_of
@@ -93,6 +94,10 @@ class LineageApplier(RoundLoop):
             changes_committed=changes_committed,
             clock=clock,
         )
+
+    async def _run(self) -> None:
+        with untraced():  # a poll every second is no trace worth keeping (as the search index)
+            await super()._run()
 
     async def run_once(self) -> int:
         """One round: the next pending events, applied in arrival order; how many."""
