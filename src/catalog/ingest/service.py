@@ -200,7 +200,11 @@ class Crawler(ExternalProducts):
                 outcome.action = "create"
             if columns and not same_json(old, new):
                 versioned = await self.apply_schema(
-                    product.id, columns, f"Crawled from {source}.", qualify=product.name
+                    product.id,
+                    columns,
+                    f"Crawled from {source}.",
+                    qualify=product.name,
+                    elements_checked=True,
                 )
                 if versioned is not None:
                     outcome.version = versioned.version

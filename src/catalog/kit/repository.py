@@ -98,18 +98,17 @@ class Repository(Generic[M]):
         if not rows:
             return {}, []
         table = table_of(self.model)
-        created: dict[str, str] = {}
-        # One multi-VALUES statement per slice: a statement binds at most 32,767 parameters
-        # (asyncpg; SQLite's default limit is as low), and a crawl ensures thousands of rows.
-        step = max(1, MAX_BINDS // max(len(row) for row in rows))
-        for start in range(0, len(rows), step):
-            statement = (
-                self.insert(table)
-                .values(rows[start : start + step])
-                .on_conflict_do_nothing(index_elements=["name"])
-                .returning(table.c.id, table.c.name)
-            )
-            created |= {row.name: row.id for row in await self.session.execute(statement)}
+        # One statement for every row, executed as "insertmanyvalues" batches: SQLAlchemy
+        # compiles it once (cached) and splits the rows under the driver's parameter bound,
+        # where a multi-VALUES statement of thousands of rows (a crawl's) was compiled anew,
+        # row by row, each time.
+        statement = (
+            self.insert(table)
+            .on_conflict_do_nothing(index_elements=["name"])
+            .returning(table.c.id, table.c.name)
+        )
+        result = await self.session.execute(statement, rows)
+        created = {row.name: row.id for row in result}
         missing = [row["name"] for row in rows if row["name"] not in created]
         found = dict(created)
         for start in range(0, len(missing), MAX_BINDS):

@@ -88,14 +88,16 @@ class SchemaService(ProductService):
         notes: str,
         version: str | None = None,
         qualify: str | None = None,
+        elements_checked: bool = False,
     ) -> schemas.SchemaVersionOut | None:
         """Make `columns` the product's schema in a new version (`version`, or by default the
         next one its changes call for: major when breaking, else minor, 1.0.0 for the first);
         None, writing nothing, when they are the current schema already. `qualify`: see
-        _elements."""
+        _elements; `elements_checked`: the caller has just read or made the elements its
+        columns name (the crawler), so they are not looked up again."""
         old = [column_dict(c) for c in await self.columns.current(product_id)]
         bound = {c["name"]: c["data_element_id"] for c in old if c["data_element_id"]}
-        element_ids = await self._elements(columns, bound, qualify)
+        element_ids = await self._elements(columns, bound, qualify, elements_checked)
         new = [_column(c, element_ids[c.name]) for c in columns]
         if same_json(old, new):
             return None
@@ -131,7 +133,11 @@ class SchemaService(ProductService):
         return str(top.bump_major() if breaking else top.bump_minor())
 
     async def _elements(
-        self, columns: list[schemas.ColumnIn], bound: dict[str, str], qualify: str | None
+        self,
+        columns: list[schemas.ColumnIn],
+        bound: dict[str, str],
+        qualify: str | None,
+        checked: bool = False,
     ) -> dict[str, str]:
         """Each column's data element id, by column name: the one given, else the one the
         current schema's column of that name has (its type may change, its element stays),
@@ -140,7 +146,7 @@ class SchemaService(ProductService):
         (matched or created the same way): sources that cannot be asked to rename go there."""
         ids = {c.name: c.data_element_id or bound.get(c.name) for c in columns}
         unbound = [c for c in columns if not ids[c.name]]
-        given = {c.data_element_id for c in columns if c.data_element_id}
+        given = {c.data_element_id for c in columns if c.data_element_id and not checked}
         if not (given or unbound):
             return {name: element_id for name, element_id in ids.items() if element_id}
         elements = DataElementRepository(self.session)
