@@ -286,12 +286,6 @@ def main() -> None:
         base = server.base
         post_all(base, token, steady_events("steady", JOBS))  # first pass: everything made
         steady = [json.dumps(e) for e in steady_events("steady", 4000)]
-        writes = [
-            json.dumps(
-                {"name": f"bench write {uuid.uuid4()}", "team": "t", "category": "c", "owner": "o"}
-            )
-            for _ in range(4000)
-        ]
         rounds: dict[str, list[dict[str, float]]] = {"steady": [], "first": [], "product": []}
         for r in range(args.rounds):
             first = [json.dumps(e) for e in first_sight_events(f"new{r}", 20000)]
@@ -300,6 +294,18 @@ def main() -> None:
                 received = int(run["requests"] - run["errors"])
                 run |= drained(base, token, received, args.duration)
                 rounds[mix].append(run)
+            # New names every round: a name sent twice is a (cheaper) 409, not a write.
+            writes = [
+                json.dumps(
+                    {
+                        "name": f"bench write {uuid.uuid4()}",
+                        "team": "t",
+                        "category": "c",
+                        "owner": "o",
+                    }
+                )
+                for _ in range(20000)
+            ]
             rounds["product"].append(
                 wrk_post(base, "/api/data-products", token, writes, args.duration)
             )
