@@ -23,6 +23,7 @@ from catalog.kit.dataset_refs import source_of_url
 from tests.conftest import base_settings
 from tests.support import search
 from tests.support.api import error_of, ok
+from tests.support.db import raw_connection
 from tests.support.process import run_catalog
 from tests.support.servers import Servers, free_port
 from tests.support.wait import until
@@ -83,14 +84,7 @@ def pg_ddl(s: str, *, wide: bool = False) -> list[str]:
 
 
 async def pg_connect(servers: Servers) -> asyncpg.Connection:
-    url = make_url(servers.database_url)
-    return await asyncpg.connect(
-        host=url.host,
-        port=url.port,
-        user=url.username,
-        password=url.password,
-        database=url.database,
-    )
+    return await raw_connection(servers.database_url)
 
 
 class Source:

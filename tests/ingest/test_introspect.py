@@ -7,7 +7,6 @@ import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy import make_url
 
@@ -20,6 +19,7 @@ from catalog.ingest.introspect import (
     introspect,
 )
 from catalog.kit.dataset_refs import column_ref, source_of_url, table_ref
+from tests.support.db import raw_connection
 from tests.support.servers import Servers, free_port
 
 PASSWORD = "s3cr3t-Pa55word"
@@ -88,14 +88,7 @@ async def pg_schemas(servers: Servers) -> AsyncIterator[tuple[str, str, str]]:
     url = servers.database_url
     schema = f"ingest_{secrets.token_hex(4)}"
     other = f"{schema}_b"
-    admin = make_url(url)
-    connection = await asyncpg.connect(
-        host=admin.host,
-        port=admin.port,
-        user=admin.username,
-        password=admin.password,
-        database=admin.database,
-    )
+    connection = await raw_connection(url)
     try:
         for statement in pg_ddl(schema, other):
             await connection.execute(statement)
@@ -242,14 +235,7 @@ async def test_postgres_wide_table(pg_schemas: tuple[str, str, str]) -> None:
 async def test_postgres_default_schema_is_public(servers: Servers) -> None:
     url = servers.database_url
     name = f"ingest_{secrets.token_hex(4)}"
-    admin = make_url(url)
-    connection = await asyncpg.connect(
-        host=admin.host,
-        port=admin.port,
-        user=admin.username,
-        password=admin.password,
-        database=admin.database,
-    )
+    connection = await raw_connection(url)
     try:
         await connection.execute(f'CREATE TABLE public."{name}" (id integer PRIMARY KEY)')
         # postgres:// without a driver is asyncpg too

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
+import asyncpg
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from catalog.db.engine import async_url
@@ -26,3 +27,15 @@ async def execute(database_url: str, sql: str, **params: Any) -> None:
             await connection.execute(text(sql), params)
     finally:
         await engine.dispose()
+
+
+async def raw_connection(database_url: str) -> asyncpg.Connection:
+    """A plain asyncpg connection (for DDL a test runs on a PostgreSQL it reads from)."""
+    url = make_url(database_url)
+    return await asyncpg.connect(
+        host=url.host,
+        port=url.port,
+        user=url.username,
+        password=url.password,
+        database=url.database,
+    )
