@@ -6,6 +6,7 @@ domains, lineage, versions, audit events, search)."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -493,11 +494,12 @@ async def reader(open_client: Opener, catalog_url: str) -> AsyncClient:
     return await open_client(create_app(base_settings(catalog_url, cache_enabled=False)))
 
 
-def ingest(catalog_url: str, *args: str, level: str = "info") -> tuple[int, str, str]:
-    """`catalog ingest ARGS` into `catalog_url`: exit code, stdout, stderr."""
-    done = run_catalog(
-        "ingest", *args, env={"CATALOG_DATABASE_URL": catalog_url, "LOG_LEVEL": level}
-    )
+async def ingest(catalog_url: str, *args: str, level: str = "info") -> tuple[int, str, str]:
+    """`catalog ingest ARGS` into `catalog_url`: exit code, stdout, stderr. On a thread: the
+    test's own app on the same file must go on (a loop blocked in the middle of its write
+    transaction would hold SQLite's lock for the whole command)."""
+    env = {"CATALOG_DATABASE_URL": catalog_url, "LOG_LEVEL": level}
+    done = await asyncio.to_thread(run_catalog, "ingest", *args, env=env)
     return done.returncode, done.stdout, done.stderr
 
 
@@ -513,7 +515,7 @@ async def test_cli_dry_run_prints_the_plan_and_writes_nothing(
     client = await reader(open_client, sqlite_url)
     empty = await totals(client)
 
-    code, out, err = ingest(sqlite_url, src.url, "--schema", src.schema, "--dry-run")
+    code, out, err = await ingest(sqlite_url, src.url, "--schema", src.schema, "--dry-run")
     assert code == 0, err
     lines = out.strip().splitlines()
     assert f"create     {src.name('customers')} (5 columns)" in lines
@@ -524,7 +526,7 @@ async def test_cli_dry_run_prints_the_plan_and_writes_nothing(
     )
     assert await totals(client) == empty
 
-    code, out, err = ingest(sqlite_url, src.url, "--schema", src.schema)
+    code, out, err = await ingest(sqlite_url, src.url, "--schema", src.schema)
     assert code == 0, err
     assert out.strip().splitlines()[-1].startswith("done: 5 created, 0 updated, 0 unchanged")
     written = await totals(client)
@@ -535,7 +537,7 @@ async def test_cli_dry_run_prints_the_plan_and_writes_nothing(
         f'ALTER TABLE "{src.schema}".orders DROP COLUMN note',
         f'DROP TABLE "{src.schema}".tmp_scratch',
     )
-    code, out, err = ingest(sqlite_url, src.url, "--schema", src.schema, "--dry-run")
+    code, out, err = await ingest(sqlite_url, src.url, "--schema", src.schema, "--dry-run")
     assert code == 0, err
     lines = out.strip().splitlines()
     assert f"update     {src.name('customers')} -> 1.1.0: added columns.email" in lines, lines
@@ -547,7 +549,7 @@ async def test_cli_dry_run_prints_the_plan_and_writes_nothing(
     assert await totals(client) == written
     assert (await product_of(client, src.ref("tmp_scratch")))["status"] == "draft"
 
-    code, out, err = ingest(sqlite_url, src.url, "--schema", src.schema, "--json")
+    code, out, err = await ingest(sqlite_url, src.url, "--schema", src.schema, "--json")
     assert code == 0, err
     assert '"deprecate": 1' in out
     after = await totals(client)
@@ -561,13 +563,13 @@ async def test_cli_schema_include_and_exclude_limit_the_crawl_and_its_deprecatio
     other = await src.other_schema()
     client = await reader(open_client, sqlite_url)
 
-    code, _, err = ingest(sqlite_url, src.url, "--schema", src.schema, "--exclude", "tmp_*")
+    code, _, err = await ingest(sqlite_url, src.url, "--schema", src.schema, "--exclude", "tmp_*")
     assert code == 0, err
     assert await absent(client, src.ref("tmp_scratch"))
     assert await absent(client, src.ref("invoices", other))
     await product_of(client, src.ref("customers"))
 
-    code, _, err = ingest(sqlite_url, src.url, "--schema", other, "--include", "inv*")
+    code, _, err = await ingest(sqlite_url, src.url, "--schema", other, "--include", "inv*")
     assert code == 0, err
     invoices = await product_of(client, src.ref("invoices", other))
     # A foreign key across schemas is lineage too.
@@ -582,7 +584,9 @@ async def test_cli_schema_include_and_exclude_limit_the_crawl_and_its_deprecatio
         f'DROP VIEW "{src.schema}".big_orders',
         f'DROP TABLE "{src.schema}".order_lines',
     )
-    code, out, err = ingest(sqlite_url, src.url, "--schema", src.schema, "--include", "order*")
+    code, out, err = await ingest(
+        sqlite_url, src.url, "--schema", src.schema, "--include", "order*"
+    )
     assert code == 0, err
     assert out.strip().splitlines() == [
         f"deprecate  {src.name('order_lines')}",
@@ -591,13 +595,13 @@ async def test_cli_schema_include_and_exclude_limit_the_crawl_and_its_deprecatio
     ]
     assert (await product_of(client, src.ref("order_lines")))["status"] == "deprecated"
     assert (await product_of(client, src.ref("big_orders")))["status"] == "draft"  # not included
-    code, out, err = ingest(
+    code, out, err = await ingest(
         sqlite_url, src.url, "--schema", src.schema, "--exclude", "big_*", "--exclude", "order_*"
     )
     assert code == 0, err
     assert not [line for line in said(out) if line.startswith("deprecate")], out
     assert (await product_of(client, src.ref("big_orders")))["status"] == "draft"  # excluded
-    code, out, err = ingest(sqlite_url, src.url, "--schema", src.schema)
+    code, out, err = await ingest(sqlite_url, src.url, "--schema", src.schema)
     assert code == 0, err
     assert f"deprecate  {src.name('big_orders')}" in out.splitlines()
     assert (await product_of(client, src.ref("invoices", other)))["status"] == "draft"
@@ -609,7 +613,7 @@ async def test_cli_never_prints_the_password_and_fails_in_one_line(
     src = pg_source
     with_password = make_url(src.url).set(password=PASSWORD).render_as_string(hide_password=False)
     # At debug level: not even the most talkative log shows it.
-    code, out, err = ingest(sqlite_url, with_password, "--schema", src.schema, level="debug")
+    code, out, err = await ingest(sqlite_url, with_password, "--schema", src.schema, level="debug")
     assert code == 0, err
     assert said(out)[-1].startswith("done: 5 created")
     assert PASSWORD not in out + err
@@ -617,20 +621,20 @@ async def test_cli_never_prints_the_password_and_fails_in_one_line(
     unreachable = (
         make_url(with_password).set(port=free_port()).render_as_string(hide_password=False)
     )
-    code, out, err = ingest(sqlite_url, unreachable, "--schema", src.schema, level="debug")
+    code, out, err = await ingest(sqlite_url, unreachable, "--schema", src.schema, level="debug")
     assert code == 1
     assert said(out) == []
     assert said(err)[0].startswith("cannot crawl: cannot introspect postgresql"), err
     assert len(said(err)) == 1, err
     assert PASSWORD not in out + err
-    code, out, err = ingest(sqlite_url, unreachable, "--schema", src.schema)
+    code, out, err = await ingest(sqlite_url, unreachable, "--schema", src.schema)
     assert (code, out) == (1, "")
     assert err.count("\n") == 1
     assert err.startswith("cannot crawl: cannot introspect postgresql+asyncpg://root:***@"), err
 
-    code, out, err = ingest(sqlite_url, f"nonsense:{PASSWORD}")
+    code, out, err = await ingest(sqlite_url, f"nonsense:{PASSWORD}")
     assert (code, out, err) == (1, "", "cannot crawl: not a database URL\n")
-    code, out, err = ingest(sqlite_url, "sqlite:////nowhere/at/all.db")
+    code, out, err = await ingest(sqlite_url, "sqlite:////nowhere/at/all.db")
     assert code == 1
     assert code == 1
     assert err.startswith("cannot crawl: cannot introspect sqlite"), err
@@ -670,7 +674,7 @@ async def test_cli_crawls_a_sqlite_file_into_products_found_by_search(
     migrated = run_catalog("migrate", env={"CATALOG_DATABASE_URL": catalog_url})
     assert migrated.returncode == 0, migrated.stderr
     url = f"sqlite:///{source_file}"
-    code, out, err = ingest(catalog_url, url)
+    code, out, err = await ingest(catalog_url, url)
     assert code == 0, err
     assert "done: 3 created" in out
 
@@ -705,7 +709,7 @@ async def test_cli_crawls_a_sqlite_file_into_products_found_by_search(
     assert gizmos["id"] in {hit["id"] for hit in found["results"]}, found
 
     before = await totals(client)
-    code, out, err = ingest(catalog_url, url)
+    code, out, err = await ingest(catalog_url, url)
     assert code == 0, err
     assert out.strip() == (
         "done: 0 created, 0 updated, 3 unchanged, 0 deprecated; 0 elements created, 0 updated; "

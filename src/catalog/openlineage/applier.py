@@ -68,9 +68,12 @@ class LineageApplier(RoundLoop):
         postgres: bool,
         changes_committed: Callable[[], None] = lambda: None,
         clock: Clock | None = None,
+        read_sessions: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         super().__init__(batch=batch, interval_s=interval_s)
         self.sessions = sessions
+        # SQLite's write sessions take its one write lock at BEGIN: an idle poll reads first.
+        self.read_sessions = read_sessions or sessions
         self.postgres = postgres
         self.changes_committed = changes_committed
         self.clock = clock or SystemClock()
@@ -84,6 +87,7 @@ class LineageApplier(RoundLoop):
         postgres: bool,
         changes_committed: Callable[[], None],
         clock: Clock,
+        read_sessions: async_sessionmaker[AsyncSession],
     ) -> LineageApplier:
         """The applier as CATALOG_LINEAGE_APPLY_* configure it."""
         return cls(
@@ -93,6 +97,7 @@ class LineageApplier(RoundLoop):
             postgres=postgres,
             changes_committed=changes_committed,
             clock=clock,
+            read_sessions=read_sessions,
         )
 
     async def _run(self) -> None:
@@ -101,6 +106,11 @@ class LineageApplier(RoundLoop):
 
     async def run_once(self) -> int:
         """One round: the next pending events, applied in arrival order; how many."""
+        if not self.postgres:
+            async with self.read_sessions() as session:
+                if not await LineageEventRepository(session).count_pending():
+                    PENDING.set(0)
+                    return 0  # idle: no write lock taken
         async with self.sessions() as session:
             events = LineageEventRepository(session)
             if self.postgres and not await events.lead(LOCK_KEY):

@@ -246,6 +246,7 @@ def open_resources(settings: Settings, clock: Clock | None = None) -> Resources:
             postgres=engine.dialect.name == "postgresql",
             changes_committed=lambda: None,  # below, once `resources` exists
             clock=clock,
+            read_sessions=read_sessions,
         ),
         search_projector=SearchProjector(
             search_index.directory,
