@@ -181,8 +181,9 @@ async def test_a_dataset_event_sets_a_schema_without_lineage(client: AsyncClient
     namespace, parts = dataset["namespace"], dataset["name"].split(".")
     ref = "/".join([namespace, *parts]) if len(parts) == 3 else f"{namespace}/{dataset['name']}"
     product = await product_of(client, ref)
-    if "schema" in dataset.get("facets", {}):
-        ok(await client.get(f"/api/data-products/{product['id']}/schema"))
+    schema = ok(await client.get(f"/api/data-products/{product['id']}/schema"))
+    sent = [f["name"] for f in dataset["facets"]["schema"]["fields"]]
+    assert [c["name"] for c in schema["columns"]] == sent
     lineage = ok(await client.get(f"/api/data-products/{product['id']}/lineage"))
     assert lineage["edges"] == []
 

@@ -93,23 +93,4 @@ async def list_lineage_events(
         raise Unprocessable("after must not be later than before")
     intake = LineageIntake(session, actor)
     rows, total = await intake.events(page, after, before, job_name, applied)
-    return page_of(schemas.LineageEventOut, [_answer(row) for row in rows], total, page)
-
-
-def _answer(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "kind": row.kind,
-        "event_type": row.event_type,
-        "event_time": row.event_time,
-        "run_id": row.run_id,
-        "job_namespace": row.job_namespace,
-        "job_name": row.job_name,
-        "producer": row.producer,
-        "received_by": row.received_by,
-        "received_at": row.received_at,
-        "applied_at": row.applied_at,
-        "outcome": row.outcome,
-        "error": row.error,
-        "event": row.payload,
-    }
+    return page_of(schemas.LineageEventOut, rows, total, page)

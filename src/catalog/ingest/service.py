@@ -39,6 +39,7 @@ from catalog.ingest.introspect import ColumnInfo, SourceInfo, TableInfo, selecte
 from catalog.kit.schemas import NAME_MAX, TEXT_MAX, fit_line, fit_text
 from catalog.kit.spec_diff import same_json
 from catalog.products import schemas as product_schemas
+from catalog.products.dataset_schema import bound_column
 from catalog.products.external import ExternalProducts, NewProduct
 from catalog.products.service import column_dict
 from catalog.registry import schemas as registry_schemas
@@ -191,10 +192,7 @@ class Crawler(ExternalProducts):
                 for c in table.columns[: _max(table, report)]
             ]
             old = [column_dict(c) for c in current.get(product.id, [])]
-            new = [
-                c.model_dump(exclude={"data_element_id"}) | {"data_element_id": c.data_element_id}
-                for c in columns
-            ]
+            new = [bound_column(c, c.data_element_id) for c in columns]
             outcome = TableOutcome(table.ref, product.name, "unchanged", columns=len(columns))
             if table.ref not in existing:
                 outcome.action = "create"
@@ -232,7 +230,7 @@ class Crawler(ExternalProducts):
                 continue
             wanted = {
                 "definition": fit_text(column.comment),
-                "representation_id": representations[_representation_name(table, column)],
+                "representation_id": representations[_domain_name(table, column)],
             }
             changed = {k: v for k, v in wanted.items() if getattr(element, k) != v}
             if changed:
@@ -267,7 +265,7 @@ class Crawler(ExternalProducts):
                     object_class=fit_line(t.name) or "table",
                     property=fit_line(c.name) or "column",
                 ),
-                representation_id=representations[_representation_name(t, c)],
+                representation_id=representations[_domain_name(t, c)],
                 source=fit_line(t.ref[-NAME_MAX:]),
             )
             for name, (t, c) in zip(names, columns, strict=True)
@@ -297,9 +295,9 @@ class Crawler(ExternalProducts):
             }
             if column.enum_values:
                 values[domain] = [fit_line(v) or "?" for v in column.enum_values]
-            wanted[_representation_name(table, column)] = {
+            wanted[_domain_name(table, column)] = {
                 "id": new_id(),
-                "name": _representation_name(table, column),
+                "name": _domain_name(table, column),
                 "data_type": column.data_type,
                 "length": column.length,
                 "precision": column.precision,
@@ -329,15 +327,12 @@ def _type(column: ColumnInfo) -> str:
 
 
 def _domain_name(table: TableInfo, column: ColumnInfo) -> str:
+    """The name of a column's value domain, and of its representation (one per domain)."""
     if column.enum_name:
         return fit_line(column.enum_name)
     if column.enum_values:
         return fit_line(f"{table.schema}.{table.name}.{column.name} values")
     return _type(column)
-
-
-def _representation_name(table: TableInfo, column: ColumnInfo) -> str:
-    return _domain_name(table, column)
 
 
 def _column(column: ColumnInfo, element_id: str | None) -> product_schemas.ColumnIn:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.db.models import DataProduct
 from catalog.kit.spec_diff import same_json
 from catalog.products import schemas
+from catalog.products.dataset_schema import bound_column
 from catalog.products.repository import (
     ColumnLineageRepository,
     LineageRepository,
@@ -68,8 +69,4 @@ class Known:
         bound = {c["name"]: c["data_element_id"] for c in old}
         if any(not bound.get(c.name) for c in columns):
             return False
-        new = [
-            c.model_dump(exclude={"data_element_id"}) | {"data_element_id": bound[c.name]}
-            for c in columns
-        ]
-        return same_json(old, new)
+        return same_json(old, [bound_column(c, bound[c.name]) for c in columns])

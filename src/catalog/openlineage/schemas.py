@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from pydantic import Field
+
 from catalog.kit.schemas import ResponseModel
 
 
@@ -22,4 +24,4 @@ class LineageEventOut(ResponseModel):
     applied_at: datetime | None  # None: still waiting for the applier
     outcome: Literal["applied", "kept", "failed"] | None
     error: str
-    event: dict[str, Any]  # as posted
+    event: dict[str, Any] = Field(validation_alias="payload")  # as posted

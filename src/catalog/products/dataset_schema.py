@@ -98,7 +98,7 @@ class SchemaService(ProductService):
         old = [column_dict(c) for c in await self.columns.current(product_id)]
         bound = {c["name"]: c["data_element_id"] for c in old if c["data_element_id"]}
         element_ids = await self._elements(columns, bound, qualify, elements_checked)
-        new = [_column(c, element_ids[c.name]) for c in columns]
+        new = [bound_column(c, element_ids[c.name]) for c in columns]
         if same_json(old, new):
             return None
         changes = schema_changes(old, new) if old else []
@@ -254,7 +254,8 @@ def _undiffable(value: Any) -> Any:
     return rest | {"physical_type": value["type"], "nullable": not value["required"]}
 
 
-def _column(column: schemas.ColumnIn, element_id: str | None) -> dict[str, Any]:
+def bound_column(column: schemas.ColumnIn, element_id: str | None) -> dict[str, Any]:
+    """A column as the schema stores and compares it, bound to `element_id`."""
     return column.model_dump(exclude={"data_element_id"}) | {"data_element_id": element_id}
 
 
