@@ -205,6 +205,7 @@ def domain_routers() -> list[APIRouter]:
     from catalog.api.registry import router as registry
     from catalog.api.registry_compat import router as registry_compat
     from catalog.api.regulatory import router as regulatory
+    from catalog.api.subscriptions import router as subscriptions
     from catalog.api.tags import router as tags
     from catalog.api.usage import router as usage
 
@@ -215,6 +216,7 @@ def domain_routers() -> list[APIRouter]:
         tags,
         usage,
         access,
+        subscriptions,
         regulatory,
         audit,
         discover,

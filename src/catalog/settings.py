@@ -90,6 +90,20 @@ class Settings(BaseSettings):
     # (openlineage/applier.py): at most this many per round; this often, when idle.
     lineage_apply_batch: int = Field(200, ge=1, le=10_000)
     lineage_apply_interval_s: float = Field(1.0, gt=0)
+    # Notifications (notify/): webhook targets on private, loopback or link-local addresses
+    # are refused unless named here (hosts or CIDRs, comma-separated).
+    notify_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    notify_public_url: str = ""  # the UI's address, for the links in events ("" = relative)
+    notify_batch: int = Field(200, ge=1, le=10_000)  # deliveries sent per round
+    notify_interval_s: float = Field(0.5, gt=0)  # the dispatcher's poll when idle
+    notify_concurrency: int = Field(32, ge=1, le=1000)  # sends in flight per process
+    notify_timeout_s: float = Field(5.0, gt=0)  # one webhook, Slack or SMTP call
+    notify_max_age_s: int = Field(86_400, ge=1)  # retried until the event is this old: dead
+    notify_lease_s: float = Field(60.0, gt=0)  # a claimed delivery is another's after this
+    notify_retention_s: int = Field(7 * 86_400, ge=60)  # events and deliveries kept (replay)
+    notify_expiring_days: int = Field(7, ge=1)  # access_request.expiring, before expires_at
+    notify_quality_threshold: float = Field(0.7, ge=0, le=1)  # quality_dropped below this
+    notify_quality_drop: float = Field(0.1, gt=0, le=1)  # ... or by at least this much
     enable_auth: bool = Field(False, validation_alias=_env("ENABLE_AUTH"))
     auth_tokens_file: Path | None = Field(None, validation_alias=_env("AUTH_TOKENS_FILE"))
     jwt_jwks_url: str | None = Field(None, validation_alias=_env("JWT_JWKS_URL"))
@@ -220,6 +234,13 @@ class Settings(BaseSettings):
     def _split_networks(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("notify_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip().lower() for part in value.split(",") if part.strip())
         return value
 
     @field_validator("trusted_proxies", mode="after")

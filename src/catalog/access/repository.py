@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, select, update
@@ -66,3 +67,22 @@ class AccessRepository(Repository[AccessRequest]):
             .execution_options(synchronize_session=False, populate_existing=True)
         )
         return (await self.session.scalars(statement)).first()
+
+    async def expiring(self, now: datetime, horizon: datetime, limit: int) -> list[Any]:
+        """Granted requests whose access ends after `now` and by `horizon`, not announced yet,
+        each with its product (rows another round holds are skipped on PostgreSQL)."""
+        statement = (
+            select(AccessRequest, DataProduct)
+            .join(DataProduct, DataProduct.id == AccessRequest.product_id)
+            .where(
+                AccessRequest.status == "approved",
+                AccessRequest.expires_at > now,
+                AccessRequest.expires_at <= horizon,
+                AccessRequest.expiry_noticed_at.is_(None),
+            )
+            .order_by(AccessRequest.expires_at)
+            .limit(limit)
+        )
+        if self.dialect == "postgresql":
+            statement = statement.with_for_update(of=AccessRequest, skip_locked=True)
+        return list((await self.session.execute(statement)).all())

@@ -9,15 +9,17 @@ one that did.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.access import schemas
 from catalog.access.repository import AccessRepository
+from catalog.changes.events import EventType, Routing, emit
 from catalog.core.errors import Conflict, Forbidden
-from catalog.core.time import utcnow
-from catalog.db.models import AccessRequest
+from catalog.core.time import isoformat_z, utcnow
+from catalog.db.models import AccessRequest, DataProduct
 from catalog.identity.principal import ANONYMOUS, Actor
 from catalog.kit.pagination import PageParams
 from catalog.kit.rows import row_dict
@@ -27,6 +29,8 @@ from catalog.usage.repository import UsageRepository
 
 KIND = "access_request"
 STEWARD = "steward"
+INBOX_LINK = "/ui/access/inbox"  # where stewards decide (ui/access.py)
+REQUESTS_LINK = "/ui/access"  # where a requester follows their requests
 
 
 class AccessService(DomainService):
@@ -47,7 +51,7 @@ class AccessService(DomainService):
         (SQLite serialises writers anyway). A refused request rolls the bump back.
         """
         requester = self._requester(requester_id)
-        await visible_product(self.session, self.actor, body.product_id)
+        product = await visible_product(self.session, self.actor, body.product_id)
         await self.usage.bump(body.product_id, {"access_requests": 1})
         existing = await self.requests.pending_of(body.product_id, requester)
         if existing is not None:
@@ -68,6 +72,7 @@ class AccessService(DomainService):
             )
         )
         self.audit.record("create", KIND, request.id, after=row_dict(request))
+        self._announce("access_request.created", request, product, INBOX_LINK)
         return request
 
     def _requester(self, named: str | None) -> str:
@@ -110,6 +115,9 @@ class AccessService(DomainService):
             decision_comments=comments,
         )
         await self.usage.bump(request.product_id, {counter: 1})
+        product = await self.session.get(DataProduct, request.product_id)
+        if product is not None:
+            self._announce("access_request.decided", request, product, REQUESTS_LINK)
         return request
 
     async def revoke(self, request_id: str, comments: str | None) -> AccessRequest:
@@ -150,3 +158,39 @@ class AccessService(DomainService):
             after=row_dict(request),
         )
         return request
+
+    async def announce_expiring(self, now: datetime, horizon: datetime, limit: int) -> int:
+        """Emit `access_request.expiring` once for each grant ending by `horizon`; how many."""
+        found = await self.requests.expiring(now, horizon, limit)
+        for request, product in found:
+            request.expiry_noticed_at = now
+            self._announce("access_request.expiring", request, product, REQUESTS_LINK)
+        await self.session.flush()
+        return len(found)
+
+    def _announce(
+        self, event_type: EventType, request: AccessRequest, product: DataProduct, link: str
+    ) -> None:
+        """The event of this request's news, for its requester and the product's stewards."""
+        emit(
+            self.session,
+            event_type,
+            actor=self.actor.subject,
+            subject={
+                "kind": KIND,
+                "id": request.id,
+                "product_id": product.id,
+                "product_name": product.name,
+            },
+            payload={
+                "requester": request.requester,
+                "requester_team": request.requester_team,
+                "reason": request.reason,
+                "status": request.status,
+                "expires_at": isoformat_z(request.expires_at) if request.expires_at else None,
+                "decided_by": request.decided_by,
+                "decision_comments": request.decision_comments,
+            },
+            link=link,
+            routing=Routing.of(product, requester=request.requester),
+        )

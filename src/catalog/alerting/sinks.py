@@ -142,16 +142,23 @@ class EmailSink:
         await call_with_retry(lambda: asyncio.to_thread(self._deliver, message), idempotent=True)
 
     def _deliver(self, message: EmailMessage) -> None:
-        settings = self.settings
-        assert settings.alert_smtp_host is not None
-        with smtplib.SMTP(settings.alert_smtp_host, settings.alert_smtp_port, timeout=10) as smtp:
-            if settings.alert_smtp_starttls:
-                smtp.starttls()
-            if settings.alert_smtp_username and settings.alert_smtp_password:
-                smtp.login(
-                    settings.alert_smtp_username, settings.alert_smtp_password.get_secret_value()
-                )
-            smtp.send_message(message)
+        smtp_send(self.settings, message)
+
+
+def smtp_send(settings: Settings, message: EmailMessage, timeout_s: float = 10.0) -> None:
+    """Send over the SMTP server of CATALOG_ALERT_SMTP_* (blocking: call from a thread);
+    the alert email sink's and the notifications' email channel's one way out."""
+    assert settings.alert_smtp_host is not None
+    with smtplib.SMTP(
+        settings.alert_smtp_host, settings.alert_smtp_port, timeout=timeout_s
+    ) as smtp:
+        if settings.alert_smtp_starttls:
+            smtp.starttls()
+        if settings.alert_smtp_username and settings.alert_smtp_password:
+            smtp.login(
+                settings.alert_smtp_username, settings.alert_smtp_password.get_secret_value()
+            )
+        smtp.send_message(message)
 
 
 def configured_sinks(settings: Settings, http: httpx.AsyncClient) -> list[Sink]:

@@ -36,12 +36,15 @@ from typing import Any
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session, UOWTransaction
 
+from catalog.changes.events import take_pending
 from catalog.changes.refs import LINEAGE_LABELS, NODE_MODELS, NodeRef
 from catalog.changes.repository import (
     append,
+    append_events,
     columns_deriving_from,
     columns_named,
     elements_using,
+    lock_appends,
     parts_of_products,
 )
 from catalog.db.models import (
@@ -57,7 +60,7 @@ from catalog.db.models import (
 
 TOUCHED = "changes_touched"
 REPRESENTATIONS = "changes_representations"  # their elements' USES_REPRESENTATION changed
-APPENDED = "changes_appended"  # this transaction appended rows: wake the consumers after commit
+APPENDED = "changes_appended"  # appended changes or events: wake the consumers after commit
 COLUMNS = "changes_columns"  # (product id, column name) of SchemaColumn nodes to name
 DERIVING = "changes_deriving"  # (product id, column name): name the columns deriving from it
 
@@ -151,9 +154,14 @@ def _append(session: Session) -> None:
         found = columns_deriving_from(session, deriving)
         touch(session, *(NodeRef("SchemaColumn", i) for i in found))
     touched: set[NodeRef] = session.info.pop(TOUCHED, set())
-    if not touched:
+    events = take_pending(session)  # catalog events for notifications (events.py)
+    if not (touched or events):
         return
-    append(session, sorted(touched))
+    lock_appends(session)
+    if touched:
+        append(session, sorted(touched))
+    if events:
+        append_events(session, events)
     session.info[APPENDED] = True
 
 

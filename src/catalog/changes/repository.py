@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from catalog.changes.refs import LABELS, Label, NodeRef
 from catalog.core.time import utcnow
 from catalog.db.models import (
+    CatalogEvent,
     ChangeLog,
     ChangeLogPosition,
     ColumnLineageEdge,
@@ -82,18 +84,26 @@ def _chunks(keys: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
     return [keys[i : i + KEY_CHUNK] for i in range(0, len(keys), KEY_CHUNK)]
 
 
-def append(session: Session, refs: Iterable[NodeRef]) -> None:
-    """One change row per node, in this order, in the session's transaction.
-
-    On PostgreSQL the transaction-scoped advisory lock comes first, so appends (and the
-    commits right after them) queue one behind the other and ids become visible in id order
-    (recorder.py's docstring says why a consumer needs that). SQLite's single writer
-    commits in id order already.
-    """
+def lock_appends(session: Session) -> None:
+    """Before appending: on PostgreSQL the transaction-scoped advisory lock, so appends (and
+    the commits right after them) queue one behind the other and ids become visible in id
+    order (recorder.py's docstring says why a consumer needs that). SQLite's single writer
+    commits in id order already."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(APPEND_LOCK)))
+
+
+def append(session: Session, refs: Iterable[NodeRef]) -> None:
+    """One change row per node, in this order, in the session's transaction (after
+    `lock_appends`)."""
     rows = [{"label": ref.label, "node_id": ref.id} for ref in refs]
     session.execute(insert(ChangeLog), rows)
+
+
+def append_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    """The transaction's catalog events (events.py), in the order they were made (after
+    `lock_appends`: their `seq` is in commit order like the change log's ids)."""
+    session.execute(insert(CatalogEvent), rows)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from catalog.graph.worker import OutboxWorker
 from catalog.idempotency.store import IdempotencyStore
 from catalog.identity.authenticator import Authenticator
 from catalog.ingest.runner import IngestionRunner
+from catalog.notify.dispatcher import Dispatcher
 from catalog.observability.metrics import flush_observations, flush_periodically
 from catalog.observability.tracing import instrument_engine, instrument_redis
 from catalog.openlineage.applier import LineageApplier
@@ -75,6 +76,8 @@ class Resources:
     lineage_applier: LineageApplier
     # Crawls started by POST /api/ingestion/runs, in the background (ingest/runner.py).
     ingestion: IngestionRunner
+    # Fans catalog events out to subscriptions and delivers them (notify/dispatcher.py).
+    notifications: Dispatcher
     # The time every part above reads (core/clock.py); tests pass one they can move.
     clock: Clock = field(default_factory=SystemClock)
     # Retries of requests after transient database errors (server/retrying_route.py).
@@ -89,6 +92,7 @@ class Resources:
         self.idempotency.start()
         self.search_projector.start()
         self.lineage_applier.start()
+        self.notifications.start()
         if self.graph_worker is not None:
             self.graph_worker.start()
             self._tasks.append(asyncio.create_task(_ensure_indexes(self.graph), name="graph-init"))
@@ -101,7 +105,11 @@ class Resources:
     def breakers(self) -> dict[str, CircuitBreaker]:
         """This app's circuit breakers by dependency name (/healthz): each part owns its
         own, so two apps in one process never share one."""
-        found = [self.rate_limiter.breaker, *self.alerts.breakers.values()]
+        found = [
+            self.rate_limiter.breaker,
+            *self.alerts.breakers.values(),
+            *self.notifications.breakers.values(),
+        ]
         if self.cache.breaker is not None:
             found.append(self.cache.breaker)
         if self.graph_worker is not None:
@@ -113,6 +121,7 @@ class Resources:
     def changes_committed(self) -> None:
         """A transaction of this process appended to the change log: project it now."""
         self.search_projector.wake()
+        self.notifications.wake()  # it may have appended catalog events (changes/events.py)
         if self.graph_worker is not None:
             self.graph_worker.wake()
 
@@ -123,6 +132,7 @@ class Resources:
         await self.alerts.stop()
         await self.idempotency.stop()
         await self.lineage_applier.stop()
+        await self.notifications.stop()
         await self.ingestion.stop()
         if self.graph_worker is not None:
             await self.graph_worker.stop()
@@ -248,6 +258,13 @@ def open_resources(settings: Settings, clock: Clock | None = None) -> Resources:
             clock=clock,
             read_sessions=read_sessions,
         ),
+        notifications=Dispatcher(
+            settings,
+            write_sessions,
+            read_sessions=read_sessions,
+            postgres=engine.dialect.name == "postgresql",
+            clock=clock,
+        ),
         search_projector=SearchProjector(
             search_index.directory,
             search_index,
@@ -266,6 +283,7 @@ def open_resources(settings: Settings, clock: Clock | None = None) -> Resources:
     )
     resources.alerts.down_dependencies = lambda: down_dependencies(resources)
     resources.lineage_applier.changes_committed = resources.changes_committed
+    resources.notifications.changes_committed = resources.changes_committed
     resources.ingestion.committed = resources.changes_committed
     return resources
 

@@ -8,6 +8,7 @@ from catalog.db.models.changes import ChangeLog, ChangeLogPosition
 from catalog.db.models.discovery import SearchHistory
 from catalog.db.models.idempotency import IdempotencyKey
 from catalog.db.models.ingestion import IngestionRun, LineageEventRecord
+from catalog.db.models.notify import CatalogEvent, NotificationDelivery, Subscription
 from catalog.db.models.products import (
     ColumnLineageEdge,
     DataProduct,
@@ -34,6 +35,7 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "CatalogEvent",
     "ChangeLog",
     "ChangeLogPosition",
     "ColumnLineageEdge",
@@ -46,6 +48,7 @@ __all__ = [
     "LangExtractAuditTrail",
     "LineageEdge",
     "LineageEventRecord",
+    "NotificationDelivery",
     "PermissibleValue",
     "ProductElement",
     "ProductRating",
@@ -59,6 +62,7 @@ __all__ = [
     "SchemaChange",
     "SchemaProductMapping",
     "SearchHistory",
+    "Subscription",
     "Tag",
     "ValueDomain",
 ]

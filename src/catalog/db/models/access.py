@@ -39,4 +39,6 @@ class AccessRequest(Base):
     revoked_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoke_comments: Mapped[str | None] = mapped_column(Text)
+    # When `access_request.expiring` was emitted for this grant (once per grant).
+    expiry_noticed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = updated_at_column()
