@@ -27,7 +27,8 @@ SECRET = "readme-secret-0123456789"
 def readme_block(language: str, containing: str) -> str:
     section = README.read_text().split("\n## Notifications\n", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(rf"```{language}\n(.*?)```", section, re.S)
-    return next(block for block in blocks if containing in block)
+    found: str = next(block for block in blocks if containing in block)
+    return found
 
 
 @pytest.fixture

@@ -119,19 +119,19 @@ class Dispatcher(RoundLoop):
 
     async def run_once(self) -> int:
         await self._housekeep_if_due()
-        if not await self._anything_to_do():
-            return 0
-        fanned = await self.fan_out()
-        sent = await self.deliver()
+        new_events, due = await self._work_waiting()
+        fanned = await self.fan_out() if new_events else 0
+        sent = await self.deliver() if (due or fanned) else 0
         return max(fanned, sent)
 
-    async def _anything_to_do(self) -> bool:
-        """An idle poll reads (no write lock on SQLite): new events or due deliveries?"""
+    async def _work_waiting(self) -> tuple[bool, bool]:
+        """(new events to fan out, deliveries due), read without a write lock (SQLite's is
+        taken at BEGIN of a write session: an idle poll must not take it)."""
         async with self.read_sessions() as session:
             position = await ChangeLogRepository(session).position(CONSUMER) or 0
-            if await EventRepository(session).newest() > position:
-                return True
-            return await DeliveryRepository(session).due_exists(self.clock.now())
+            new_events = await EventRepository(session).newest() > position
+            due = await DeliveryRepository(session).due_exists(self.clock.now())
+            return new_events, due
 
     async def fan_out(self) -> int:
         """Make the deliveries of the next events; how many events."""
