@@ -273,6 +273,19 @@ class Settings(BaseSettings):
             raise ValueError("CATALOG_GRAPH_STORE=falkordb needs CATALOG_FALKORDB_URL")
         return self
 
+    @model_validator(mode="after")
+    def _lease_outlasts_a_batch(self) -> Settings:
+        """A claimed delivery must still be this worker's when its batch's last send times
+        out, or another worker sends it too (notify/dispatcher.py)."""
+        longest = -(-self.notify_batch // self.notify_concurrency) * self.notify_timeout_s
+        if self.notify_lease_s <= longest:
+            raise ValueError(
+                f"CATALOG_NOTIFY_LEASE_S ({self.notify_lease_s:g}) must exceed the longest a "
+                f"batch can take: CATALOG_NOTIFY_BATCH / CATALOG_NOTIFY_CONCURRENCY rounds of "
+                f"CATALOG_NOTIFY_TIMEOUT_S ({longest:g} s)"
+            )
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:

@@ -161,7 +161,7 @@ class Dispatcher(RoundLoop):
             return 0
         outcomes = await asyncio.gather(*(self._send(one) for one in claimed))
         async with self.sessions() as session:
-            await DeliveryRepository(session).settle(list(outcomes))
+            await DeliveryRepository(session).settle(list(outcomes), lease_until)
             await session.commit()
         return len(claimed)
 

@@ -176,14 +176,16 @@ class DeliveryRepository(Repository[NotificationDelivery]):
             if r.subscription_id in subscriptions and r.event_seq in events
         ]
 
-    async def settle(self, outcomes: list[Outcome]) -> None:
-        """Record how each send went and release its lease, in one executemany."""
+    async def settle(self, outcomes: list[Outcome], lease_until: datetime) -> None:
+        """Record how each send went and release its lease, in one executemany; only where
+        the lease is still the one this worker took (`lease_until`): a send that outlived
+        its lease was claimed again by another worker, whose outcome is the one to keep."""
         if not outcomes:
             return
         table = table_of(NotificationDelivery)
         statement = (
             update(table)
-            .where(table.c.id == bindparam("delivery_id"))
+            .where(table.c.id == bindparam("delivery_id"), table.c.lease_until == lease_until)
             .values(
                 status=bindparam("status"),
                 attempts=bindparam("attempts"),
