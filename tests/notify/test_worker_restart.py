@@ -31,7 +31,7 @@ from tests.support.wait import until
 PRODUCTS = 4
 REQUESTS_PER_PRODUCT = 15  # 60 access requests, one event each
 BATCH = 10  # deliveries a worker claims per round: the most that can be in flight at a kill
-CONCURRENCY = 4  # sends at once: a batch takes three turns of the slow receiver
+CONCURRENCY = 5  # sends at once: a batch takes two turns of the slow receiver
 DELAY_S = 0.2  # each answer of the receiver
 FIREHOSE = "/hook/all"  # a subscription with no scope: every event
 
@@ -59,11 +59,13 @@ def server_env(database_url: str) -> dict[str, str]:
         "CATALOG_DATABASE_URL": database_url,
         "CATALOG_NOTIFY_ALLOWED_HOSTS": "127.0.0.1",
         "CATALOG_NOTIFY_INTERVAL_S": "0.05",
-        "CATALOG_NOTIFY_LEASE_S": "2",
+        # Longer than a batch can take (two turns of the timeout), as the settings demand.
+        "CATALOG_NOTIFY_LEASE_S": "21",
         "CATALOG_NOTIFY_BATCH": str(BATCH),
         "CATALOG_NOTIFY_CONCURRENCY": str(CONCURRENCY),
-        # The first sends are held while the events are made: no timeout meanwhile.
-        "CATALOG_NOTIFY_TIMEOUT_S": "60",
+        # The first sends are held while the events are made (about a second): no timeout
+        # meanwhile.
+        "CATALOG_NOTIFY_TIMEOUT_S": "10",
         "RATE_LIMIT_ENABLED": "false",
     }
 

@@ -13,9 +13,9 @@ from httpx import AsyncClient, Response
 
 from catalog.app import create_app
 from catalog.products.schemas import LineageEdgeOut, LineageNode, LineageOut
+from catalog.products.version_changes import Change, changes_between
 from catalog.settings import Settings
 from catalog.ui.lineage_svg import layout
-from catalog.ui.products import Change, changes_between
 from tests.conftest import base_settings
 from tests.support.api import create_element, create_product, ok, unique
 from tests.support.search import caught_up

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from catalog.core.error_schema import error_responses
 from catalog.kit.pagination import Paging
 from catalog.quality import schemas
-from catalog.quality.service import QualityService
+from catalog.quality.service import DropRule, QualityService
 from catalog.server.deps import Session, SettingsDep
 from catalog.server.retrying_route import RetryingRoute
 from catalog.server.roles import Editor, Viewer
@@ -28,7 +28,8 @@ async def record_measurement(
     """Record a measurement (editor). `overall_score` is the mean of the four dimensions
     (4 places); `level` is excellent >= 0.9, good >= 0.75, fair >= 0.5, else poor. The
     element's `quality_score` and `quality_level` become this measurement's."""
-    quality = QualityService(session, actor, settings.quality_metric_max_series)
+    drops = DropRule(settings.notify_quality_threshold, settings.notify_quality_drop)
+    quality = QualityService(session, actor, settings.quality_metric_max_series, drops)
     return schemas.MeasurementOut.model_validate(await quality.measure(element_id, body))
 
 

@@ -22,12 +22,14 @@ from typing import Any
 
 import semver
 
+from catalog.changes.events import Routing, emit, product_link, product_subject
 from catalog.core.errors import Conflict, NotFound, Unprocessable
 from catalog.db.models import DataProductVersion, ProductSchemaColumn
 from catalog.kit.schemas import NAME_MAX
-from catalog.kit.spec_diff import FieldChange, diff_specs, same_json
+from catalog.kit.spec_diff import FieldChange, same_json
 from catalog.products import schemas
 from catalog.products.service import ProductService, column_dict
+from catalog.products.version_changes import schema_changes
 from catalog.registry.repository import DataElementRepository
 from catalog.registry.schemas import ConceptCreate, DataElementCreate, RepresentationCreate
 from catalog.registry.service import RegistryService
@@ -44,7 +46,6 @@ _BY_NAME = {name: data_type for data_type, names in _DATA_TYPES.items() for name
 # The object class of the concepts behind elements a schema creates (named after the column,
 # reused by name as the registry's inline concepts are).
 CONCEPT_CLASS = "Dataset column"
-_RENAMED = {"type": "physical_type", "required": "nullable"}
 
 
 def data_type_of(physical_type: str) -> str:
@@ -113,7 +114,7 @@ class SchemaService(ProductService):
         await self.columns.refresh_coverage(product_id)
         chosen = version or await self._next_version(product_id, breaking)
         created = await self.create_version(
-            product_id, schemas.VersionCreate(version=chosen, description=notes)
+            product_id, schemas.VersionCreate(version=chosen, description=notes), breaking
         )
         self.audit.record(
             "update_schema",
@@ -122,6 +123,23 @@ class SchemaService(ProductService):
             before={"columns": [c["name"] for c in old]},
             after={"columns": [c["name"] for c in new], "version": chosen},
             details={"changes": len(changes), "breaking": breaking},
+        )
+        product = await self.get(product_id)
+        emit(  # the changes as the API's answer lists them
+            self.session,
+            "product.schema_changed",
+            actor=self.actor.subject,
+            subject=product_subject(product, version=chosen),
+            payload={
+                "version": chosen,
+                "breaking": breaking,
+                "columns": len(new),
+                "changes": [
+                    schemas.SchemaChange.model_validate(c).model_dump(mode="json") for c in changes
+                ],
+            },
+            link=product_link(product_id),
+            routing=Routing.of(product),
         )
         return _version_out(created, changes, breaking)
 
@@ -212,46 +230,6 @@ class SchemaService(ProductService):
 def _clash(found: tuple[Any, str | None] | None, column: schemas.ColumnIn) -> bool:
     """Whether the element found by a column's name has another data type than the column."""
     return found is not None and found[1] != data_type_of(column.physical_type)
-
-
-def schema_changes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[FieldChange]:
-    """kit/spec_diff.py's changes between two column lists, in the columns' own words."""
-    changes = diff_specs(
-        {"columns": [_diffable(c) for c in old]}, {"columns": [_diffable(c) for c in new]}
-    )
-    return [_spoken(change) for change in changes]
-
-
-def _diffable(column: dict[str, Any]) -> dict[str, Any]:
-    projected = {k: v for k, v in column.items() if k not in ("physical_type", "nullable")}
-    return projected | {"type": column["physical_type"], "required": not column["nullable"]}
-
-
-def _spoken(change: FieldChange) -> FieldChange:
-    head, _, last = change.field_path.rpartition(".")
-    old, new = change.old_value, change.new_value
-    if last == "required" and head.count(".") == 1:
-        old, new = _negated(old), _negated(new)
-    path = f"{head}.{_RENAMED[last]}" if last in _RENAMED and head.count(".") == 1 else None
-    return FieldChange(
-        path or change.field_path,
-        change.change_type,
-        _undiffable(old),
-        _undiffable(new),
-        change.breaking,
-    )
-
-
-def _negated(value: Any) -> Any:
-    return (not value) if isinstance(value, bool) else value
-
-
-def _undiffable(value: Any) -> Any:
-    """A whole column (added or removed) back in the column's own fields."""
-    if not (isinstance(value, dict) and "type" in value and "required" in value):
-        return value
-    rest = {k: v for k, v in value.items() if k not in ("type", "required")}
-    return rest | {"physical_type": value["type"], "nullable": not value["required"]}
 
 
 def bound_column(column: schemas.ColumnIn, element_id: str | None) -> dict[str, Any]:

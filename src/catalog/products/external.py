@@ -127,4 +127,5 @@ class ExternalProducts(SchemaService):
         # Directly, not through update()'s status moves: a draft never published may go too.
         changes = {"status": "deprecated", "revision": product.revision + 1}
         await self._update("data_product", product, changes)
+        self._announce_deprecated(product, "its table is gone from the source")
         return True

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.cache import Cache
 from catalog.cache.invalidation import product_scope
+from catalog.changes.events import Routing, emit, product_link, product_subject
 from catalog.conditional.etags import check_if_match
 from catalog.core.errors import Conflict, NotFound
 from catalog.core.ids import new_id
@@ -44,6 +45,7 @@ from catalog.products.repository import (
     SchemaColumnRepository,
     VersionRepository,
 )
+from catalog.products.version_changes import Change, changes_between
 from catalog.products.visibility import visible_product
 
 STATUS_MOVES: dict[str, set[str]] = {
@@ -166,7 +168,11 @@ class ProductService(DomainService):
         metadata_to_attribute(changes)
         if changes:
             changes["revision"] = product.revision + 1
-        return await self._update("data_product", product, changes)
+        was = product.status
+        updated = await self._update("data_product", product, changes)
+        if was != "deprecated" and updated.status == "deprecated":
+            self._announce_deprecated(updated, "the product was deprecated")
+        return updated
 
     async def delete(self, product_id: str, if_match: str | None = None) -> None:
         product = await self.get(product_id)
@@ -178,12 +184,17 @@ class ProductService(DomainService):
     # --- versions ------------------------------------------------------------------------
 
     async def create_version(
-        self, product_id: str, body: schemas.VersionCreate
+        self, product_id: str, body: schemas.VersionCreate, breaking: bool | None = None
     ) -> DataProductVersion:
+        """A new version holding the product as it stands, announced to its subscribers
+        (`product.version_published`). `breaking`: the caller knows (a schema change's diff);
+        by default a version is breaking when its major number rises over the previous
+        version's, or when its changes from it are (a member removed, narrower visibility)."""
         product = await self.get(product_id)
         if await self.versions.find(product_id, body.version):
             raise Conflict(f"version {body.version} of {product.name!r} already exists")
         parsed = semver.Version.parse(body.version)
+        previous = _previous(await self.versions.for_product(product_id), parsed)
         version = await self.versions.add(
             DataProductVersion(
                 product_id=product_id,
@@ -205,7 +216,48 @@ class ProductService(DomainService):
             version.id,
             after={"product_id": product_id, "version": body.version},
         )
+        changes = changes_between(previous.snapshot if previous else None, version.snapshot)
+        if breaking is None:
+            major_rise = previous is not None and parsed.major > previous.major
+            breaking = major_rise or any(change.breaking for change in changes)
+        self._announce_version(product, version, breaking, changes)
         return version
+
+    def _announce_version(
+        self,
+        product: DataProduct,
+        version: DataProductVersion,
+        breaking: bool,
+        changes: list[Change],
+    ) -> None:
+        emit(
+            self.session,
+            "product.version_published",
+            actor=self.actor.subject,
+            subject=product_subject(product, version=version.version),
+            payload={
+                "version": version.version,
+                "description": version.description,
+                "breaking": breaking,
+                "changes": [{"text": c.text, "breaking": c.breaking} for c in changes],
+            },
+            link=product_link(product.id),
+            routing=Routing.of(product),
+        )
+
+    def _announce_deprecated(
+        self, product: DataProduct, reason: str, version: str | None = None
+    ) -> None:
+        """`product.deprecated`: a version of it (`version`), or the product itself."""
+        emit(
+            self.session,
+            "product.deprecated",
+            actor=self.actor.subject,
+            subject=product_subject(product, version=version),
+            payload={"version": version, "reason": reason},
+            link=product_link(product.id),
+            routing=Routing.of(product),
+        )
 
     async def _snapshot(self, product: DataProduct) -> dict[str, Any]:
         """The product as it stands: its fields, member elements, tag names and (once it has
@@ -259,6 +311,7 @@ class ProductService(DomainService):
             found.id,
             after={"version": found.version, "reason": reason},
         )
+        self._announce_deprecated(await self.get(product_id), reason, found.version)
         return found
 
     # --- member data elements ------------------------------------------------------------
@@ -379,3 +432,11 @@ def _far_end(edge: LineageEdge, direction: str) -> Node:
     if direction == "upstream":
         return (edge.upstream_type, edge.upstream_id)
     return (edge.downstream_type, edge.downstream_id)
+
+
+def _previous(
+    versions: Iterable[DataProductVersion], new: semver.Version
+) -> DataProductVersion | None:
+    """The version a new one follows: the highest by semver precedence below it."""
+    below = [v for v in versions if precedence(v) < new]
+    return max(below, key=precedence) if below else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, case, or_, select, update
@@ -9,7 +10,13 @@ from sqlalchemy import Select, case, or_, select, update
 from catalog.cache.invalidation import element_scope, mark_stale
 from catalog.changes.recorder import touch
 from catalog.changes.refs import NodeRef
-from catalog.db.models import DataElement, QualityMeasurement
+from catalog.db.models import (
+    DataElement,
+    DataProduct,
+    ProductElement,
+    ProductSchemaColumn,
+    QualityMeasurement,
+)
 from catalog.kit.repository import Repository
 
 
@@ -64,3 +71,19 @@ class MeasurementRepository(Repository[QualityMeasurement]):
         )
         mark_stale(self.session, element_scope(element_id))  # rows the events cannot see
         touch(self.session, NodeRef("DataElement", element_id))  # its products' quality moved
+
+    async def products_using(self, element_id: str) -> Sequence[DataProduct]:
+        """The products holding the element: as a member, or bound to a column of their
+        dataset schema."""
+        members = select(ProductElement.product_id).where(
+            ProductElement.data_element_id == element_id
+        )
+        columns = select(ProductSchemaColumn.product_id).where(
+            ProductSchemaColumn.data_element_id == element_id
+        )
+        statement = (
+            select(DataProduct)
+            .where(or_(DataProduct.id.in_(members), DataProduct.id.in_(columns)))
+            .order_by(DataProduct.id)
+        )
+        return (await self.session.scalars(statement)).all()

@@ -6,17 +6,21 @@ the element's current `quality_score` / `quality_level`: measurements of one ele
 taken under the element's row lock, so the newest measurement is always the one shown.
 
 The Prometheus gauge is set only once the measurement is committed, so a rolled-back write
-never shows up in metrics (see `metrics.py` for the cap on exported series).
+never shows up in metrics (see `metrics.py` for the cap on exported series). A score that
+falls below the threshold, or by a set amount at once, is announced to the subscribers of the
+products holding the element (`product.quality_dropped`, with the write).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.changes.events import Routing, emit, product_link, product_subject
 from catalog.core.time import utcnow
 from catalog.db.models import DataElement, QualityMeasurement
 from catalog.identity.principal import Actor
@@ -29,11 +33,32 @@ from catalog.quality.repository import MeasurementRepository
 from catalog.quality.scoring import overall_score, quality_level
 
 
+@dataclass(frozen=True)
+class DropRule:
+    """When a measurement is news for the products using the element
+    (`product.quality_dropped`): its score falls below `threshold`, or by `drop` at once
+    (CATALOG_NOTIFY_QUALITY_THRESHOLD / _DROP)."""
+
+    threshold: float
+    drop: float
+
+    def dropped(self, previous: float | None, score: float) -> bool:
+        crossed = score < self.threshold and (previous is None or previous >= self.threshold)
+        return crossed or (previous is not None and previous - score >= self.drop)
+
+
 class QualityService(DomainService):
-    def __init__(self, session: AsyncSession, actor: Actor, max_series: int = 0) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        actor: Actor,
+        max_series: int = 0,
+        drop_rule: DropRule | None = None,
+    ) -> None:
         super().__init__(session, actor)
         self.measurements = MeasurementRepository(session)
         self.max_series = max_series
+        self.drop_rule = drop_rule  # None: measurements announce no drop (reads pass none)
 
     async def measure(
         self, element_key: str, body: schemas.MeasurementCreate
@@ -41,6 +66,7 @@ class QualityService(DomainService):
         element = must_exist(
             await self.measurements.lock_element(element_key), "data element", element_key
         )
+        element_before_score = element.quality_score
         previous = {"quality_score": element.quality_score, "quality_level": element.quality_level}
         score = overall_score(body.completeness, body.accuracy, body.consistency, body.timeliness)
         level = quality_level(score)
@@ -63,7 +89,35 @@ class QualityService(DomainService):
             details={"data_element_id": element.id, "element_before": previous},
         )
         self._export_after_commit(element.id, score)
+        if self.drop_rule is not None and self.drop_rule.dropped(element_before_score, score):
+            await self._announce_drop(element, element_before_score, score, level)
         return measurement
+
+    async def _announce_drop(
+        self, element: DataElement, previous: float | None, score: float, level: str
+    ) -> None:
+        """`product.quality_dropped` for each product holding the element (a member, or a
+        column of its schema bound to it)."""
+        rule = self.drop_rule
+        assert rule is not None
+        for product in await self.measurements.products_using(element.id):
+            emit(
+                self.session,
+                "product.quality_dropped",
+                actor=self.actor.subject,
+                subject=product_subject(product),
+                payload={
+                    "element_id": element.id,
+                    "element_name": element.name,
+                    "previous": previous,
+                    "score": score,
+                    "level": level,
+                    "threshold": rule.threshold,
+                    "drop": rule.drop,
+                },
+                link=product_link(product.id),
+                routing=Routing.of(product),
+            )
 
     def _export_after_commit(self, element_id: str, score: float) -> None:
         max_series = self.max_series

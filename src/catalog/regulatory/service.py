@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy.exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.changes.events import Routing, emit
 from catalog.core.errors import Conflict, NotFound
 from catalog.core.ids import new_id
 from catalog.core.time import utcnow
@@ -87,6 +88,26 @@ class RegulatoryService(DomainService):
             schema.id,
             after=row_dict(schema, exclude=AUDIT_EXCLUDE),
             details=details,
+        )
+        emit(
+            self.session,
+            "regulatory_schema.version_added",
+            actor=self.actor.subject,
+            subject={
+                "kind": "regulatory_schema",
+                "id": schema.id,
+                "name": schema.regulatory_type,
+                "version": schema.version,
+            },
+            payload={
+                "regulatory_type": schema.regulatory_type,
+                "version": schema.version,
+                "previous_version": previous[1] if previous else None,
+                "changes": len(found),
+                "breaking_changes": details["breaking"],
+            },
+            link=f"/ui/regulatory/{schema.id}",
+            routing=Routing(),  # no product: every subscriber not scoped to one hears of it
         )
         return schema
 

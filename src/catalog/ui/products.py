@@ -32,8 +32,8 @@ from catalog.discover.service import DiscoverService
 from catalog.identity.principal import Actor
 from catalog.kit.pagination import PageParams
 from catalog.products.column_lineage import ColumnLineageService
-from catalog.products.dataset_schema import schema_changes
 from catalog.products.service import ProductService, column_dict, precedence
+from catalog.products.version_changes import Change, changes_between
 from catalog.quality.service import QualityService
 from catalog.registry.service import RegistryService
 from catalog.server.deps import Session
@@ -110,12 +110,6 @@ async def _report_click(
 
 
 @dataclass(frozen=True)
-class Change:
-    text: str
-    breaking: bool = False
-
-
-@dataclass(frozen=True)
 class VersionView:
     version: DataProductVersion
     changes: list[Change]
@@ -123,10 +117,6 @@ class VersionView:
     @property
     def breaking(self) -> bool:
         return any(change.breaking for change in self.changes)
-
-
-WATCHED = ("name", "team", "category", "owner", "status", "visibility", "description")
-NARROWER = {"public": 0, "internal": 1, "restricted": 2}  # visibility: who may see it
 
 
 def _with_changes(versions: list[DataProductVersion]) -> list[VersionView]:
@@ -137,71 +127,6 @@ def _with_changes(versions: list[DataProductVersion]) -> list[VersionView]:
         views.append(VersionView(version, changes_between(previous, version.snapshot)))
         previous = version.snapshot
     return views[::-1]
-
-
-def changes_between(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Change]:
-    """What a consumer of the older snapshot sees change. Breaking (they must act): a member
-    element removed, the product made less visible, or deprecated."""
-    new_elements = _members_of(new)
-    new_tags = set(map(str, new.get("tags") or []))
-    if old is None:
-        first = f"First version: {len(new_elements)} elements, {len(new_tags)} tags"
-        columns = _columns_of(new)
-        return [Change(first + (f", {len(columns)} columns" if columns else ""))]
-    changes = []
-    before, after = old.get("product") or {}, new.get("product") or {}
-    for name in WATCHED:
-        was, now = before.get(name), after.get(name)
-        if was == now:
-            continue
-        if name == "description":
-            changes.append(Change("Description changed"))
-            continue
-        narrowed = name == "visibility" and NARROWER.get(str(now), 0) > NARROWER.get(str(was), 0)
-        deprecated = name == "status" and now == "deprecated"
-        changes.append(Change(f"{name.capitalize()}: {was} → {now}", narrowed or deprecated))
-    old_elements = _members_of(old)
-    removed = sorted(old_elements[key] for key in old_elements.keys() - new_elements.keys())
-    added = sorted(new_elements[key] for key in new_elements.keys() - old_elements.keys())
-    changes += [Change(f"Element removed: {name}", True) for name in removed]
-    changes += [Change(f"Element added: {name}") for name in added]
-    changes += _schema_changes(old, new)
-    old_tags = set(map(str, old.get("tags") or []))
-    changes += [Change(f"Tag removed: {tag}") for tag in sorted(old_tags - new_tags)]
-    changes += [Change(f"Tag added: {tag}") for tag in sorted(new_tags - old_tags)]
-    return sorted(changes, key=lambda change: not change.breaking) or [Change("No changes")]
-
-
-def _columns_of(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
-    schema = snapshot.get("schema")
-    columns = schema.get("columns") if isinstance(schema, dict) else None
-    return [c for c in columns or [] if isinstance(c, dict) and "name" in c]
-
-
-def _schema_changes(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
-    """The dataset schema's field-level changes, by the diff the API answers with (a schema
-    appearing for the first time is one change, not one per column)."""
-    before, after = _columns_of(old), _columns_of(new)
-    if not after or before == after:
-        return [Change("Schema removed", True)] if before and not after else []
-    if not before:
-        return [Change(f"Schema added: {len(after)} columns")]
-    return [
-        Change(f"Schema {c.change_type}: {c.field_path.removeprefix('columns.')}", c.breaking)
-        for c in schema_changes(before, after)
-    ]
-
-
-def _members_of(snapshot: dict[str, Any]) -> dict[str, str]:
-    """Element id -> name in a snapshot (a snapshot is stored JSON: read it forgivingly)."""
-    found = {}
-    for element in snapshot.get("elements") or []:
-        if isinstance(element, dict):
-            key = str(element.get("id") or element.get("name"))
-            found[key] = str(element.get("name") or key)
-        else:
-            found[str(element)] = str(element)
-    return found
 
 
 # --- member elements and quality -----------------------------------------------------------
