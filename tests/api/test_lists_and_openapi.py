@@ -10,9 +10,9 @@ from httpx import AsyncClient
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from tests.support.api import create_product, ok
 from catalog.notify.dispatcher import Dispatcher
 from catalog.openlineage.applier import LineageApplier
+from tests.support.api import create_product, ok
 from tests.support.search import by_search_writer
 
 # Background loops polling on their own (their statements are not the request's).
