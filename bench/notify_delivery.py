@@ -194,6 +194,8 @@ def main() -> None:
     rows: dict[str, list[dict[str, Any]]] = {"no subscriptions": [], "50 subscriptions": []}
     try:
         with serving(env, PORT, workers=2) as server:
+            # Warm up (pools, caches, the first search index), not recorded.
+            one_round(server.base, token, arrivals, args.rate, 5, subscribe=False)
             for _ in range(args.rounds):
                 for name, subscribe in (("no subscriptions", False), ("50 subscriptions", True)):
                     run = one_round(
