@@ -92,6 +92,9 @@ def split_url(url: str) -> tuple[str, int]:
     return parts.hostname.lower().rstrip("."), port or (443 if parts.scheme == "https" else 80)
 
 
+RESOLVE_TIMEOUT_S = 2.0
+
+
 async def resolve_target(url: str, allow: AllowList) -> Target:
     """The URL's target with one checked address, or TargetRefused / TargetUnresolved."""
     host, port = split_url(url)
@@ -103,11 +106,16 @@ async def resolve_target(url: str, allow: AllowList) -> Target:
         addresses = [literal]
     else:
         try:
-            found = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
+            found = await asyncio.wait_for(
+                asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM),
+                RESOLVE_TIMEOUT_S,
             )
         except (socket.gaierror, UnicodeError) as error:
             raise TargetUnresolved(f"{host} does not resolve: {error}") from None
+        except TimeoutError:
+            raise TargetUnresolved(
+                f"{host} did not resolve within {RESOLVE_TIMEOUT_S:g} s"
+            ) from None
         addresses = [ipaddress.ip_address(info[4][0]) for info in found]
     if not addresses:
         raise TargetUnresolved(f"{host} does not resolve")
