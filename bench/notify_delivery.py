@@ -34,6 +34,7 @@ import httpx
 from bench.support import (
     PLENTY,
     SHIPPED_ENV,
+    baseline_source,
     percentiles,
     save,
     scratch_postgres,
@@ -157,10 +158,14 @@ def one_round(
     base: str, token: str, arrivals: Arrivals, rate: float, duration: float, subscribe: bool
 ) -> dict[str, Any]:
     products = asyncio.run(setup(base, token, subscribe))
+    started = time.monotonic()
     committed, latencies = asyncio.run(publish(base, token, products, rate, duration))
     result: dict[str, Any] = {
         "events": len(committed),
         "offered_per_s": rate,
+        # Written per second from the first request to the last 201: under the offered rate
+        # when the server cannot keep up (the writes queue and their latency grows).
+        "written_per_s": round(len(committed) / (max(committed.values()) - started), 1),
         "write_ms": percentiles(latencies),
     }
     if subscribe:
@@ -178,6 +183,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30)
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--baseline",
+        default="ab8383b",
+        help="the commit before notifications: its writes, served the same way, are the row "
+        "'before' (what the write path cost without events)",
+    )
     args = parser.parse_args()
     url = scratch_postgres("catalog_bench_notify")
     token, tokens_file = token_file()
@@ -191,25 +202,40 @@ def main() -> None:
     }
     arrivals = Arrivals()
     receiver = receive(arrivals)
-    rows: dict[str, list[dict[str, Any]]] = {"no subscriptions": [], "50 subscriptions": []}
+    before = f"before notifications ({args.baseline})"
+    rows: dict[str, list[dict[str, Any]]] = {
+        before: [],
+        "no subscriptions": [],
+        "50 subscriptions": [],
+    }
+    source = baseline_source(args.baseline)
+    old_env = env | {
+        "CATALOG_DATABASE_URL": scratch_postgres("catalog_bench_notify_before", source=source),
+        "CATALOG_SEARCH_INDEX_DIR": tempfile.mkdtemp(),
+    }
     try:
-        with serving(env, PORT, workers=2) as server:
-            # Warm up (pools, caches, the first search index), not recorded.
-            one_round(server.base, token, arrivals, args.rate, 5, subscribe=False)
-            for _ in range(args.rounds):
+        for _ in range(args.rounds):
+            with serving(old_env, PORT, workers=2, source=source) as server:
+                one_round(server.base, token, arrivals, args.rate, 5, subscribe=False)  # warm
+                run = one_round(server.base, token, arrivals, args.rate, args.duration, False)
+                print(before, json.dumps(run))
+                rows[before].append(run)
+            with serving(env, PORT, workers=2) as server:
+                one_round(server.base, token, arrivals, args.rate, 5, subscribe=False)  # warm
                 for name, subscribe in (("no subscriptions", False), ("50 subscriptions", True)):
                     run = one_round(
                         server.base, token, arrivals, args.rate, args.duration, subscribe
                     )
                     print(name, json.dumps(run))
                     rows[name].append(run)
-            rss = server.worker_rss_mib()
+                rss = server.worker_rss_mib()
     finally:
         receiver.shutdown()
     result: dict[str, Any] = {"rate": args.rate, "duration_s": args.duration, "worker_rss_mib": rss}
     for name, runs in rows.items():
         result[name] = {
             "events": statistics.median(r["events"] for r in runs),
+            "written_per_s": statistics.median(r["written_per_s"] for r in runs),
             "write_p50_ms": statistics.median(r["write_ms"]["p50"] for r in runs),
             "write_p95_ms": statistics.median(r["write_ms"]["p95"] for r in runs),
         }

@@ -188,6 +188,16 @@ class VersionRepository(Repository[DataProductVersion]):
     async def find(self, product_id: str, version: str) -> DataProductVersion | None:
         return await self.get_by(product_id=product_id, version=version)
 
+    async def numbers(self, product_id: str) -> list[tuple[str, str]]:
+        """(id, version) of each version of the product: what ordering them needs, without
+        their snapshots."""
+        rows = await self.session.execute(
+            select(DataProductVersion.id, DataProductVersion.version).where(
+                DataProductVersion.product_id == product_id
+            )
+        )
+        return [(row.id, row.version) for row in rows]
+
 
 class MemberRepository(Repository[ProductElement]):
     model = ProductElement

@@ -194,7 +194,7 @@ class ProductService(DomainService):
         if await self.versions.find(product_id, body.version):
             raise Conflict(f"version {body.version} of {product.name!r} already exists")
         parsed = semver.Version.parse(body.version)
-        previous = _previous(await self.versions.for_product(product_id), parsed)
+        previous = await self._previous(product_id, parsed)
         version = await self.versions.add(
             DataProductVersion(
                 product_id=product_id,
@@ -222,6 +222,15 @@ class ProductService(DomainService):
             breaking = major_rise or any(change.breaking for change in changes)
         self._announce_version(product, version, breaking, changes)
         return version
+
+    async def _previous(self, product_id: str, new: semver.Version) -> DataProductVersion | None:
+        """The version a new one follows: the highest by semver precedence below it."""
+        below = [
+            (number, id_)
+            for id_, version in await self.versions.numbers(product_id)
+            if (number := semver.Version.parse(version)) < new
+        ]
+        return await self.versions.get(max(below)[1]) if below else None
 
     def _announce_version(
         self,
@@ -432,11 +441,3 @@ def _far_end(edge: LineageEdge, direction: str) -> Node:
     if direction == "upstream":
         return (edge.upstream_type, edge.upstream_id)
     return (edge.downstream_type, edge.downstream_id)
-
-
-def _previous(
-    versions: Iterable[DataProductVersion], new: semver.Version
-) -> DataProductVersion | None:
-    """The version a new one follows: the highest by semver precedence below it."""
-    below = [v for v in versions if precedence(v) < new]
-    return max(below, key=precedence) if below else None
