@@ -49,8 +49,8 @@ class RoundLoop:
     away while the last one was full (`batch`), else a pause of `interval_s` that a `wake()`
     cuts short (after `gather_s` more, when set); after a failed round the pause doubles per
     failure (up to `max_backoff_s`) and wakes do not cut it, or a burst of writes during an
-    outage would become a burst of attempts against what is failing. Subclasses give `run_once` (how much it did) and say
-    how a failure is counted in `round_failed`."""
+    outage would become a burst of attempts against what is failing. Subclasses give
+    `run_once` (how much it did) and say how a failure is counted in `round_failed`."""
 
     name = "rounds"
 
