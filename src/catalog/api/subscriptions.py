@@ -14,7 +14,7 @@ from catalog.kit.projection import page_of
 from catalog.kit.schemas import AwareDatetime
 from catalog.notify import schemas
 from catalog.notify.service import SubscriptionService
-from catalog.server.deps import Session, SettingsDep
+from catalog.server.deps import ResourcesDep, Session
 from catalog.server.retrying_route import RetryingRoute
 from catalog.server.roles import Viewer
 
@@ -25,18 +25,18 @@ NOT_FOUND = error_responses(404)
 router = APIRouter(tags=["notifications"], route_class=RetryingRoute)
 
 
-def service(session: Session, actor: Actor, settings: SettingsDep) -> SubscriptionService:
-    return SubscriptionService(session, actor, settings)
+def service(session: Session, actor: Actor, resources: ResourcesDep) -> SubscriptionService:
+    return SubscriptionService(session, actor, resources.settings, resources.clock)
 
 
 @router.post(SUBSCRIPTIONS, status_code=201, responses=error_responses(422))
 async def subscribe(
-    body: schemas.SubscriptionCreate, session: Session, actor: Viewer, settings: SettingsDep
+    body: schemas.SubscriptionCreate, session: Session, actor: Viewer, resources: ResourcesDep
 ) -> schemas.SubscriptionCreated:
     """Hear of catalog events on a product, a tag (and its subtree), a team or everything you
     may see, by signed webhook, Slack or email. A webhook's signing secret is in this answer
     only (made for you when you give none)."""
-    subscription, secret = await service(session, actor, settings).create(body)
+    subscription, secret = await service(session, actor, resources).create(body)
     created = schemas.SubscriptionCreated.model_validate(subscription)
     return created.model_copy(update={"secret": secret})
 
@@ -47,29 +47,29 @@ async def subscribe(
 async def list_subscriptions(
     session: Session,
     actor: Viewer,
-    settings: SettingsDep,
+    resources: ResourcesDep,
     page: Paging,
     everyone: Annotated[bool, Query(alias="all", description="admins: everyone's")] = False,
 ) -> Any:
     """Your subscriptions (an admin's `?all=true`: everyone's)."""
-    rows, total = await service(session, actor, settings).list_subscriptions(page, everyone)
+    rows, total = await service(session, actor, resources).list_subscriptions(page, everyone)
     return page_of(schemas.SubscriptionOut, rows, total, page)
 
 
 @router.get(SUBSCRIPTION, responses=NOT_FOUND)
 async def get_subscription(
-    subscription_id: str, session: Session, actor: Viewer, settings: SettingsDep
+    subscription_id: str, session: Session, actor: Viewer, resources: ResourcesDep
 ) -> schemas.SubscriptionOut:
-    found = await service(session, actor, settings).get(subscription_id)
+    found = await service(session, actor, resources).get(subscription_id)
     return schemas.SubscriptionOut.model_validate(found)
 
 
 @router.delete(SUBSCRIPTION, status_code=204, responses=NOT_FOUND)
 async def unsubscribe(
-    subscription_id: str, session: Session, actor: Viewer, settings: SettingsDep
+    subscription_id: str, session: Session, actor: Viewer, resources: ResourcesDep
 ) -> None:
     """Stop it; its pending deliveries go with it."""
-    await service(session, actor, settings).delete(subscription_id)
+    await service(session, actor, resources).delete(subscription_id)
 
 
 @router.get(
@@ -79,12 +79,12 @@ async def list_deliveries(
     subscription_id: str,
     session: Session,
     actor: Viewer,
-    settings: SettingsDep,
+    resources: ResourcesDep,
     page: Paging,
     status: schemas.DeliveryStatus | None = None,
 ) -> Any:
     """Its deliveries, newest first; `?status=dead` is the dead-letter list."""
-    rows, total = await service(session, actor, settings).list_deliveries(
+    rows, total = await service(session, actor, resources).list_deliveries(
         subscription_id, status, page
     )
     return page_of(schemas.DeliveryOut, rows, total, page)
@@ -95,10 +95,10 @@ async def replay(
     subscription_id: str,
     session: Session,
     actor: Viewer,
-    settings: SettingsDep,
+    resources: ResourcesDep,
     since: Annotated[AwareDatetime, Query(description="events made at or after this time")],
 ) -> schemas.ReplayOut:
     """Queue this subscription's dead-lettered deliveries of events since `since` again (the
     same event ids: receivers that deduplicate see each once)."""
-    requeued = await service(session, actor, settings).replay(subscription_id, since)
+    requeued = await service(session, actor, resources).replay(subscription_id, since)
     return schemas.ReplayOut(requeued=requeued)

@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.core.clock import Clock
 from catalog.core.errors import Forbidden, NotFound, Unprocessable
-from catalog.core.time import utcnow
 from catalog.db.models import Subscription
 from catalog.identity.principal import Actor
 from catalog.kit.pagination import PageParams
@@ -34,9 +34,12 @@ KIND = "subscription"
 
 
 class SubscriptionService(DomainService):
-    def __init__(self, session: AsyncSession, actor: Actor, settings: Settings) -> None:
+    def __init__(
+        self, session: AsyncSession, actor: Actor, settings: Settings, clock: Clock
+    ) -> None:
         super().__init__(session, actor)
         self.settings = settings
+        self.clock = clock  # the app's: the worker compares these times with its own
         self.subscriptions = SubscriptionRepository(session)
         self.deliveries = DeliveryRepository(session)
 
@@ -76,7 +79,7 @@ class SubscriptionService(DomainService):
                 url=body.url,
                 secret=secret,
                 email=body.email,
-                created_at=utcnow(),
+                created_at=self.clock.now(),
             )
         )
         self.audit.record(
@@ -116,7 +119,7 @@ class SubscriptionService(DomainService):
 
     async def replay(self, subscription_id: str, since: datetime) -> int:
         subscription = await self.get(subscription_id)
-        requeued = await self.deliveries.replay(subscription.id, since, utcnow())
+        requeued = await self.deliveries.replay(subscription.id, since, self.clock.now())
         self.audit.record(
             "replay",
             KIND,
