@@ -20,6 +20,7 @@ from tests.support.lifespan import resources_of as lifespan_resources
 from tests.support.metrics import scrape, value
 from tests.support.probe_routes import app_with_probe_routes
 from tests.support.receiver import Receiver
+from tests.support.smtp import smtp_server
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.wait import until
 
@@ -245,36 +246,21 @@ async def test_slack_and_pagerduty_payloads(database_url: str) -> None:
 
 
 async def test_email_sink_over_a_real_smtp_server(database_url: str) -> None:
-    from aiosmtpd.controller import Controller
-
-    received: list[Any] = []
-
-    class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            received.append(envelope)
-            return "250 OK"
-
-    from tests.support.servers import free_port
-
-    controller = Controller(Handler(), hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
+    with smtp_server() as mailbox:
         settings = alerting(
             database_url,
             alert_window_s=30,
             alert_smtp_host="127.0.0.1",
-            alert_smtp_port=controller.port,
+            alert_smtp_port=mailbox.port,
             alert_smtp_starttls=False,
             alert_email_to=("oncall@example.com",),
         )
         async with service(settings) as (client, engine):
             await client.get("/t/boom")
             await engine.evaluate_once()
-        assert len(received) == 1
-        assert received[0].rcpt_tos == ["oncall@example.com"]
-        assert b"[FIRING] catalog: /t/boom answered 500" in received[0].content
-    finally:
-        controller.stop()
+        assert len(mailbox.envelopes) == 1
+        assert mailbox.envelopes[0].rcpt_tos == ["oncall@example.com"]
+        assert b"[FIRING] catalog: /t/boom answered 500" in mailbox.envelopes[0].content
 
 
 async def test_the_engine_runs_by_itself(database_url: str) -> None:

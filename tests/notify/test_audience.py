@@ -9,7 +9,7 @@ fans events out in commit order, so by then every earlier event has been matched
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +38,6 @@ PEOPLE = {
 
 def as_(who: str) -> dict[str, str]:
     return {"authorization": f"Bearer {PEOPLE[who][0]}"}
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    hook = Receiver()
-    yield hook
-    hook.stop()
 
 
 @pytest.fixture

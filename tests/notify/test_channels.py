@@ -5,12 +5,10 @@ databases through the HTTP API."""
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from email import message_from_bytes
 from typing import Any
 
-import pytest
-from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 from httpx import AsyncClient
 
@@ -18,18 +16,11 @@ from catalog.app import create_app
 from catalog.settings import Settings
 from tests.support.api import create_product, ok
 from tests.support.receiver import Receiver
-from tests.support.servers import free_port
+from tests.support.smtp import smtp_server
 from tests.support.wait import until
 
 OpenClient = Callable[[FastAPI], Awaitable[AsyncClient]]
 ALLOW_LOCAL = {"notify_allowed_hosts": ("127.0.0.1",), "notify_interval_s": 0.05}
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    hook = Receiver()
-    yield hook
-    hook.stop()
 
 
 async def request_access(client: AsyncClient, product_id: str) -> dict[str, Any]:
@@ -69,20 +60,11 @@ async def test_slack_gets_a_message_not_a_signed_event(
 async def test_email_goes_through_the_smtp_server_with_the_event_id(
     make_settings: Callable[..., Settings], open_client: OpenClient
 ) -> None:
-    received: list[Any] = []
-
-    class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            received.append(envelope)
-            return "250 OK"
-
-    controller = Controller(Handler(), hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
+    with smtp_server() as mailbox:
         settings = make_settings(
             **ALLOW_LOCAL,
             alert_smtp_host="127.0.0.1",
-            alert_smtp_port=controller.port,
+            alert_smtp_port=mailbox.port,
             alert_smtp_starttls=False,
         )
         client = await open_client(create_app(settings))
@@ -96,14 +78,12 @@ async def test_email_goes_through_the_smtp_server_with_the_event_id(
             return rows if rows and rows[0]["status"] == "delivered" else None
 
         [delivery] = await until(sent, "the email delivered")
-        [envelope] = received
+        [envelope] = mailbox.envelopes
         assert envelope.rcpt_tos == ["data@example.org"]
         message = message_from_bytes(envelope.content)
         assert message["X-Catalog-Event-Id"] == delivery["event_id"]
         assert product["name"] in message["Subject"]
         assert "access_request.created" in message.get_payload()
-    finally:
-        controller.stop()
 
 
 async def test_a_webhook_no_longer_allowed_is_refused_at_delivery(

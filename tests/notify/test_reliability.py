@@ -4,13 +4,12 @@ the circuit breaker per endpoint, leases, and no duplicates; time moves by hand.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 
@@ -28,13 +27,6 @@ from tests.support.wait import until
 
 QUIET = {"notify_allowed_hosts": ("127.0.0.1",), "notify_interval_s": 3600.0}
 TOTAL = "catalog_notifications_total"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    hook = Receiver()
-    yield hook
-    hook.stop()
 
 
 @asynccontextmanager

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +29,6 @@ def readme_block(language: str, containing: str) -> str:
     blocks = re.findall(rf"```{language}\n(.*?)```", section, re.S)
     found: str = next(block for block in blocks if containing in block)
     return found
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    hook = Receiver()
-    yield hook
-    hook.stop()
 
 
 @pytest.fixture

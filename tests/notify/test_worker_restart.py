@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from subprocess import Popen
 from typing import Any
@@ -34,13 +34,6 @@ BATCH = 10  # deliveries a worker claims per round: the most that can be in flig
 CONCURRENCY = 5  # sends at once: a batch takes two turns of the slow receiver
 DELAY_S = 0.2  # each answer of the receiver
 FIREHOSE = "/hook/all"  # a subscription with no scope: every event
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    hook = Receiver()
-    yield hook
-    hook.stop()
 
 
 @contextlib.asynccontextmanager
