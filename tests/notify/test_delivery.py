@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
 from httpx import AsyncClient
 
 from catalog.app import create_app
+from catalog.core.time import isoformat_z
 from catalog.notify.signing import verify
 from catalog.settings import Settings
+from tests.notify.test_reliability import service
 from tests.support.api import create_product, ok
+from tests.support.clock import ManualClock
 from tests.support.receiver import Receiver
 from tests.support.wait import until
 
@@ -78,3 +82,57 @@ async def settled(client: AsyncClient, subscription_id: str) -> list[tuple[str, 
         return found if all(status != "pending" for _, status, _ in found) else None
 
     return await until(looked, "every delivery settled")
+
+
+async def test_a_grant_about_to_expire_is_announced_once(
+    make_settings: Callable[..., Settings], receiver: Receiver
+) -> None:
+    clock = ManualClock()
+    async with service(make_settings(**ALLOW_LOCAL), clock) as (client, dispatcher):
+        product = await create_product(client)
+        body = {
+            "product_id": product["id"],
+            "url": receiver.url,
+            "event_types": ["access_request.expiring"],
+        }
+        subscription = ok(await client.post("/api/subscriptions", json=body), 201)
+        ends = clock.now() + timedelta(days=9)
+        asked = {"product_id": product["id"], "reason": "audit", "expires_at": ends.isoformat()}
+        request = ok(await client.post("/api/access-requests", json=asked), 201)
+        ok(await client.post(f"/api/access-requests/{request['id']}/approve"))
+        await dispatcher.housekeep()  # 9 days ahead: not yet (CATALOG_NOTIFY_EXPIRING_DAYS=7)
+        await dispatcher.fan_out()
+        listed = f"/api/subscriptions/{subscription['id']}/deliveries"
+        assert ok(await client.get(listed))["items"] == []
+        # 6 days left (less than the events' retention, 7 days, or the prune would take them)
+        clock.advance(timedelta(days=3).total_seconds())
+        await dispatcher.housekeep()
+        [announced] = await delivered(receiver)
+        assert announced["type"] == "access_request.expiring"
+        assert announced["subject"]["id"] == request["id"]
+        assert announced["payload"]["expires_at"] == isoformat_z(ends)
+        await dispatcher.housekeep()  # once per grant
+        await dispatcher.fan_out()
+        assert len(await settled(client, subscription["id"])) == 1
+
+
+async def test_events_are_kept_for_the_retention_then_pruned_with_their_deliveries(
+    make_settings: Callable[..., Settings], receiver: Receiver
+) -> None:
+    clock = ManualClock()
+    settings = make_settings(**ALLOW_LOCAL, notify_retention_s=3600)
+    async with service(settings, clock) as (client, dispatcher):
+        product = await create_product(client)
+        body = {"product_id": product["id"], "url": receiver.url}
+        subscription = ok(await client.post("/api/subscriptions", json=body), 201)
+        request = {"product_id": product["id"], "reason": "reporting"}
+        ok(await client.post("/api/access-requests", json=request), 201)
+        [event] = await delivered(receiver)
+        assert await settled(client, subscription["id"]) == [(event["id"], "delivered", 1)]
+        clock.advance(1800)
+        await dispatcher.housekeep()  # within the retention: kept (replay can reach it)
+        assert len(await settled(client, subscription["id"])) == 1
+        clock.advance(3600)
+        await dispatcher.housekeep()
+        listed = f"/api/subscriptions/{subscription['id']}/deliveries"
+        assert ok(await client.get(listed))["items"] == []
