@@ -46,6 +46,7 @@ CHECK_NAMES = [
     "auth",
     "ui_sessions",
     "alert_sinks",
+    "notifications",
     "cache",
     "search_index",
     "logs",
@@ -334,6 +335,25 @@ async def test_alert_sink_rules(sqlite_url: str, receiver: Receiver) -> None:
     )
     assert secret["alert_sinks"].status == "FAIL"
     assert "SECRET" not in secret["alert_sinks"].detail
+
+
+async def test_notification_rules(sqlite_url: str) -> None:
+    unset = await doctor(database_url=sqlite_url)
+    assert unset["notifications"].status == "WARN"
+    assert "CATALOG_NOTIFY_PUBLIC_URL unset" in unset["notifications"].detail
+    fine = await doctor(
+        database_url=sqlite_url,
+        notify_public_url="https://catalog.example.com",
+        notify_allowed_hosts="hooks.internal,10.20.0.0/16",
+    )
+    assert fine["notifications"].status == "PASS"
+    assert "hooks.internal, 10.20.0.0/16" in fine["notifications"].detail
+    for wide, says in (("169.254.0.0/16", "cloud metadata"), ("10.0.0.0/7", "more than a /8")):
+        risky = await doctor(
+            database_url=sqlite_url, notify_allowed_hosts=wide, environment="production"
+        )
+        assert risky["notifications"].status == "FAIL"
+        assert says in risky["notifications"].detail
 
 
 async def test_cache_error_tracking_and_logs(sqlite_url: str, redis_url: str) -> None:

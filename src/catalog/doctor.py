@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import ipaddress
 import json
 import logging
 import os
@@ -385,6 +386,43 @@ async def check_alert_sinks(ctx: Context) -> Result:
     return Result("FAIL" if failed else "PASS", "alert_sinks", "; ".join(lines))
 
 
+CLOUD_METADATA = ipaddress.ip_address("169.254.169.254")
+
+
+async def check_notifications(ctx: Context) -> Result:
+    """The SSRF allow-list lets webhooks reach only what it must (never the cloud metadata
+    service, never most of a private range), and events link to the UI's real address."""
+    s = ctx.settings
+    problems = []
+    for entry in s.notify_allowed_hosts:
+        with contextlib.suppress(ValueError):  # a host name, not a network
+            network = ipaddress.ip_network(entry, strict=False)
+            if CLOUD_METADATA in network:
+                problems.append(f"{entry} holds the cloud metadata address {CLOUD_METADATA}")
+            elif network.prefixlen < (8 if network.version == 4 else 16):
+                problems.append(f"{entry} spans more than a /8")
+    if problems:
+        return Result(
+            ctx.unsafe,
+            "notifications",
+            "CATALOG_NOTIFY_ALLOWED_HOSTS lets webhooks reach internal services (SSRF): "
+            + "; ".join(problems),
+        )
+    allowed = ", ".join(s.notify_allowed_hosts) or "none"
+    if not s.notify_public_url:
+        return Result(
+            "WARN",
+            "notifications",
+            f"CATALOG_NOTIFY_PUBLIC_URL unset: events link to relative paths; internal "
+            f"webhook targets allowed: {allowed}",
+        )
+    return Result(
+        "PASS",
+        "notifications",
+        f"events link to {s.notify_public_url}; internal webhook targets allowed: {allowed}",
+    )
+
+
 async def check_cache(ctx: Context) -> Result:
     from catalog.server.resources import open_redis
 
@@ -515,6 +553,7 @@ CHECKS: tuple[Callable[[Context], Awaitable[Result]], ...] = (
     check_auth,
     check_ui_sessions,
     check_alert_sinks,
+    check_notifications,
     check_cache,
     check_search_index,
     check_logs,
