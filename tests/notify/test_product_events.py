@@ -4,7 +4,9 @@ the HTTP surface, on both databases)."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,9 +14,11 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from catalog.app import create_app
+from catalog.kit.dataset_refs import source_of_url
 from catalog.settings import Settings
 from tests.api.test_quality import measure
 from tests.api.test_regulatory import KYC_V1, KYC_V1_1, create_schema
+from tests.ingest.test_crawl import crawled, product_of
 from tests.support.api import create_element, create_product, error_of, ok, unique
 from tests.support.receiver import Receiver
 from tests.support.wait import until
@@ -106,6 +110,39 @@ async def test_a_schema_change_is_announced_breaking_or_not(
     assert {b["type"] for b in receiver.bodies} == {"product.schema_changed"}  # the filter
 
 
+async def test_a_schema_versions_breaking_is_the_diffs_and_a_refused_put_says_nothing(
+    client: AsyncClient, receiver: Receiver
+) -> None:
+    product = await create_product(client)
+    await subscribe(
+        client, receiver, product_id=product["id"], event_types=["product.version_published"]
+    )
+    url = f"/api/data-products/{product['id']}/schema"
+    key, amount, note = unique("key"), unique("amount"), unique("note")
+    columns = [
+        {"name": key, "physical_type": "bigint"},
+        {"name": amount, "physical_type": "numeric(12,2)"},
+    ]
+    ok(await client.put(url, json={"version": "1.0.0", "columns": columns}))
+    # A column dropped under a minor number: breaking all the same, the diff says so.
+    ok(await client.put(url, json={"version": "1.1.0", "columns": columns[:1]}))
+    error_of(await client.put(url, json={"version": "1.2.0", "columns": columns[:1]}), 409)
+    unbound = [{"name": note, "physical_type": "text", "data_element_id": "no-such-element"}]
+    error_of(await client.put(url, json={"version": "1.3.0", "columns": unbound}), 422)
+    # A column added under a major number: not breaking, the diff says so.
+    wider = [columns[0], {"name": note, "physical_type": "text"}]
+    ok(await client.put(url, json={"version": "3.0.0", "columns": wider}))
+    first, dropped, added = await received(receiver, "product.version_published", 3)
+    assert first["payload"]["breaking"] is False
+    assert first["payload"]["changes"][0]["text"].startswith("First version")
+    assert (dropped["payload"]["version"], dropped["payload"]["breaking"]) == ("1.1.0", True)
+    assert {"text": f"Schema removed: {amount}", "breaking": True} in dropped["payload"]["changes"]
+    assert (added["payload"]["version"], added["payload"]["breaking"]) == ("3.0.0", False)
+    assert {"text": f"Schema added: {note}", "breaking": False} in added["payload"]["changes"]
+    versions = [b["payload"]["version"] for b in receiver.bodies]
+    assert sorted(versions) == ["1.0.0", "1.1.0", "3.0.0"]  # the refused puts said nothing
+
+
 async def test_deprecations_are_announced(client: AsyncClient, receiver: Receiver) -> None:
     product = await create_product(client)
     await subscribe(client, receiver, product_id=product["id"], event_types=["product.deprecated"])
@@ -140,14 +177,74 @@ async def test_a_quality_drop_is_announced_to_the_products_holding_the_element(
     assert len(receiver.bodies) == 1
 
 
+async def test_a_table_gone_from_its_source_deprecates_its_product(
+    client: AsyncClient, receiver: Receiver, tmp_path: Path
+) -> None:
+    source_file = tmp_path / "source.db"
+    with sqlite3.connect(source_file) as source:
+        source.executescript("CREATE TABLE kept (id INTEGER); CREATE TABLE gone (id INTEGER);")
+    url = f"sqlite:///{source_file}"
+    await crawled(client, url)
+    gone = await product_of(client, f"{source_of_url(url)}/main/gone")
+    await subscribe(client, receiver, event_types=["product.deprecated"])
+    with sqlite3.connect(source_file) as source:
+        source.execute("DROP TABLE gone")
+    assert (await crawled(client, url))["counts"]["deprecate"] == 1
+    [deprecated] = await received(receiver, "product.deprecated")
+    assert deprecated["subject"]["id"] == gone["id"]
+    assert deprecated["payload"] == {"version": None, "reason": "its table is gone from the source"}
+    assert len(receiver.bodies) == 1
+
+
+async def test_a_fall_by_the_drop_and_a_first_poor_score_are_announced(
+    client: AsyncClient, receiver: Receiver
+) -> None:
+    """The drop rule's two halves beyond crossing the threshold (0.7): a fall of exactly the
+    drop (0.1) while still above it, and a first measurement already below it; a product
+    holding the element twice (a member and a schema column bound to it) hears once."""
+    bound, member = await create_element(client), await create_element(client)
+    holder = await create_product(client)
+    column = {"name": unique("col"), "physical_type": "text", "data_element_id": bound["id"]}
+    schema = {"version": "1.0.0", "columns": [column]}
+    ok(await client.put(f"/api/data-products/{holder['id']}/schema", json=schema))
+    members = f"/api/data-products/{holder['id']}/elements"
+    ok(await client.post(members, json={"data_element_id": bound["id"]}), 201)
+    other = await create_product(client)
+    members = f"/api/data-products/{other['id']}/elements"
+    ok(await client.post(members, json={"data_element_id": member["id"]}), 201)
+    await subscribe(client, receiver, event_types=["product.quality_dropped"])
+    await measure(client, bound["id"], 0.95, 0.95, 0.95, 0.95)  # a first good score: nothing
+    await measure(client, bound["id"], 0.85, 0.85, 0.85, 0.85)  # down by 0.1 (in floats, less)
+    await measure(client, bound["id"], 0.8, 0.8, 0.8, 0.8)  # down by 0.05: nothing
+    await measure(client, member["id"], 0.5, 0.5, 0.5, 0.5)  # first, and below 0.7
+    fell, first = await received(receiver, "product.quality_dropped", 2)
+    assert fell["subject"]["id"] == holder["id"]
+    assert fell["payload"] == {
+        "element_id": bound["id"],
+        "element_name": bound["name"],
+        "previous": 0.95,
+        "score": 0.85,
+        "level": "good",
+        "threshold": 0.7,
+        "drop": 0.1,
+    }
+    assert first["subject"]["id"] == other["id"]
+    assert (first["payload"]["previous"], first["payload"]["score"]) == (None, 0.5)
+    assert first["payload"]["level"] == "fair"
+    assert len(receiver.bodies) == 2
+
+
 async def test_a_regulatory_version_is_announced(client: AsyncClient, receiver: Receiver) -> None:
     await subscribe(client, receiver, event_types=["regulatory_schema.version_added"])
     kind = unique("KYC")
     await create_schema(client, kind, "1.0", KYC_V1)
     second = await create_schema(client, kind, "1.1", KYC_V1_1)
-    _, added = await received(receiver, "regulatory_schema.version_added", 2)
+    first, added = await received(receiver, "regulatory_schema.version_added", 2)
+    assert first["subject"]["kind"] == "regulatory_schema"
+    assert (first["payload"]["previous_version"], first["payload"]["changes"]) == (None, 0)
     assert added["subject"]["id"] == second["id"]
     assert added["link"] == f"/ui/regulatory/{second['id']}"
     assert added["payload"]["regulatory_type"] == kind
     assert (added["payload"]["version"], added["payload"]["previous_version"]) == ("1.1", "1.0")
     assert added["payload"]["changes"] > 0
+    assert 0 < added["payload"]["breaking_changes"] <= added["payload"]["changes"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+SCORE_PLACES = 4  # an overall score's decimal places (and a difference of two scores')
 # Lowest overall score of each level, best first; below the last threshold is "poor".
 LEVELS = (("excellent", 0.9), ("good", 0.75), ("fair", 0.5))
 
@@ -11,8 +12,9 @@ LEVELS = (("excellent", 0.9), ("good", 0.75), ("fair", 0.5))
 def overall_score(
     completeness: float, accuracy: float, consistency: float, timeliness: float
 ) -> float:
-    """The mean of the four dimensions, rounded to 4 decimal places."""
-    return round(math.fsum((completeness, accuracy, consistency, timeliness)) / 4, 4)
+    """The mean of the four dimensions, rounded to SCORE_PLACES decimal places."""
+    dimensions = (completeness, accuracy, consistency, timeliness)
+    return round(math.fsum(dimensions) / 4, SCORE_PLACES)
 
 
 def quality_level(score: float) -> str:

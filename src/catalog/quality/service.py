@@ -30,7 +30,7 @@ from catalog.kit.service import DomainService, must_exist
 from catalog.quality import schemas
 from catalog.quality.metrics import observe_quality_score
 from catalog.quality.repository import MeasurementRepository
-from catalog.quality.scoring import overall_score, quality_level
+from catalog.quality.scoring import SCORE_PLACES, overall_score, quality_level
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,11 @@ class DropRule:
     drop: float
 
     def dropped(self, previous: float | None, score: float) -> bool:
+        """The fall is rounded as the scores are: 0.95 - 0.85 is 0.0999... in floats, and a
+        fall of exactly `drop` must count."""
         crossed = score < self.threshold and (previous is None or previous >= self.threshold)
-        return crossed or (previous is not None and previous - score >= self.drop)
+        fell = previous is not None and round(previous - score, SCORE_PLACES) >= self.drop
+        return crossed or fell
 
 
 class QualityService(DomainService):
@@ -89,17 +92,21 @@ class QualityService(DomainService):
             details={"data_element_id": element.id, "element_before": previous},
         )
         self._export_after_commit(element.id, score)
-        if self.drop_rule is not None and self.drop_rule.dropped(element_before_score, score):
-            await self._announce_drop(element, element_before_score, score, level)
+        rule = self.drop_rule
+        if rule is not None and rule.dropped(element_before_score, score):
+            await self._announce_drop(rule, element, element_before_score, score, level)
         return measurement
 
     async def _announce_drop(
-        self, element: DataElement, previous: float | None, score: float, level: str
+        self,
+        rule: DropRule,
+        element: DataElement,
+        previous: float | None,
+        score: float,
+        level: str,
     ) -> None:
         """`product.quality_dropped` for each product holding the element (a member, or a
-        column of its schema bound to it)."""
-        rule = self.drop_rule
-        assert rule is not None
+        column of its schema bound to it), once per product even when it holds it twice."""
         for product in await self.measurements.products_using(element.id):
             emit(
                 self.session,
