@@ -9,10 +9,13 @@ from collections.abc import Awaitable, Callable
 from email import message_from_bytes
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
 from catalog.app import create_app
+from catalog.changes.events import EVENT_TYPES
+from catalog.notify.channels import summary
 from catalog.settings import Settings
 from tests.support.api import create_product, ok
 from tests.support.receiver import Receiver
@@ -111,3 +114,28 @@ async def test_a_webhook_no_longer_allowed_is_refused_at_delivery(
     [delivery] = await until(dead, "the delivery dead-lettered")
     assert "CATALOG_NOTIFY_ALLOWED_HOSTS" in delivery["last_error"]
     assert receiver.received == []
+
+
+SAMPLE_PAYLOADS: dict[str, dict[str, Any]] = {
+    "product.version_published": {"version": "2.0.0", "breaking": True},
+    "product.deprecated": {"version": None, "reason": "its table is gone from the source"},
+    "product.schema_changed": {"version": "1.1.0"},
+    "product.quality_dropped": {"element_name": "customer_id", "score": 0.6},
+    "access_request.created": {"requester": "ana"},
+    "access_request.decided": {"requester": "ana"},
+    "access_request.expiring": {"requester": "ana"},
+    "regulatory_schema.version_added": {"version": "1.1"},
+}
+
+
+@pytest.mark.parametrize("event_type", EVENT_TYPES)
+def test_every_event_type_reads_as_a_sentence_in_slack_and_email(event_type: str) -> None:
+    body = {
+        "type": event_type,
+        "subject": {"id": "01x", "name": "orders"},
+        "payload": SAMPLE_PAYLOADS[event_type],
+    }
+    line = summary(body)
+    assert line.startswith("orders: ")
+    assert "None" not in line
+    assert event_type not in line  # not the fallback: each type has its own words

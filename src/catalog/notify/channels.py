@@ -62,11 +62,14 @@ def summary(body: dict[str, Any]) -> str:
         breaking = " (breaking)" if payload.get("breaking") else ""
         return f"{name}: version {payload.get('version')} published{breaking}"
     if kind == "product.deprecated":
-        return f"{name}: version {payload.get('version')} deprecated: {payload.get('reason', '')}"
+        what = f"version {payload['version']}" if payload.get("version") else "the product"
+        return f"{name}: {what} deprecated: {payload.get('reason', '')}"
     if kind == "product.schema_changed":
         return f"{name}: schema changed in version {payload.get('version')}"
     if kind == "product.quality_dropped":
         return f"{name}: quality of {payload.get('element_name')} fell to {payload.get('score')}"
+    if kind == "regulatory_schema.version_added":
+        return f"{name}: version {payload.get('version')} added"
     if kind.startswith("access_request."):
         state = kind.split(".", 1)[1]
         return f"{name}: access request of {payload.get('requester')} {state}"
