@@ -199,7 +199,7 @@ async def test_the_sql_store_projects_nothing(database_url: str, open_client: Op
     await small_catalog(client)
     assert await change_rows(database_url) > 0
     positions = await query(database_url, "SELECT name FROM change_log_positions")
-    assert [row.name for row in positions] == []
+    assert "graph" not in {row.name for row in positions}  # (notifications keep theirs there)
     graph = ok(await client.get("/healthz"))["graph"]
     assert graph == {"store": "sql", "projected": False}
 
