@@ -4,6 +4,8 @@ A version stores a snapshot of the product (service.py's `_snapshot`: its fields
 elements, tags and dataset schema); comparing two snapshots says what a consumer of the older
 one sees change, and which changes are breaking (they must act). The product page lists them
 per version, and `product.version_published` events carry them (changes/events.py).
+`schema_changes` is the field-level diff of two column lists (kit/spec_diff.py's, in the
+columns' own words): the schema API answers with it, and a snapshot's schema lines use it.
 """
 
 from __future__ import annotations
