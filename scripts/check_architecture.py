@@ -32,7 +32,6 @@ SQL_BUILDERS = frozenset({"select", "text", "insert", "update", "delete"})
 SQL_ALLOWED = {
     # Not table access, or not a domain's:
     "server/health.py": "the database probe's SELECT 1",
-    "graph/worker.py": "the projection round's advisory lock (pg_try_advisory_xact_lock)",
     "doctor.py": "catalog doctor's read-only checks of the database it is pointed at",
     "ops/hot_queries.py": "builds the advisor's hot statements from the repositories' own",
     # Table access that is an adapter's whole implementation, not a domain's repository seam:

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from catalog.changes.repository import Change, ChangeLogRepository
@@ -128,7 +127,7 @@ class OutboxWorker(RoundLoop):
         if self.postgres:
             # One transaction holding the advisory lock from the read to the position's move.
             async with self.sessions() as session:
-                if not await _lead(session):
+                if not await ChangeLogRepository(session).lead(LOCK_KEY):
                     return 0  # another replica's round is running
                 round_ = await self._next(session)
                 done = await self._project(round_)
@@ -200,9 +199,3 @@ class OutboxWorker(RoundLoop):
             "lag_s": round(lag, 3),
             "breaker": self.breaker.snapshot()["state"],
         }
-
-
-async def _lead(session: AsyncSession) -> bool:
-    """Whether this round may project: a transaction-scoped advisory lock, released with the
-    round's transaction whatever happens."""
-    return bool(await session.scalar(select(func.pg_try_advisory_xact_lock(LOCK_KEY))))

@@ -120,6 +120,12 @@ class Repository(Generic[M]):
             found.update({row.name: row.id for row in rows_found})
         return found, list(created.values())
 
+    async def lead(self, lock_key: int) -> bool:
+        """PostgreSQL: whether this transaction is the one doing a round that one worker at a
+        time may do (a transaction-scoped advisory lock, held to its end; when another
+        worker's round holds it, this one skips)."""
+        return bool(await self.session.scalar(select(func.pg_try_advisory_xact_lock(lock_key))))
+
     def insert(self, table: Any) -> Any:
         """A dialect INSERT that supports ON CONFLICT (PostgreSQL and SQLite share the syntax)."""
         if self.dialect == "postgresql":

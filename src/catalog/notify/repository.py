@@ -77,11 +77,6 @@ class EventRepository(Repository[CatalogEvent]):
     async def newest(self) -> int:
         return int(await self.session.scalar(select(func.max(CatalogEvent.seq))) or 0)
 
-    async def lead(self, lock_key: int) -> bool:
-        """PostgreSQL: whether this transaction is the one fanning out (an advisory lock held
-        to its end; another worker's round holding it makes this one skip)."""
-        return bool(await self.session.scalar(select(func.pg_try_advisory_xact_lock(lock_key))))
-
     async def after(self, seq: int, limit: int) -> Sequence[CatalogEvent]:
         statement = select(CatalogEvent).where(CatalogEvent.seq > seq).order_by(CatalogEvent.seq)
         return (await self.session.scalars(statement.limit(limit))).all()

@@ -21,11 +21,6 @@ class LineageEventRepository(Repository[LineageEventRecord]):
         self.session.add(record)
         self.session.info[RECEIVED] = True
 
-    async def lead(self, lock_key: int) -> bool:
-        """PostgreSQL: whether this transaction is the one applying (an advisory lock held to
-        its end; another worker's round already holding it makes this one skip)."""
-        return bool(await self.session.scalar(select(func.pg_try_advisory_xact_lock(lock_key))))
-
     async def pending(self, limit: int) -> list[LineageEventRecord]:
         """The next events to apply, in arrival order."""
         statement = (
