@@ -131,13 +131,14 @@ async def test_pool_gauges_follow_the_pool(
     postgres_url: str, open_client: Callable[[FastAPI], Awaitable[AsyncClient]]
 ) -> None:
     client = await open_client(
-        # The search index writer and the notification worker poll the database (a
-        # connection for a moment each time): rarely here.
+        # The search index writer, the lineage applier and the notification worker poll the
+        # database (a connection for a moment each time): rarely here.
         app_with_probe_routes(
             base_settings(
                 postgres_url,
                 postgres_max_connections=8,
                 search_poll_interval_s=60,
+                lineage_apply_interval_s=60,
                 notify_interval_s=60,
             )
         )
