@@ -31,6 +31,7 @@ from catalog.db.models import Base
 from catalog.server.resources import Resources
 from catalog.settings import Settings
 from tests.support.lifespan import resources_of as lifespan_resources
+from tests.support.lifespan import started
 from tests.support.loop_watch import LoopWatch
 from tests.support.servers import Servers, resolve_servers
 from tests.support.wait import until
@@ -179,7 +180,7 @@ async def open_client() -> AsyncIterator[Callable[[FastAPI], Awaitable[AsyncClie
     stack: list[tuple[LifespanManager, AsyncClient]] = []
 
     async def opener(app: FastAPI, client_ip: str = "127.0.0.1") -> AsyncClient:
-        manager = LifespanManager(app, startup_timeout=30, shutdown_timeout=30)
+        manager = started(app)
         await manager.__aenter__()
         transport = ASGITransport(app=manager.app, client=(client_ip, 50000))
         client = AsyncClient(transport=transport, base_url="http://catalog.test")

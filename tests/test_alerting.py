@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import make_url
 
@@ -17,6 +16,7 @@ from tests.conftest import base_settings
 from tests.support.api import ok
 from tests.support.clock import ManualClock
 from tests.support.lifespan import resources_of as lifespan_resources
+from tests.support.lifespan import started
 from tests.support.metrics import scrape, value
 from tests.support.probe_routes import app_with_probe_routes
 from tests.support.receiver import Receiver
@@ -39,7 +39,7 @@ async def service(
     """The app, its client and its alert engine (evaluated by hand: no waiting on timers;
     a test that needs time to pass passes a clock and advances it)."""
     app = app_with_probe_routes(settings, clock)
-    async with LifespanManager(app) as manager:
+    async with started(app) as manager:
         engine: AlertEngine = lifespan_resources(manager).alerts
         transport = ASGITransport(app=manager.app)
         async with AsyncClient(transport=transport, base_url="http://catalog.test") as client:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import event, make_url
 
@@ -24,6 +23,7 @@ from tests.conftest import base_settings, search_index_built
 from tests.support.api import create_element, create_product, ok, unique
 from tests.support.clock import ManualClock
 from tests.support.lifespan import resources_of as lifespan_resources
+from tests.support.lifespan import started
 from tests.support.metrics import scrape, value
 from tests.support.search import by_search_writer, caught_up
 from tests.support.tcp_proxy import TcpProxy
@@ -63,7 +63,7 @@ async def replicas(
         running = []
         for settings in all_settings:
             app = create_app(settings, clock=clock)
-            manager = await stack.enter_async_context(LifespanManager(app))
+            manager = await stack.enter_async_context(started(app))
             client = await stack.enter_async_context(
                 AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://t")
             )

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from httpx import ASGITransport, AsyncClient, Response
@@ -28,6 +27,7 @@ from tests.support.api import create_product, error_of, ok, unique
 from tests.support.clock import ManualClock
 from tests.support.db import execute, query
 from tests.support.lifespan import resources_of as lifespan_resources
+from tests.support.lifespan import started
 from tests.support.session_faults import failing_request_commits
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.wait import until
@@ -501,7 +501,7 @@ async def test_a_failure_after_the_commit_keeps_the_key(
 async def test_a_commit_that_fails_frees_the_key(make_settings: Callable[..., Settings]) -> None:
     """The transaction (and its stamp on the key) rolled back: a retry runs the request."""
     app = create_app(make_settings())
-    async with LifespanManager(app) as manager:
+    async with started(app) as manager:
         resources: Resources = lifespan_resources(manager)
         await search_index_built(resources)
         transport = ASGITransport(app=manager.app)

@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import make_url
@@ -21,6 +20,7 @@ from catalog.settings import Settings
 from tests.conftest import base_settings, search_index_built
 from tests.support.clock import ManualClock
 from tests.support.lifespan import resources_of as lifespan_resources
+from tests.support.lifespan import started
 from tests.support.metrics import scrape, value, wait_for_in_flight
 from tests.support.probe_routes import app_with_probe_routes
 from tests.support.tcp_proxy import TcpProxy
@@ -31,7 +31,7 @@ Clients = Callable[[str], AsyncClient]
 @asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[tuple[Clients, dict[str, Any]]]:
     """Start the app once; hand out clients that connect from any address."""
-    async with LifespanManager(app) as manager:
+    async with started(app) as manager:
         made: list[AsyncClient] = []
 
         def client_from(ip: str) -> AsyncClient:

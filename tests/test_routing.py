@@ -10,7 +10,6 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
 
@@ -18,6 +17,7 @@ from catalog.app import create_app, freeze_startup_heap
 from catalog.core.routes import flat_routes
 from tests.conftest import base_settings
 from tests.support.api import create_product, error_of
+from tests.support.lifespan import started
 
 BULK_PATHS = ("/api/data-products/bulk", "/api/data-elements/bulk", "/catalog/data-elements/bulk")
 WRONG_METHODS = ("GET", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -122,7 +122,7 @@ async def test_an_app_that_served_and_stopped_is_freed(sqlite_url: str) -> None:
     # collections grew to seconds. Serve a request (the cache fills), stop, drop, collect.
     freeze_startup_heap()  # done already if an app started before; it would hold this one
     app = create_app(base_settings(sqlite_url))
-    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager:
+    async with started(app) as manager:
         transport = ASGITransport(app=manager.app)
         async with AsyncClient(transport=transport, base_url="http://catalog.test") as client:
             assert (await client.get("/api/nowhere")).status_code == 404

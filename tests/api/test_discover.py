@@ -15,6 +15,7 @@ from httpx import AsyncClient
 from catalog.app import create_app
 from tests.support.api import create_element, create_product, error_of, ok
 from tests.support.db import execute, query
+from tests.support.lifespan import started
 from tests.support.search import caught_up
 from tests.support.wait import until
 
@@ -417,11 +418,10 @@ async def test_shutdown_drains_queued_history(
     open_client: Callable[[FastAPI], Awaitable[AsyncClient]],
     database_url: str,
 ) -> None:
-    from asgi_lifespan import LifespanManager
     from httpx import ASGITransport
 
     app = create_app(make_settings(search_history_flush_interval_s=30))
-    async with LifespanManager(app) as manager:
+    async with started(app) as manager:
         client = AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://t")
         await caught_up(client)
         for i in range(25):
@@ -437,13 +437,12 @@ async def test_click_before_its_search_is_written_still_merges(
     open_client: Callable[[FastAPI], Awaitable[AsyncClient]],
     database_url: str,
 ) -> None:
-    from asgi_lifespan import LifespanManager
     from httpx import ASGITransport
 
     fast = await open_client(create_app(make_settings(search_history_flush_interval_s=0.05)))
     product = await create_product(fast, name="Replica Test")
     slow_app = create_app(make_settings(search_history_flush_interval_s=30))
-    async with LifespanManager(slow_app) as manager:  # replica A holds the search in its queue
+    async with started(slow_app) as manager:  # replica A holds the search in its queue
         slow = AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://a")
         await caught_up(slow)
         search = ok(await slow.get(SEARCH, params={"q": "replica"}))

@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service as DriverService
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.service import PEOPLE
@@ -55,6 +55,25 @@ def start_chromium() -> webdriver.Chrome:
     driver.set_page_load_timeout(30)
     driver.set_script_timeout(30)  # axe on a long page
     return driver
+
+
+def gone(old: WebElement) -> Callable[[WebDriver], bool]:
+    """True once `old` has left the document. Chromium says so with a stale-element error or,
+    while the next page replaces the old one, with an inspector error that the node belongs to
+    no document; selenium's staleness_of knows only the first (it failed a CI run so)."""
+
+    def check(_driver: WebDriver) -> bool:
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in (error.msg or ""):
+                return True
+            raise
+        return False
+
+    return check
 
 
 class Browser:
@@ -99,7 +118,7 @@ class Browser:
         """Click something that loads another page, and wait for that page."""
         old = self.driver.find_element(By.TAG_NAME, "html")
         element.click()
-        self.wait(staleness_of(old), "the next page replacing this one")
+        self.wait(gone(old), "the next page replacing this one")
         self.loaded()
 
     def sign_in(self, who: str) -> None:

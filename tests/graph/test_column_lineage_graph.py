@@ -40,7 +40,7 @@ from tests.graph.test_graph_api import (
 from tests.graph.test_projection import cli_env, falkordb_settings, run_cli
 from tests.support.api import create_product, error_of, ok, unique
 from tests.support.db import query
-from tests.support.lifespan import resources_of
+from tests.support.lifespan import resources_of, started
 
 
 @dataclass
@@ -61,7 +61,7 @@ async def open_catalog() -> AsyncIterator[Callable[[Settings], Any]]:
     stack: list[tuple[LifespanManager, AsyncClient]] = []
 
     async def opener(settings: Settings) -> Catalog:
-        manager = LifespanManager(create_app(settings), startup_timeout=30, shutdown_timeout=30)
+        manager = started(create_app(settings))
         await manager.__aenter__()
         client = AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://c.test")
         stack.append((manager, client))

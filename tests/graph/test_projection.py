@@ -12,7 +12,6 @@ import json
 import time
 from typing import Any
 
-from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 from typer.testing import CliRunner, Result
 
@@ -24,6 +23,7 @@ from tests.conftest import base_settings
 from tests.graph.test_graph_api import ends, feed, neighbours, settled, small_catalog
 from tests.support.api import create_product, error_of, ok
 from tests.support.db import query
+from tests.support.lifespan import started
 from tests.support.metrics import scrape, value
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.wait import until
@@ -367,7 +367,7 @@ async def test_a_projection_behind_the_retained_log_replays_every_node(
     from catalog.db.engine import WRITE, create_engine, session_factory
 
     projected = falkordb_settings(database_url, falkordb_url, falkordb_graph)
-    async with LifespanManager(create_app(projected)) as manager:
+    async with started(create_app(projected)) as manager:
         first = AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://a")
         made = await small_catalog(first)
         await settled(first)

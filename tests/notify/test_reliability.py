@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 
 from catalog.app import create_app
@@ -20,7 +19,7 @@ from catalog.notify.repository import DeliveryRepository
 from catalog.settings import Settings
 from tests.support.api import create_product, ok
 from tests.support.clock import ManualClock
-from tests.support.lifespan import resources_of
+from tests.support.lifespan import resources_of, started
 from tests.support.metrics import scrape, value
 from tests.support.receiver import Receiver
 from tests.support.wait import until
@@ -34,7 +33,7 @@ async def service(
     settings: Settings, clock: ManualClock
 ) -> AsyncIterator[tuple[AsyncClient, Dispatcher]]:
     app = create_app(settings, clock=clock)
-    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager:
+    async with started(app) as manager:
         dispatcher = resources_of(manager).notifications
         assert dispatcher is not None
         transport = ASGITransport(app=manager.app)

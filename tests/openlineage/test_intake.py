@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient, Response
 
 from catalog.app import create_app
 from catalog.settings import Settings
 from tests.support.api import error_of, ok, unique
-from tests.support.lifespan import resources_of
+from tests.support.lifespan import resources_of, started
 from tests.support.wait import until
 from tests.test_auth import TOKENS, bearer, write_tokens
 
@@ -245,7 +244,7 @@ async def test_a_burst_is_kept_at_once_and_applied_once_per_distinct_content(
 @pytest.fixture
 async def held(make_settings: Callable[..., Settings]) -> AsyncIterator[tuple[AsyncClient, Any]]:
     """A client of an app whose applier is stopped: the test runs its rounds itself."""
-    manager = LifespanManager(create_app(make_settings()), startup_timeout=30)
+    manager = started(create_app(make_settings()))
     await manager.__aenter__()
     applier = resources_of(manager).lineage_applier
     await applier.stop()

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
@@ -19,6 +18,7 @@ from catalog.changes.repository import ChangeLogRepository
 from catalog.db.engine import WRITE, create_engine, session_factory
 from catalog.settings import Settings
 from tests.support.api import create_product, error_of, ok
+from tests.support.lifespan import started
 from tests.support.metrics import scrape, value
 from tests.support.search import caught_up, search_status
 
@@ -58,7 +58,7 @@ async def test_other_processes_read_what_the_writer_commits_and_take_over_its_lo
 ) -> None:
     """Two apps on one index directory are two workers of one host: one writes, both read;
     when the writer stops, the other takes the lock and goes on."""
-    first = LifespanManager(create_app(make_settings()))
+    first = started(create_app(make_settings()))
     await first.__aenter__()
     writer = AsyncClient(transport=ASGITransport(app=first.app), base_url="http://w")
     await caught_up(writer)
@@ -121,7 +121,7 @@ async def test_an_index_behind_the_retained_log_is_rebuilt_at_start(
     database_url: str,
 ) -> None:
     mine = make_settings(search_index_dir=tmp_path / "mine")
-    async with LifespanManager(create_app(mine)) as manager:
+    async with started(create_app(mine)) as manager:
         client = AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://a")
         await create_product(client, name="Before The Outage")
         await caught_up(client)
@@ -146,7 +146,7 @@ async def test_an_index_that_cannot_be_followed_is_rebuilt_at_start(
 ) -> None:
     directory = tmp_path / "index"
     settings = make_settings(search_index_dir=directory)
-    async with LifespanManager(create_app(settings)) as manager:
+    async with started(create_app(settings)) as manager:
         client = AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://a")
         await create_product(client, name="Survives Any Damage")
         await caught_up(client)

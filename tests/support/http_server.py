@@ -7,9 +7,15 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a burst of 30 concurrent webhook sends had
+    # connections wait for SYN retries past the sender's timeout on a loaded CI machine.
+    request_queue_size = 128
+
+
 class LocalHttpServer:
     def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd = _Server(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         self.port = int(self._httpd.server_address[1])
         self.base = f"http://127.0.0.1:{self.port}"
