@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -82,6 +83,31 @@ async def test_sigterm_drains_in_flight_requests(slow_pg: tuple[TcpProxy, str]) 
             response = await in_flight
         assert response.status_code == 200, response.text
         assert await asyncio.to_thread(process.wait, 20) == 0
+
+
+async def test_the_drain_ends_after_catalog_graceful_timeout_s(
+    slow_pg: tuple[TcpProxy, str],
+) -> None:
+    """The image and the chart set the drain by CATALOG_GRACEFUL_TIMEOUT_S: a request still
+    running when it ends is cut, well before it would have finished."""
+    proxy, url = slow_pg
+    proxy.connect_delay = 8.0
+    env = {
+        "CATALOG_DATABASE_URL": url,
+        "CATALOG_DEPENDENCY_TIMEOUT_S": "20",
+        "CATALOG_GRACEFUL_TIMEOUT_S": "1",
+    }
+    with catalog_server(env) as (process, base):
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            in_flight = asyncio.create_task(client.get("/readyz"))  # ~8 s: slow DB connect
+            await wait_for_in_flight(client, 1)
+            process.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            await asyncio.to_thread(process.wait, 20)
+            stopped_after_s = time.monotonic() - started
+            with pytest.raises(httpx.HTTPError):
+                await in_flight
+    assert stopped_after_s < 6, f"stopped {stopped_after_s:.1f} s after SIGTERM"
 
 
 def test_metrics_of_all_workers_in_one_scrape(tmp_path: Path) -> None:

@@ -159,6 +159,7 @@ def test_invalid_configuration_is_one_line_and_exit_code_2() -> None:
 # the default. The names follow one rule (`CATALOG_` + the field name in upper case) except the
 # explicit ones (API.md's, OpenTelemetry's, Sentry's and one older CATALOG_ name).
 EVERY_ENV_NAME: dict[str, tuple[str, str]] = {
+    "CATALOG_GRACEFUL_TIMEOUT_S": ("graceful_timeout_s", "45"),
     "PORT": ("port", "9000"),
     "ENVIRONMENT": ("environment", "production"),
     "LOG_LEVEL": ("log_level", "debug"),

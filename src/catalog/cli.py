@@ -53,14 +53,21 @@ def _refuse_unsafe(settings: Settings) -> None:
 def serve(
     host: str = typer.Option("0.0.0.0", help="Interface to bind."),  # noqa: S104
     port: int | None = typer.Option(None, help="Listen port (default: PORT, 8084)."),
-    workers: int = typer.Option(1, min=1, help="Worker processes."),
-    graceful_timeout: int = typer.Option(
-        30, help="Seconds SIGTERM waits for in-flight requests before closing them."
+    workers: int | None = typer.Option(
+        None, min=1, help="Worker processes (default: CATALOG_WORKERS, 1)."
+    ),
+    graceful_timeout: int | None = typer.Option(
+        None,
+        min=1,
+        help="Seconds SIGTERM waits for in-flight requests before closing them "
+        "(default: CATALOG_GRACEFUL_TIMEOUT_S, 30).",
     ),
 ) -> None:
     """Serve the API. SIGTERM stops accepting, drains in-flight requests, then exits."""
-    os.environ["CATALOG_WORKERS"] = str(workers)  # each worker sizes its pool by this
+    if workers is not None:
+        os.environ["CATALOG_WORKERS"] = str(workers)  # each worker sizes its pool by this
     settings = _settings()
+    workers = settings.workers
     _refuse_unsafe(settings)
     if workers > 1:
         _multiprocess_metrics(port or settings.port)
@@ -75,7 +82,7 @@ def serve(
         log_level=LogLevels(settings.log_level),
         log_dictconfig=GRANIAN_LOGS,
         log_access=False,  # the app writes one access line per request itself
-        workers_kill_timeout=graceful_timeout,
+        workers_kill_timeout=graceful_timeout or settings.graceful_timeout_s,
         # A worker that dies (killed, out of memory) is replaced, as uvicorn did; granian's
         # default would stop the whole server. A worker dying again within 5.5 s of its
         # replacement is a crash loop, and then the server exits.

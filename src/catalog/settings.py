@@ -173,7 +173,8 @@ class Settings(BaseSettings):
     # Opening a PostgreSQL connection forks a backend on the server; a burst of them on a busy
     # host takes longer than a probe or a query should, so it has its own, longer, bound.
     db_connect_timeout_s: float = Field(5.0, gt=0)
-    workers: int = Field(1, ge=1)
+    workers: int = Field(1, ge=1)  # `catalog serve`'s processes; each sizes its pool by it
+    graceful_timeout_s: int = Field(30, ge=1, le=3600)  # SIGTERM's drain before closing
     rate_limit_endpoints: dict[str, str] = Field(default_factory=dict)
     rate_limit_max_keys: int = Field(100_000, ge=1)
     rate_limit_redis_timeout_ms: int = Field(50, ge=1)
