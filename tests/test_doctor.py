@@ -43,6 +43,7 @@ CHECK_NAMES = [
     "indexes",
     "pool",
     "rate_limits",
+    "trusted_proxies",
     "auth",
     "ui_sessions",
     "alert_sinks",
@@ -72,6 +73,7 @@ def tokens_file(path: Path, *tokens: tuple[str, str, str]) -> Path:
             f"{hashlib.sha256(t.encode()).hexdigest()} {who} {role}\n" for t, who, role in tokens
         )
     )
+    path.chmod(0o600)  # as a Secret mounted with a 0440 mode, or a file kept by its owner
     return path
 
 
@@ -255,6 +257,15 @@ async def test_auth_rules(sqlite_url: str, tmp_path: Path) -> None:
     assert results["auth"].status == "PASS"
     assert "tokens file (2 tokens, 1 admin), 0 unrevoked API key(s)" in results["auth"].detail
 
+    good.chmod(0o644)  # a Secret mounted with the default mode: everyone on the host reads it
+    results = await doctor(database_url=sqlite_url, enable_auth=True, auth_tokens_file=good)
+    assert results["auth"].status == "WARN"
+    assert "readable by every user of the host" in results["auth"].detail
+    good.chmod(0o666)  # and writes it: anyone could add an admin
+    results = await doctor(database_url=sqlite_url, enable_auth=True, auth_tokens_file=good)
+    assert results["auth"].status == "FAIL"
+    assert "anyone could add an admin" in results["auth"].detail
+
 
 async def test_auth_with_a_jwks(sqlite_url: str) -> None:
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -295,14 +306,34 @@ async def test_rate_limit_rules(sqlite_url: str) -> None:
     odd = await doctor(
         database_url=sqlite_url,
         rate_limit_per_ip_rps=50.0,
-        trusted_proxies="0.0.0.0/0",
         workers=4,
     )
     assert odd["rate_limits"].status == "WARN"
     detail = odd["rate_limits"].detail
     assert "RATE_LIMIT_PER_IP_RPS above RATE_LIMIT_GLOBAL_RPS" in detail
-    assert "TRUSTED_PROXIES trusts every address" in detail
     assert "each of the 4 processes has its own buckets" in detail
+    # Replicas without Redis multiply every limit by their number: unsafe in production.
+    replicas = await doctor(replicas=3, database_url=sqlite_url, environment="production")
+    assert replicas["rate_limits"].status == "FAIL"
+    assert "each of the 3 processes has its own buckets" in replicas["rate_limits"].detail
+    assert (await doctor(replicas=3, database_url=sqlite_url))["rate_limits"].status == "WARN"
+
+
+async def test_trusted_proxy_rules(sqlite_url: str) -> None:
+    alone = await doctor(database_url=sqlite_url)
+    assert alone["trusted_proxies"].status == "PASS"
+    assert "X-Forwarded-For is ignored" in alone["trusted_proxies"].detail
+    behind = await doctor(replicas=2, database_url=sqlite_url)
+    assert behind["trusted_proxies"].status == "WARN"
+    assert "set TRUSTED_PROXIES" in behind["trusted_proxies"].detail
+    everyone = await doctor(database_url=sqlite_url, trusted_proxies="0.0.0.0/0")
+    assert everyone["trusted_proxies"].status == "FAIL"
+    assert "trusts every address" in everyone["trusted_proxies"].detail
+    proxy = await doctor(
+        replicas=2, database_url=sqlite_url, trusted_proxies="10.0.0.5,10.1.0.0/16"
+    )
+    assert proxy["trusted_proxies"].status == "PASS"
+    assert "read from 10.0.0.5/32, 10.1.0.0/16" in proxy["trusted_proxies"].detail
 
 
 async def test_alert_sink_rules(sqlite_url: str, receiver: Receiver) -> None:

@@ -212,8 +212,6 @@ async def check_rate_limits(ctx: Context) -> Result:
         problems.append("RATE_LIMIT_PER_IP_RPS above RATE_LIMIT_GLOBAL_RPS")
     if s.rate_limit_burst > s.rate_limit_global_burst:
         problems.append("RATE_LIMIT_BURST above RATE_LIMIT_GLOBAL_BURST")
-    if any(network.prefixlen == 0 for network in s.trusted_proxies):
-        problems.append("TRUSTED_PROXIES trusts every address: clients pick their own bucket")
     if not s.redis_url and s.workers * ctx.replicas > 1:
         processes = s.workers * ctx.replicas
         problems.append(f"no REDIS_URL: each of the {processes} processes has its own buckets")
@@ -224,8 +222,35 @@ async def check_rate_limits(ctx: Context) -> Result:
         f"buckets {'in Redis' if s.redis_url else 'in process'}"
     )
     if problems:
-        return Result("WARN", "rate_limits", f"{detail}; " + "; ".join(problems))
+        # Replicas without shared buckets multiply every limit by their number: unsafe.
+        status = ctx.unsafe if not s.redis_url and ctx.replicas > 1 else "WARN"
+        return Result(status, "rate_limits", f"{detail}; " + "; ".join(problems))
     return Result("PASS", "rate_limits", detail)
+
+
+async def check_trusted_proxies(ctx: Context) -> Result:
+    """Whose X-Forwarded-For is believed: the client address of rate limits, audit and logs."""
+    networks = ctx.settings.trusted_proxies
+    if any(network.prefixlen == 0 for network in networks):
+        return Result(
+            "FAIL",
+            "trusted_proxies",
+            "TRUSTED_PROXIES trusts every address: any client picks its own address "
+            "(rate-limit bucket, audit lines) with an X-Forwarded-For header",
+        )
+    if not networks:
+        detail = "none: X-Forwarded-For is ignored, the client is the connection's peer"
+        if ctx.replicas > 1:
+            return Result(
+                "WARN",
+                "trusted_proxies",
+                f"{detail}; with {ctx.replicas} replicas behind a proxy or load balancer every "
+                "client would share its address (one rate-limit bucket): set TRUSTED_PROXIES "
+                "to its addresses",
+            )
+        return Result("PASS", "trusted_proxies", detail)
+    listed = ", ".join(str(network) for network in networks)
+    return Result("PASS", "trusted_proxies", f"X-Forwarded-For is read from {listed}")
 
 
 def _tokens_file(path: Path) -> tuple[str | None, str | None]:
@@ -234,8 +259,11 @@ def _tokens_file(path: Path) -> tuple[str | None, str | None]:
 
     try:
         content = path.read_text(encoding="utf-8")
+        mode = path.stat().st_mode
     except OSError as exc:
         return None, f"AUTH_TOKENS_FILE {path} cannot be read ({type(exc).__name__})"
+    if mode & 0o022:
+        return None, f"{path} can be written by others than its owner: anyone could add an admin"
     entries = parse_tokens(content)
     if any(entry.sha256.hex() == DEV_TOKEN_SHA256 for entry in entries):
         return None, f"{path} lists the development token test-token"
@@ -300,6 +328,16 @@ async def check_auth(ctx: Context) -> Result:
         sources.append(keys)
     if problems:
         return Result("FAIL", "auth", "; ".join(problems))
+    tokens = s.auth_tokens_file
+    if tokens is not None and tokens.exists() and tokens.stat().st_mode & 0o004:
+        # Mount it from a Secret with mode 0440 (the chart does), or chmod 600: it holds
+        # hashes only, but a list of who is admin is a map for an attacker.
+        return Result(
+            "WARN",
+            "auth",
+            "enabled; the tokens file is readable by every user of the host: mount it from a "
+            "Secret with a 0440 mode or chmod 600 it; credentials: " + ", ".join(sources),
+        )
     if s.auth_tokens_file is None and not s.jwt_jwks_url:
         return Result(
             ctx.unsafe,
@@ -550,6 +588,7 @@ CHECKS: tuple[Callable[[Context], Awaitable[Result]], ...] = (
     check_indexes,
     check_pool,
     check_rate_limits,
+    check_trusted_proxies,
     check_auth,
     check_ui_sessions,
     check_alert_sinks,
