@@ -1,0 +1,176 @@
+"""deploy/compose.yaml: valid by the compose specification, rendered by `podman-compose
+config` (no container engine runs on the test machine, so nothing is started), and what the
+README promises of it: two replicas behind a proxy whose X-Forwarded-For alone is believed,
+migrations once before them, a production configuration `catalog doctor` accepts."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from catalog.db.engine import create_engine, pool_size_for
+from catalog.doctor import Context, check_rate_limits, check_trusted_proxies
+from catalog.settings import Settings
+from tests.test_settings import _readme_env_names
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+COMPOSE = DEPLOY / "compose.yaml"
+ENV_EXAMPLE = DEPLOY / "env.example"
+BIN = Path(sys.executable).parent
+
+
+def compose_config(
+    *args: str, env_file: Path | None = ENV_EXAMPLE
+) -> subprocess.CompletedProcess[str]:
+    """`podman-compose config`: the file with its variables and profiles resolved (it asks
+    `podman version` first, so podman must be installed; nothing is started)."""
+    assert shutil.which("podman"), "podman missing: apt-get install podman (.ci/run does)"
+    options = ["--env-file", str(env_file)] if env_file else []
+    return subprocess.run(
+        [str(BIN / "podman-compose"), *options, "-f", str(COMPOSE), *args, "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},  # nothing of this shell's leaks in
+    )
+
+
+@pytest.fixture(scope="module")
+def stack() -> dict[str, Any]:
+    rendered = compose_config()
+    assert rendered.returncode == 0, rendered.stderr
+    loaded: dict[str, Any] = yaml.safe_load(rendered.stdout)
+    return loaded
+
+
+def test_the_file_fits_the_compose_specification(tmp_path: Path) -> None:
+    check = [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec"]
+    ok = subprocess.run([*check, str(COMPOSE)], capture_output=True, text=True, check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    broken = tmp_path / "compose.yaml"  # the check can fail: a misspelt key is refused
+    broken.write_text(COMPOSE.read_text().replace("    depends_on:\n", "    depends_onn:\n", 1))
+    refused = subprocess.run([*check, str(broken)], capture_output=True, text=True, check=False)
+    assert refused.returncode != 0
+
+
+def test_secrets_must_be_set_before_it_renders() -> None:
+    missing = compose_config(env_file=None)
+    assert missing.returncode != 0
+    assert "set POSTGRES_PASSWORD in deploy/.env" in missing.stderr
+
+
+def test_two_replicas_start_after_the_migrations(stack: dict[str, Any]) -> None:
+    services = stack["services"]
+    catalog, migrate = services["catalog"], services["migrate"]
+    assert catalog["deploy"]["replicas"] == 2
+    assert catalog["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert catalog["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert migrate["command"] == ["migrate"]
+    assert migrate["restart"] == "no"
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert migrate["image"] == catalog["image"]
+    assert migrate["build"]["dockerfile"] == "Dockerfile"
+    assert (DEPLOY / migrate["build"]["context"] / "Dockerfile").is_file()
+    # SIGTERM drains (--graceful-timeout) before compose gives up and kills.
+    drain_s = int(catalog["command"][catalog["command"].index("--graceful-timeout") + 1])
+    assert int(catalog["stop_grace_period"].rstrip("s")) > drain_s
+    for name in ("postgres", "prometheus", "grafana", "alertmanager"):
+        assert any(":" in v and not v.startswith(".") for v in services[name]["volumes"]), name
+
+
+def test_only_the_proxy_is_trusted_and_it_sets_the_client_address(stack: dict[str, Any]) -> None:
+    services = stack["services"]
+    proxy_address = ipaddress.ip_address(services["proxy"]["networks"]["default"]["ipv4_address"])
+    (subnet,) = stack["networks"]["default"]["ipam"]["config"]
+    assert proxy_address in ipaddress.ip_network(subnet["subnet"])
+    trusted = [
+        ipaddress.ip_network(n)
+        for n in services["catalog"]["environment"]["TRUSTED_PROXIES"].split(",")
+    ]
+    assert trusted == [ipaddress.ip_network(proxy_address)]
+    assert "ports" not in services["catalog"]  # reached only through the proxy
+
+    nginx = (DEPLOY / "proxy" / "nginx.conf").read_text()
+    # Replaced, not appended: a client's own X-Forwarded-For never reaches the catalog.
+    assert re.search(r"proxy_set_header X-Forwarded-For \$remote_addr;", nginx)
+    listen = re.search(r"listen (\d+);", nginx)
+    assert listen is not None
+    assert services["proxy"]["ports"] == [f"8080:{listen.group(1)}"]
+    upstream = re.search(r"set \$catalog http://(\w+):(\d+);", nginx)
+    assert upstream is not None
+    assert upstream.group(1) == "catalog"
+    assert services["catalog"]["expose"] == [upstream.group(2)]
+
+
+def test_nginx_accepts_the_proxy_configuration() -> None:
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    assert Path(nginx).exists(), "nginx missing: apt-get install nginx-light (.ci/run does)"
+    checked = subprocess.run(
+        [nginx, "-t", "-c", str(DEPLOY / "proxy" / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "test is successful" in checked.stderr
+
+
+async def test_the_catalog_environment_is_a_production_configuration(
+    stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    environment: dict[str, str] = stack["services"]["catalog"]["environment"]
+    assert set(environment) <= _readme_env_names()
+    assert environment == stack["services"]["migrate"]["environment"]
+    tokens = tmp_path / "tokens"  # the compose secret, here
+    tokens.write_text(f"{'ab' * 32} ops admin\n")
+    for name, value in {**environment, "AUTH_TOKENS_FILE": str(tokens)}.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.unsafe_reasons() == []
+    replicas = stack["services"]["catalog"]["deploy"]["replicas"]
+    engine = create_engine(settings)  # never connects: these checks read the settings only
+    try:
+        context = Context(settings, engine, replicas=replicas)
+        assert (await check_trusted_proxies(context)).status == "PASS"
+        assert (await check_rate_limits(context)).status == "PASS"
+    finally:
+        await engine.dispose()
+    # Every replica's pool fits PostgreSQL's max_connections (less its 3 reserved ones).
+    command = stack["services"]["postgres"]["command"]
+    most = int(next(a for a in command if a.startswith("max_connections=")).split("=")[1])
+    steady, overflow = pool_size_for(settings)
+    assert replicas * settings.workers * (steady + overflow) + 1 <= most - 3  # +1: migrate
+
+
+def test_every_mounted_file_is_in_the_repository(stack: dict[str, Any]) -> None:
+    """Configuration the stack mounts comes from deploy/ (secrets/ is the operator's)."""
+    for name, service in stack["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("./") and not source.startswith("./secrets"):
+                assert (DEPLOY / source).exists(), f"{name} mounts {source}, missing"
+    grafana = DEPLOY / "grafana" / "provisioning"
+    datasource = yaml.safe_load((grafana / "datasources" / "prometheus.yml").read_text())
+    assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+    provider = yaml.safe_load((grafana / "dashboards" / "catalog.yml").read_text())
+    mounted = [v for v in stack["services"]["grafana"]["volumes"] if "catalog-dashboard" in v]
+    assert mounted[0].split(":")[1].startswith(provider["providers"][0]["options"]["path"])
+
+
+def test_the_graph_profile_adds_neo4j() -> None:
+    plain = yaml.safe_load(compose_config().stdout)
+    assert "neo4j" not in plain["services"]
+    graph = compose_config("--profile", "graph")
+    assert graph.returncode == 0, graph.stderr
+    assert "neo4j" in yaml.safe_load(graph.stdout)["services"]
