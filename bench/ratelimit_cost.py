@@ -18,8 +18,8 @@ import time
 import redis.asyncio as aioredis
 
 from bench.support import percentiles, save
+from catalog.core.client_address import client_identity
 from catalog.ratelimit.buckets import Check, Limit
-from catalog.ratelimit.identity import client_identity
 from catalog.ratelimit.local import LocalBuckets
 from catalog.ratelimit.redis_buckets import RedisBuckets
 

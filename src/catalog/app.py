@@ -99,7 +99,7 @@ def build_middleware(settings: Settings) -> list[Middleware]:
     stack = [
         Middleware(RequestIdMiddleware),
         *tracing_middleware(settings),
-        Middleware(AccessMiddleware),
+        Middleware(AccessMiddleware, trusted_proxies=settings.trusted_proxies),
         Middleware(ErrorMiddleware, retry_after=settings.unavailable_retry_after_s),
         Middleware(ConditionalMiddleware),
         Middleware(

@@ -230,3 +230,21 @@ async def test_concurrent_records_are_all_kept(client: AsyncClient) -> None:
     assert len({item["id"] for item in page["items"]}) == 20
     events = ok(await client.get(EVENTS, params={"resource_type": "langextract_audit"}))
     assert events["total"] == 20
+
+
+@pytest.mark.parametrize("limits", [True, False], ids=["limits-on", "limits-off"])
+async def test_behind_a_trusted_proxy_the_trail_names_the_client(
+    make_settings: Callable[..., Settings],
+    open_client: Callable[[FastAPI], Awaitable[AsyncClient]],
+    limits: bool,
+) -> None:
+    """The address a trusted proxy names, whether or not rate limits run (they used to be
+    what resolved it: with them off, the trail named the proxy)."""
+    settings = make_settings(trusted_proxies="127.0.0.1", rate_limit_enabled=limits)
+    client = await open_client(create_app(settings))
+    request_id = unique("req-proxied")
+    headers = {"X-Forwarded-For": "198.51.100.7", "X-Request-ID": request_id}
+    body = {"name": unique("p"), "team": "t", "category": "c", "owner": "o"}
+    ok(await client.post("/api/data-products", json=body, headers=headers), 201)
+    [created] = ok(await client.get(EVENTS, params={"request_id": request_id}))["items"]
+    assert created["client_ip"] == "198.51.100.7"

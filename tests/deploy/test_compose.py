@@ -6,19 +6,28 @@ migrations once before them, a production configuration `catalog doctor` accepts
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from catalog.db.engine import create_engine, pool_size_for
 from catalog.doctor import Context, check_rate_limits, check_trusted_proxies
 from catalog.settings import Settings
+from tests.support.dns_server import NameServer
+from tests.support.process import run_catalog
+from tests.support.servers import free_port
+from tests.support.wait import until_sync
 from tests.test_settings import _readme_env_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,3 +183,80 @@ def test_the_graph_profile_adds_neo4j() -> None:
     graph = compose_config("--profile", "graph")
     assert graph.returncode == 0, graph.stderr
     assert "neo4j" in yaml.safe_load(graph.stdout)["services"]
+
+
+def test_the_proxy_spreads_requests_and_names_the_real_client(tmp_path: Path) -> None:
+    """deploy/proxy/nginx.conf run for real in front of two `catalog serve` replicas named
+    `catalog` by a stand-in for Docker's DNS (127.0.0.11, as the file expects); only its listen
+    port and pid file are moved. A client at 127.0.0.3 sending its own X-Forwarded-For is
+    seen by the replicas as 127.0.0.3: the proxy replaced the header, and the replicas believe
+    it because TRUSTED_PROXIES names the proxy (here 127.0.0.1)."""
+    assert os.geteuid() == 0, "DNS on 127.0.0.11:53 needs root (as in .ci/run)"
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    assert Path(nginx).exists(), "nginx missing: apt-get install nginx-light (.ci/run does)"
+    replicas = ["127.0.0.1", "127.0.0.2"]
+    env = {
+        **os.environ,
+        "CATALOG_DATABASE_URL": f"sqlite:///{tmp_path}/catalog.db",
+        "TRUSTED_PROXIES": "127.0.0.1",
+        "RATE_LIMIT_ENABLED": "false",
+        "LOG_LEVEL": "info",
+    }
+    assert run_catalog("migrate", env=env).returncode == 0
+    port = free_port()
+    config = (DEPLOY / "proxy" / "nginx.conf").read_text()
+    config = config.replace("listen 8080;", f"listen 127.0.0.1:{port};")
+    config = config.replace("pid /tmp/nginx.pid;", f"pid {tmp_path}/nginx.pid;")
+    (tmp_path / "nginx.conf").write_text(config)
+    dns = NameServer({"catalog": replicas}, "127.0.0.11")
+    dns.start()
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for address in replicas:
+            with (tmp_path / f"{address}.log").open("wb") as log:
+                processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "catalog", "serve", "--host", address],
+                        env={**env, "PORT": "8084"},
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        for address in replicas:
+            livez = f"http://{address}:8084/livez"
+            until_sync(partial(_answers, livez), f"{address} up", 30)
+        processes.append(
+            subprocess.Popen([nginx, "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"])
+        )
+        base = f"http://127.0.0.1:{port}"
+        until_sync(lambda: _answers(f"{base}/livez"), "the proxy answering", 30)
+        client = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.3"))
+        with client:
+            pids = {
+                client.get(f"{base}/healthz", headers={"X-Forwarded-For": "6.6.6.6"}).json()["pid"]
+                for _ in range(20)
+            }
+            for _ in range(20):
+                spoofed = client.get(f"{base}/api/info", headers={"X-Forwarded-For": "6.6.6.6"})
+                assert spoofed.status_code == 200
+    finally:
+        for process in reversed(processes):
+            process.send_signal(signal.SIGTERM)
+            process.wait(30)
+        dns.stop()
+    assert len(pids) == 2, "both replicas should have answered through the proxy"
+    seen = [
+        json.loads(line)
+        for address in replicas
+        for line in (tmp_path / f"{address}.log").read_text().splitlines()
+        if '"route":"/api/info"' in line
+    ]
+    assert len(seen) == 20
+    assert {line["client"] for line in seen} == {"127.0.0.3"}
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

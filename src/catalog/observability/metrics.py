@@ -27,6 +27,7 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from catalog.core.client_address import IPNetwork, client_identity
 from catalog.core.log_output import LINES
 from catalog.core.logging import access_log_enabled, write_line
 from catalog.core.routes import UNMATCHED, route_template
@@ -194,15 +195,22 @@ def metrics_payload() -> tuple[bytes, str]:
 
 
 class AccessMiddleware:
-    """Observe every request once: the four HTTP metrics and one JSON access-log line."""
+    """Observe every request once: the four HTTP metrics and one JSON access-log line.
 
-    def __init__(self, app: ASGIApp) -> None:
+    It also settles who the client is, once, for everything after it (`state["client_ip"]`:
+    rate limits, audit lines, this log line): the peer, or behind a TRUSTED_PROXIES proxy the
+    address its X-Forwarded-For names (core/client_address.py)."""
+
+    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[IPNetwork] = ()) -> None:
         self.app = app
+        self.trusted_proxies = tuple(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        client, _ = client_identity(scope, self.trusted_proxies)
+        scope.setdefault("state", {})["client_ip"] = client
         started = time.perf_counter()
         request_bytes = 0
         response_bytes = 0
@@ -269,7 +277,7 @@ class AccessMiddleware:
         }
         if endpoint == UNMATCHED:
             fields["path"] = scope["path"][:200]
-        client = scope.get("client")
+        client = scope.get("state", {}).get("client_ip")
         if client:
-            fields["client"] = client[0]
+            fields["client"] = client
         write_line("warning" if status >= 500 else "info", "request", fields)

@@ -14,9 +14,9 @@ import functools
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from catalog.core.client_address import IPNetwork, client_identity
 from catalog.core.errors import TooManyRequests, send_error
 from catalog.ratelimit.buckets import Check, Decision, Limit, seconds_to_full
-from catalog.ratelimit.identity import IPNetwork, client_identity
 from catalog.ratelimit.limiter import RateLimiter
 from catalog.ratelimit.policy import EXEMPT_PATHS, Policy
 

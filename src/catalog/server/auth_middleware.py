@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 from prometheus_client import Counter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from catalog.core.client_address import client_identity
 from catalog.core.errors import CatalogError, ServiceUnavailable, Unauthorized, send_error
 from catalog.core.logging import get_logger
 from catalog.identity.credentials import (
@@ -36,7 +37,6 @@ from catalog.identity.credentials import (
 from catalog.identity.principal import Principal
 from catalog.kit.audit_trail import record_outside_request
 from catalog.ratelimit.buckets import Check, Limit
-from catalog.ratelimit.identity import client_identity
 from catalog.ratelimit.middleware import too_many_requests
 from catalog.server.resources import Resources
 from catalog.server.ui_session import (

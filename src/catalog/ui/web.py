@@ -25,9 +25,9 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
 from starlette.datastructures import FormData
 
+from catalog.core.client_address import forwarded_https
 from catalog.core.errors import CatalogError, Forbidden
 from catalog.identity.principal import actor_of
-from catalog.ratelimit.identity import forwarded_https
 from catalog.server.resources import Resources
 from catalog.server.ui_session import BROWSER_COOKIE, SESSION_COOKIE, UI_PREFIX
 from catalog.ui.assets import asset_url

@@ -1,4 +1,5 @@
-"""Who a request comes from, for rate limiting: never what the client merely claims.
+"""Who a request comes from (rate-limit buckets, audit lines, the access log): never what the
+client merely claims.
 
 The client is the socket peer's address (never with its port: every new connection has a new
 port). Only when the peer is one of `TRUSTED_PROXIES` is `X-Forwarded-For` read, from the
