@@ -197,3 +197,13 @@ def test_the_ingest_cron_job_and_the_doctor_test() -> None:
     assert args[:1] == ["doctor"]
     assert args[args.index("--replicas") + 1] == "6"
     assert args[args.index("--workers") + 1] == "2"
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [({"replicaCont": 3}, "replicaCont"), ({"autoscaling": {"cpuUtilization": 170}}, "170")],
+)
+def test_mistyped_values_are_refused(values: dict[str, Any], named: str) -> None:
+    """values.schema.json: a misspelt key or an impossible value stops the render."""
+    with pytest.raises(helm.HelmError, match=named):
+        render(values)
