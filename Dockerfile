@@ -15,7 +15,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 # uv at the version the Makefile pins, in a venv of its own that stays in this stage.
 RUN python3 -m venv /opt/uv \
     && /opt/uv/bin/pip install --quiet uv==0.13.9 \
-    && python3 -m venv /opt/catalog
+    && python3 -m venv --without-pip /opt/catalog
 WORKDIR /src
 # The lock first: its layer (the dependencies) is rebuilt only when the lock changes.
 COPY requirements.lock ./

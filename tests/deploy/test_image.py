@@ -171,7 +171,14 @@ def test_the_image_holds_the_locked_environment_and_nothing_of_the_build(rootfs:
     missing = {n: v for n, v in locked.items() if installed.get(n) != v}
     assert not missing, f"not as locked: {missing}"
     assert installed["catalog"]
-    for absent in ("opt/uv", "src", "root/.cache", "usr/bin/gcc", "usr/bin/cc"):
+    for absent in (
+        "opt/uv",
+        "src",
+        "root/.cache",
+        "usr/bin/gcc",
+        "usr/bin/cc",
+        "opt/catalog/bin/pip",
+    ):
         assert not (rootfs / absent).exists(), absent
     assert (rootfs / "var/lib/catalog").stat().st_uid == 10001
 
