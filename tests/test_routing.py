@@ -12,9 +12,11 @@ from collections.abc import Awaitable, Callable
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
+from starlette.routing import Match
 
 from catalog.app import create_app, freeze_startup_heap
 from catalog.core.routes import flat_routes
+from catalog.server import route_index
 from tests.conftest import base_settings
 from tests.support.api import create_product, error_of
 from tests.support.lifespan import started
@@ -131,3 +133,44 @@ async def test_an_app_that_served_and_stopped_is_freed(sqlite_url: str) -> None:
     del app, manager, transport, client
     gc.collect()
     assert freed() is None, [type(r).__qualname__ for r in gc.get_referrers(freed())]
+
+
+def selected(app: FastAPI, method: str, path: str) -> tuple[str, int]:
+    """What the app's router picks for a request, as its top-level loop does: the first full
+    match, else the first partial one (a 405), else nothing; with the entry's position."""
+    scope = {"type": "http", "method": method, "path": path, "root_path": "", "app": app}
+    partial = None
+    for position, entry in enumerate(app.router.routes):
+        match, _ = entry.matches(scope)
+        if match is Match.FULL:
+            return "full", position
+        if match is Match.PARTIAL and partial is None:
+            partial = position
+    return ("partial", partial) if partial is not None else ("none", -1)
+
+
+def test_the_route_index_selects_what_trying_every_route_selects(sqlite_url: str) -> None:
+    # route_index lets an included router decline a path whose first two segments none of
+    # its routes has; the choice must be the one trying every route makes, for every route
+    # and for paths beside them (a trailing slash, a longer path, an unknown head).
+    indexed, plain = create_app(base_settings(sqlite_url)), create_app(base_settings(sqlite_url))
+    route_index.install(indexed)
+    assert sum("matches" in vars(entry) for entry in indexed.router.routes) >= 25
+    checked = 0
+    for route in flat_routes(plain):
+        path = concrete(route.path)  # type: ignore[attr-defined]
+        for variant in (path, path + "/", path + "/more", "/x" + path, path.replace("/", "/y", 1)):
+            for method in ("GET", "POST", "DELETE"):
+                expected = selected(plain, method, variant)
+                assert selected(indexed, method, variant) == expected, (method, variant)
+                checked += expected[0] != "none"
+    assert checked > 100  # the variants reached real routes, not only 404s
+
+
+async def test_paths_beside_indexed_routes_answer_as_before(sqlite_client: AsyncClient) -> None:
+    error_of(await sqlite_client.get("/api/discoverx/search"), 404)
+    error_of(await sqlite_client.get("/api/discover/nowhere"), 404)
+    assert_405(await sqlite_client.delete("/api/discover/suggest"), "GET")
+    slash = await sqlite_client.get("/api/discover/suggest/?q=cu")  # redirected, as before
+    assert slash.status_code == 307
+    assert slash.headers["location"] == "http://catalog.test/api/discover/suggest?q=cu"

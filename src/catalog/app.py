@@ -31,7 +31,7 @@ from catalog.observability.metrics import AccessMiddleware
 from catalog.observability.tracing import setup_tracing, tracing_middleware
 from catalog.ratelimit.middleware import RateLimitMiddleware
 from catalog.ratelimit.policy import Policy
-from catalog.server import openapi, probes, route_precedence
+from catalog.server import openapi, probes, route_index, route_precedence
 from catalog.server.auth_middleware import AuthMiddleware
 from catalog.server.body_guard import BodyGuardMiddleware
 from catalog.server.error_handling import ErrorMiddleware, install_exception_handlers
@@ -143,6 +143,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         route_precedence.install(_app)  # routes are final now, test routes included
+        route_index.install(_app)
         resources = open_resources(settings, clock)
         resources.start()
         freeze_startup_heap()
