@@ -26,10 +26,12 @@ import contextlib
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -38,6 +40,7 @@ import httpx
 
 from bench.support import (
     SHIPPED_ENV,
+    Server,
     baseline_source,
     catalog_env,
     migrate,
@@ -106,6 +109,7 @@ end
     + DONE_LUA
 )
 PORT = 18121
+FLOOR = "floor (same engine, bare Starlette: no service)"
 
 
 def run_wrk(
@@ -243,30 +247,78 @@ def median_run(runs: list[dict[str, float]]) -> dict[str, Any]:
     return ordered[len(ordered) // 2] | {"runs": runs}
 
 
+@contextlib.contextmanager
+def floor_serving(index_dir: Path, port: int, workers: int) -> Iterator[Server]:
+    """bench/search_floor.py (the engine behind a bare Starlette app) on granian, `workers`
+    workers, once it has an index snapshot."""
+    granian = Path(sys.executable).with_name("granian")
+    process = subprocess.Popen(
+        [
+            *(str(granian), "--interface", "asgi", "--factory", "--workers", str(workers)),
+            *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
+            "bench.search_floor:app",
+        ],
+        env=catalog_env() | {"BENCH_SEARCH_INDEX_DIR": str(index_dir)},
+        stdout=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while not _ready(base):
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the floor app did not become ready")
+            time.sleep(0.2)
+        yield Server(base, process.pid)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def measure(
-    engines: list[tuple[str, str, Path, Path | None]], duration: int, workers: int, rounds: int
+    engines: list[tuple[str, str, Path, Path | None]],
+    duration: int,
+    workers: int,
+    rounds: int,
+    floor: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Serve every engine at once (each idle while another is measured) and alternate them
-    round by round, so the machine's drift hits all alike; medians of the rounds."""
+    round by round, so the machine's drift hits all alike; medians of the rounds. `floor`:
+    also the engine over that index behind a bare app (bench/search_floor.py)."""
     token, tokens_file = token_file()
     search_paths = [f"/api/discover/search?{urlencode(p)}" for p in SEARCHES]
     suggest_paths = [f"/api/discover/suggest?{urlencode({'q': q})}" for q in SUGGESTS]
     runs: dict[str, dict[str, list[dict[str, float]]]] = {}
     with contextlib.ExitStack() as stack:
         servers = {}
-        for n, (label, url, index_dir, source) in enumerate(engines):
-            env = shipped_env(url, index_dir, tokens_file)
-            server = stack.enter_context(serving(env, PORT + n, workers, source))
+        started: list[tuple[str, contextlib.AbstractContextManager[Server]]] = [
+            (label, serving(shipped_env(url, index_dir, tokens_file), PORT + n, workers, source))
+            for n, (label, url, index_dir, source) in enumerate(engines)
+        ]
+        if floor is not None:
+            started.append((FLOOR, floor_serving(floor, PORT + len(engines), workers)))
+        for label, context in started:
+            server = stack.enter_context(context)
             run_wrk(server.base, search_paths + suggest_paths, 3, token)  # warm-up
             drain(server.base)
             servers[label] = server
             runs[label] = {"search": [], "suggest": []}
+        if floor is not None:
+            shipped = servers[engines[-1][0]]
+            same = same_answers(shipped.base, servers[FLOOR].base, search_paths, token)
+            print(f"floor answers equal to the service's: {same}/{len(search_paths)}", flush=True)
         for _ in range(rounds):
             for kind, paths in (("search", search_paths), ("suggest", suggest_paths)):
                 for label, server in servers.items():
                     runs[label][kind].append(run_wrk(server.base, paths, duration, token))
                     drain(server.base)
-        results = []
+        results: list[dict[str, Any]] = []
         for label, server in servers.items():
             results.append(
                 {
@@ -277,7 +329,23 @@ def measure(
                     "engine_mean_ms": engine_ms(server.base),
                 }
             )
+        if floor is not None:
+            results[-1]["answers_equal"] = f"{same}/{len(search_paths)}"
     return results
+
+
+def same_answers(service: str, floor: str, paths: list[str], token: str) -> int:
+    """How many of `paths` the floor answers as the service does (total, facets, result ids):
+    the floor must do the engine work the service does, or its figures mean nothing."""
+    headers = {"authorization": f"Bearer {token}"}
+    same = 0
+    for path in paths:
+        answers = [
+            httpx.get(base + path, headers=headers, timeout=30).json() for base in (service, floor)
+        ]
+        kept = [(a["total_count"], a["facets"], [r["id"] for r in a["results"]]) for a in answers]
+        same += kept[0] == kept[1]
+    return same
 
 
 def check_ranking(index_dir: Path, url: str) -> dict[str, Any]:
@@ -304,6 +372,11 @@ def main() -> None:
         help="what REF searches with (tantivy: its index is built by REF's own code first)",
     )
     parser.add_argument("--reuse", action="store_true", help="keep the generated catalogs")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also serve the index behind a bare app with no service (bench/search_floor.py)",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
@@ -315,6 +388,7 @@ def main() -> None:
     engines.append(("after (Tantivy)", None))
     prepared = []
     extra: dict[str, dict[str, Any]] = {}
+    floor: Path | None = None
     for label, source in engines:
         tag = "before" if source is not None else "after"
         url = (
@@ -324,6 +398,7 @@ def main() -> None:
         )
         index_dir = Path(tempfile.gettempdir()) / f"catalog_bench_search_index_{tag}"
         if source is None:
+            floor = index_dir  # the floor serves this tree's index
             extra[label] = {
                 "rebuild_s": rebuild(url, index_dir),
                 "index_mib": round(
@@ -337,7 +412,9 @@ def main() -> None:
         prepared.append((label, url, index_dir, source))
     rows = [
         row | extra.get(row["engine"], {})
-        for row in measure(prepared, args.duration, args.workers, args.rounds)
+        for row in measure(
+            prepared, args.duration, args.workers, args.rounds, floor=floor if args.floor else None
+        )
     ]
     for row in rows:
         print(json.dumps(row), flush=True)
