@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from httpx import ASGITransport, AsyncClient, Response
 from starlette.routing import Match
 
@@ -174,3 +174,21 @@ async def test_paths_beside_indexed_routes_answer_as_before(sqlite_client: Async
     slash = await sqlite_client.get("/api/discover/suggest/?q=cu")  # redirected, as before
     assert slash.status_code == 307
     assert slash.headers["location"] == "http://catalog.test/api/discover/suggest?q=cu"
+
+
+def test_the_route_index_reads_a_prefix_given_at_include(sqlite_url: str) -> None:
+    # Our routers carry their prefix themselves, but a router included with a prefix must be
+    # found under it, not declined.
+    inner = APIRouter()
+    inner.add_api_route("/items", lambda: {"ok": True}, methods=["GET"])
+    outer = APIRouter()
+    outer.include_router(inner, prefix="/deep")
+    indexed, plain = create_app(base_settings(sqlite_url)), create_app(base_settings(sqlite_url))
+    for app in (indexed, plain):
+        app.include_router(outer, prefix="/extra")
+    route_index.install(indexed)
+    assert "matches" in vars(indexed.router.routes[-1])
+    assert route_index.literal_heads(outer.routes, "/extra") == {("extra", "deep")}
+    for path in ("/extra/deep/items", "/deep/items", "/items", "/extra/items"):
+        assert selected(indexed, "GET", path) == selected(plain, "GET", path), path
+    assert selected(indexed, "GET", "/extra/deep/items")[0] == "full"

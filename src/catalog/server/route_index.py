@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from starlette.routing import BaseRoute, Match, Route, get_route_path
+from starlette._utils import get_route_path
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
 Head = tuple[str, ...]
@@ -38,30 +39,36 @@ def install(app: Any) -> None:
         original = getattr(entry, "original_router", None)
         if original is None:
             continue
-        heads = literal_heads(original.routes)
+        heads = literal_heads(original.routes, _prefix(entry))
         if heads is not None:
             _decline_other_heads(entry, frozenset(heads))
 
 
-def literal_heads(routes: Iterable[BaseRoute]) -> set[Head] | None:
-    """The first two segments of every route (of nested routers too); None when one of them
-    is not a literal (that router must try its routes for any path)."""
+def literal_heads(routes: Iterable[BaseRoute], prefix: str = "") -> set[Head] | None:
+    """The first two segments of every route (of nested routers too), under the prefix they
+    were included with; None when one of them is not a literal (that router must try its
+    routes for any path)."""
     found: set[Head] = set()
     for route in routes:
         nested = getattr(route, "original_router", None)
         if nested is not None:
-            inner = literal_heads(nested.routes)
+            inner = literal_heads(nested.routes, prefix + _prefix(route))
             if inner is None:
                 return None
             found |= inner
             continue
         if not isinstance(route, Route):
             return None  # a mount matches by prefix
-        route_head = head(route.path)
+        route_head = head(prefix + route.path)
         if any("{" in part for part in route_head):
             return None
         found.add(route_head)
     return found
+
+
+def _prefix(included: Any) -> str:
+    """The prefix given to `include_router` (ours give none: routers carry their own)."""
+    return str(getattr(getattr(included, "include_context", None), "prefix", "") or "")
 
 
 def _decline_other_heads(entry: Any, heads: frozenset[Head]) -> None:
