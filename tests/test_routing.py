@@ -156,6 +156,9 @@ def test_the_route_index_selects_what_trying_every_route_selects(sqlite_url: str
     indexed, plain = create_app(base_settings(sqlite_url)), create_app(base_settings(sqlite_url))
     route_index.install(indexed)
     assert sum("matches" in vars(entry) for entry in indexed.router.routes) >= 25
+    first = [vars(entry).get("matches") for entry in indexed.router.routes]
+    route_index.install(indexed)  # a second start of the app does not wrap them again
+    assert [vars(entry).get("matches") for entry in indexed.router.routes] == first
     checked = 0
     for route in flat_routes(plain):
         path = concrete(route.path)  # type: ignore[attr-defined]
