@@ -197,9 +197,10 @@ def metrics_payload() -> tuple[bytes, str]:
 class AccessMiddleware:
     """Observe every request once: the four HTTP metrics and one JSON access-log line.
 
-    It also settles who the client is, once, for everything after it (`state["client_ip"]`:
-    rate limits, audit lines, this log line): the peer, or behind a TRUSTED_PROXIES proxy the
-    address its X-Forwarded-For names (core/client_address.py)."""
+    It also settles who the client is, once, for everything after it (`state["client_ip"]`
+    for audit lines and this log line, `state["client_key"]` for the rate-limit bucket): the
+    peer, or behind a TRUSTED_PROXIES proxy the address its X-Forwarded-For names
+    (core/client_address.py)."""
 
     def __init__(self, app: ASGIApp, trusted_proxies: Sequence[IPNetwork] = ()) -> None:
         self.app = app
@@ -209,8 +210,9 @@ class AccessMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        client, _ = client_identity(scope, self.trusted_proxies)
-        scope.setdefault("state", {})["client_ip"] = client
+        client, key = client_identity(scope, self.trusted_proxies)
+        state = scope.setdefault("state", {})
+        state["client_ip"], state["client_key"] = client, key
         started = time.perf_counter()
         request_bytes = 0
         response_bytes = 0

@@ -4,7 +4,8 @@ Answers carry the draft-ietf-httpapi-ratelimit-headers fields: `RateLimit-Policy
 policies that applied (`"ip";q=10;w=6`: a quota of 10 refilling over 6 s) and `RateLimit`
 the closest to running out (`"ip";r=3;t=4`: 3 left, full again in 4 s). A 429 has
 `Retry-After` and the envelope's `retry_after`: the real wait until a token is back.
-The decided client address is left in `scope["state"]["client_ip"]` for logs and audit.
+The client's bucket key is the one AccessMiddleware settled (`scope["state"]["client_key"]`,
+with the address in `client_ip` for logs and audit), worked out here only without it.
 """
 
 from __future__ import annotations
@@ -65,9 +66,10 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
             await self.app(scope, receive, send)
             return
-        address, key = client_identity(scope, self.trusted_proxies)
         state = scope.setdefault("state", {})
-        state["client_ip"] = address
+        key = state.get("client_key")
+        if key is None:  # no AccessMiddleware in front (it settles the client for the app)
+            state["client_ip"], key = client_identity(scope, self.trusted_proxies)
         limiter: RateLimiter = state["catalog"].rate_limiter  # opened by the lifespan
         checks = self.policy.checks(scope, key)
         decision = await limiter.decide(checks)
