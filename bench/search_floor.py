@@ -5,11 +5,11 @@
 A bare Starlette app answers `/api/discover/search` and `/api/discover/suggest` by calling the
 catalog's engine functions (`catalog.search.engine.search` / `suggest`) on a snapshot of the
 catalog's `SearchIndex`, off the event loop in its one engine thread, exactly as the service
-does, and returns their JSON. Nothing else runs: no middleware, no authentication, no rate
-limits, no access log, no metrics, no search history, no parameter validation. Served by
-granian with as many workers as the service, under the same wrk mix, it shows how fast search
-can be on this machine whatever the HTTP stack does: what is left above it in the shipped
-rows is the service's own request path.
+does, and returns the service's JSON of their answers (`search_answer`). Nothing else runs: no
+middleware, no authentication, no rate limits, no access log, no metrics, no search history,
+no parameter validation. Served by granian with as many workers as the service, under the same
+wrk mix, it shows how fast search can be on this machine whatever the HTTP stack does: what is
+left above it in the shipped rows is the service's own request path.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from catalog.discover.service import search_answer
 from catalog.search import engine
 from catalog.search.directory import IndexDirectory
 from catalog.search.index import SearchIndex, Snapshot
@@ -58,16 +59,8 @@ def app() -> Starlette:
             query, filters, VISIBILITY, sort_by, 20, 0, params.get("explain") == "true"
         )
         found = await index.run("search", engine.search, snapshot(), wanted, weights, time.time())
-        body = {
-            "total_count": found.total,
-            "results": found.results,
-            "facets": found.facets,
-            "query": query.raw,
-            "terms": list(query.terms),
-            "fuzzy": found.fuzzy,
-            "sort_by": sort_by,
-        }
-        return Response(orjson.dumps(body), media_type="application/json")
+        body = orjson.dumps(search_answer(found, query, sort_by, 20, 0))
+        return Response(body, media_type="application/json")
 
     async def suggest(request: Request) -> Response:
         typed = request.query_params["q"]

@@ -26,12 +26,10 @@ import contextlib
 import json
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -44,6 +42,7 @@ from bench.support import (
     baseline_source,
     catalog_env,
     migrate,
+    running,
     save,
     scratch_postgres,
     serving,
@@ -247,38 +246,16 @@ def median_run(runs: list[dict[str, float]]) -> dict[str, Any]:
     return ordered[len(ordered) // 2] | {"runs": runs}
 
 
-@contextlib.contextmanager
-def floor_serving(index_dir: Path, port: int, workers: int) -> Iterator[Server]:
+def floor_serving(
+    index_dir: Path, port: int, workers: int
+) -> contextlib.AbstractContextManager[Server]:
     """bench/search_floor.py (the engine behind a bare Starlette app) on granian, `workers`
     workers, once it has an index snapshot."""
     granian = Path(sys.executable).with_name("granian")
-    process = subprocess.Popen(
-        [
-            *(str(granian), "--interface", "asgi", "--factory", "--workers", str(workers)),
-            *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
-            "bench.search_floor:app",
-        ],
-        env=catalog_env() | {"BENCH_SEARCH_INDEX_DIR": str(index_dir)},
-        stdout=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while not _ready(base):
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the floor app did not become ready")
-            time.sleep(0.2)
-        yield Server(base, process.pid)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(60)
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
+    command = [str(granian), "--interface", "asgi", "--factory", "--workers", str(workers)]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    environment = catalog_env() | {"BENCH_SEARCH_INDEX_DIR": str(index_dir)}
+    return running([*command, "bench.search_floor:app"], environment, port, "the floor app")
 
 
 def measure(

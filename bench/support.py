@@ -119,38 +119,36 @@ def serving(
     env: dict[str, str], port: int, workers: int = 1, source: Path | None = None
 ) -> Iterator[Server]:
     """`catalog serve` on `port` with `env` (from `source` when given), once /readyz says so."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "catalog",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        env={**catalog_env(source), "LOG_LEVEL": "warning", "RATE_LIMIT_ENABLED": "false", **env},
-        stdout=subprocess.DEVNULL,
-    )
+    command = [sys.executable, "-m", "catalog", "serve", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", str(workers)]
+    environment = catalog_env(source) | {"LOG_LEVEL": "warning", "RATE_LIMIT_ENABLED": "false"}
+    with running(command, environment | env, port, "catalog serve") as server:
+        yield server
+
+
+@contextmanager
+def running(command: list[str], env: dict[str, str], port: int, what: str) -> Iterator[Server]:
+    """`command` serving on 127.0.0.1:`port`, once its /readyz answers 200 (within 60 s);
+    stopped with SIGTERM afterwards."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+        while not _ready(base):
             if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("catalog serve did not become ready")
+                raise RuntimeError(f"{what} did not become ready")
             time.sleep(0.2)
         yield Server(base, process.pid)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(60)
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 @contextmanager

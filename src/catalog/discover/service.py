@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import timedelta
+from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,12 +29,30 @@ from catalog.discover.repository import DiscoverRepository
 from catalog.identity.principal import Actor, restricted_view, sees
 from catalog.search import engine
 from catalog.search.index import SearchIndex, Snapshot
-from catalog.search.query import Filters, Visibility, parse
+from catalog.search.query import Filters, ParsedQuery, Visibility, parse
 from catalog.search.ranking import Weights
 from catalog.settings import Settings
 
 _TOTAL = re.compile(rb'^\{"search_id":"","total_count":(\d+),')
 _SEARCH_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def search_answer(
+    found: engine.SearchAnswer, query: ParsedQuery, sort_by: str, limit: int, offset: int
+) -> dict[str, Any]:
+    """The JSON answer of a search; `search_id` first and empty, filled in per request."""
+    return {
+        "search_id": "",
+        "total_count": found.total,
+        "results": found.results,
+        "facets": found.facets,
+        "query": query.raw,
+        "terms": list(query.terms),
+        "fuzzy": found.fuzzy,
+        "sort_by": sort_by,
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 class SearchService:
@@ -85,20 +104,7 @@ class SearchService:
             found = await self.index.run(
                 "search", engine.search, snapshot, request, self.weights, time.time()
             )
-            return orjson.dumps(
-                {
-                    "search_id": "",  # first: filled in per request (below)
-                    "total_count": found.total,
-                    "results": found.results,
-                    "facets": found.facets,
-                    "query": query.raw,
-                    "terms": list(query.terms),
-                    "fuzzy": found.fuzzy,
-                    "sort_by": sort_by,
-                    "limit": limit,
-                    "offset": offset,
-                }
-            )
+            return orjson.dumps(search_answer(found, query, sort_by, limit, offset))
 
         # Cached per index version and visibility: never older than what the index answers.
         key = cache_key(
