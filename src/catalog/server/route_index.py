@@ -17,6 +17,7 @@ parameter, a mount, a `{name:path}`) keeps trying its routes, as before.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,8 +28,10 @@ from starlette.types import Scope
 Head = tuple[str, ...]
 
 
+@functools.lru_cache(maxsize=4096)
 def head(path: str) -> Head:
-    """The first two segments of a path (`/livez` -> ("livez",))."""
+    """The first two segments of a path (`/livez` -> ("livez",)); cached, as every included
+    router asks it of the same path in turn."""
     return tuple(path.split("/", 3)[1:3])
 
 
