@@ -365,7 +365,6 @@ def main() -> None:
     engines.append(("after (Tantivy)", None))
     prepared = []
     extra: dict[str, dict[str, Any]] = {}
-    floor: Path | None = None
     for label, source in engines:
         tag = "before" if source is not None else "after"
         url = (
@@ -375,7 +374,6 @@ def main() -> None:
         )
         index_dir = Path(tempfile.gettempdir()) / f"catalog_bench_search_index_{tag}"
         if source is None:
-            floor = index_dir  # the floor serves this tree's index
             extra[label] = {
                 "rebuild_s": rebuild(url, index_dir),
                 "index_mib": round(
@@ -387,11 +385,10 @@ def main() -> None:
         elif args.baseline_engine == "tantivy":
             extra[label] = {"rebuild_s": rebuild(url, index_dir, source)}
         prepared.append((label, url, index_dir, source))
+    floor = prepared[-1][2] if args.floor else None  # this tree's index: prepared last
     rows = [
         row | extra.get(row["engine"], {})
-        for row in measure(
-            prepared, args.duration, args.workers, args.rounds, floor=floor if args.floor else None
-        )
+        for row in measure(prepared, args.duration, args.workers, args.rounds, floor)
     ]
     for row in rows:
         print(json.dumps(row), flush=True)
