@@ -266,9 +266,16 @@ async def test_two_replicas_sharing_redis_hold_the_global_limit(
             answers = await asyncio.gather(*(c.get("/api/info") for c in clients))
             admitted += sum(1 for a in answers if a.status_code == 200)
             assert {a.status_code for a in answers} <= {200, 429}
+        # Drain what refilled meanwhile: a stall of the machine just before the deadline
+        # (one of 645 ms was seen in CI) leaves tokens nobody asked for, which is not the
+        # limiter refusing anyone.
+        while (await clients[0].get("/api/info")).status_code == 200:
+            admitted += 1
         elapsed = time.monotonic() - started
     allowed = 20 + 20 * elapsed  # burst plus refill over the run
-    assert abs(admitted - allowed) <= 0.05 * allowed, (admitted, allowed)
+    # Two replicas with their own buckets would admit about twice this; the lower bound
+    # leaves room for a stall longer than a full refill (1 s) in the middle of the run.
+    assert 0.8 * allowed <= admitted <= 1.05 * allowed + 1, (admitted, allowed)
 
 
 async def test_redis_outage_falls_back_to_local_buckets_and_recovers(
