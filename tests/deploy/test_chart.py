@@ -62,7 +62,7 @@ def test_pods_are_probed_drained_and_locked_down() -> None:
     # SIGTERM after the preStop sleep; the drain (CATALOG_GRACEFUL_TIMEOUT_S) must end before
     # Kubernetes kills the container.
     sleep_s = int(container["lifecycle"]["preStop"]["exec"]["command"][1])
-    config = one(documents, "ConfigMap")["data"]
+    config = one(documents, "ConfigMap", "-env")["data"]
     drain_s = int(config["CATALOG_GRACEFUL_TIMEOUT_S"])
     assert pod["terminationGracePeriodSeconds"] > sleep_s + drain_s
 
@@ -92,6 +92,11 @@ def test_a_grace_period_shorter_than_the_drain_is_refused() -> None:
         render({"terminationGracePeriodSeconds": 30})  # 5 s preStop + 30 s drain
 
 
+def env_names(container: dict[str, Any]) -> dict[str, str]:
+    """What a container's envFrom reads: {"configMapRef": name, "secretRef": name}."""
+    return {kind: ref["name"] for entry in container["envFrom"] for kind, ref in entry.items()}
+
+
 def test_migrations_run_first_with_the_same_configuration() -> None:
     documents = render(EVERYTHING)
     job = one(documents, "Job", "-migrate")
@@ -100,12 +105,47 @@ def test_migrations_run_first_with_the_same_configuration() -> None:
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["args"] == ["migrate"]
     deployment = one(documents, "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    assert container["envFrom"] == deployment["envFrom"]
-    # What the Job reads exists before it: hooks of a lower weight.
-    for kind in ("ConfigMap", "Secret"):
-        annotations = one(documents, kind)["metadata"]["annotations"]
+    job_reads, pods_read = env_names(container), env_names(deployment)
+    assert set(job_reads) == set(pods_read) == {"configMapRef", "secretRef"}
+    references = (("configMapRef", "ConfigMap", "data"), ("secretRef", "Secret", "stringData"))
+    for ref, kind, field in references:
+        hook_copy = one(documents, kind, job_reads[ref])
+        own = one(documents, kind, pods_read[ref])
+        assert hook_copy is not own
+        assert hook_copy[field] == own[field]  # the same configuration
+        # The copy exists before the Job (a hook of a lower weight) and is deleted once the
+        # hooks succeeded; the release's own is a regular resource, which `helm uninstall`
+        # deletes (hooks it would leave behind).
+        annotations = hook_copy["metadata"]["annotations"]
         assert "pre-install" in annotations["helm.sh/hook"]
         assert int(annotations["helm.sh/hook-weight"]) < int(hook["helm.sh/hook-weight"])
+        assert "hook-succeeded" in annotations["helm.sh/hook-delete-policy"].split(",")
+        assert "helm.sh/hook" not in own["metadata"].get("annotations", {})
+
+
+def test_every_other_reader_uses_the_release_own_configuration() -> None:
+    documents = render(EVERYTHING)
+    deployment = one(documents, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    cron = one(documents, "CronJob", "-ingest")["spec"]["jobTemplate"]["spec"]["template"]
+    doctor = one(documents, "Pod", "-doctor")["spec"]["containers"][0]
+    for container in (cron["spec"]["containers"][0], doctor):
+        assert env_names(container) == env_names(deployment)
+
+
+def test_an_existing_secret_is_read_as_it_is_and_no_copy_is_left_without_migrations() -> None:
+    existing = {"existingSecret": "catalog-secrets"}
+    documents = render({"secret": existing, "migrations": {"enabled": False}})
+    assert not [d for d in documents if d["kind"] in ("Job", "Secret")]
+    (config,) = [d for d in documents if d["kind"] == "ConfigMap"]
+    assert "annotations" not in config["metadata"]  # not a hook: uninstall deletes it
+    deployment = one(documents, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert env_names(deployment) == {
+        "configMapRef": config["metadata"]["name"],
+        "secretRef": "catalog-secrets",
+    }
+    with_job = render({"secret": existing})
+    job = one(with_job, "Job", "-migrate")["spec"]["template"]["spec"]["containers"][0]
+    assert env_names(job)["secretRef"] == "catalog-secrets"
 
 
 def test_every_setting_the_chart_sets_is_a_documented_one_and_loads(
@@ -113,8 +153,8 @@ def test_every_setting_the_chart_sets_is_a_documented_one_and_loads(
 ) -> None:
     documents = render(EVERYTHING)
     environment = {
-        **one(documents, "ConfigMap")["data"],
-        **one(documents, "Secret")["stringData"],
+        **one(documents, "ConfigMap", "-env")["data"],
+        **one(documents, "Secret", "-env")["stringData"],
     }
     assert set(environment) <= _readme_env_names()
     tokens = tmp_path / "tokens"

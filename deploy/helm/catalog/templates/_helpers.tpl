@@ -36,26 +36,53 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
-{{- define "catalog.secretName" -}}
-{{- default (include "catalog.fullname" .) .Values.secret.existingSecret -}}
+{{/* The environment lives twice. The release's own ConfigMap and Secret (`<fullname>-env`) are
+regular resources: pods read them and `helm uninstall` deletes them. The migration Job runs
+as a pre-install hook, before any regular resource exists, so it reads a copy made as a hook
+of a lower weight and deleted once the hooks succeed. The copy keeps the name the chart's
+earlier versions gave their (hook-only) ConfigMap and Secret, so an upgrade replaces those
+instead of leaving them behind. */}}
+{{- define "catalog.envName" -}}
+{{- printf "%s-env" (include "catalog.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* The ConfigMap and Secret are pre-install/pre-upgrade hooks too, created before the
-migration Job that reads them (regular resources would only exist after the hooks ran). */}}
-{{- define "catalog.configHook" -}}
+{{- define "catalog.hookEnvName" -}}
+{{- include "catalog.fullname" . -}}
+{{- end -}}
+
+{{/* (dict "root" . "hook" true|false): the name of the ConfigMap or chart-made Secret. */}}
+{{- define "catalog.envObjectName" -}}
+{{- if .hook -}}
+{{- include "catalog.hookEnvName" .root -}}
+{{- else -}}
+{{- include "catalog.envName" .root -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Which of the two to render: the hook copy only when there is a migration Job to read it. */}}
+{{- define "catalog.envCopies" -}}
+{{- if .Values.migrations.enabled -}}[false, true]{{- else -}}[false]{{- end -}}
+{{- end -}}
+
+{{- define "catalog.envHook" -}}
 helm.sh/hook: pre-install,pre-upgrade
 helm.sh/hook-weight: "-10"
-helm.sh/hook-delete-policy: before-hook-creation
+helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
 {{- end -}}
 
-{{/* The environment every catalog container gets: the ConfigMap, the Secret, and what the
-chart itself decides (workers, the tokens file, where the index and metrics files go). */}}
+{{/* (dict "root" . "hook" true|false): the environment every catalog container gets: the
+ConfigMap, the Secret (the operator's existing one, or the chart's), and what the chart
+itself decides (workers, the tokens file, where the index and metrics files go). */}}
 {{- define "catalog.envFrom" -}}
+{{- $values := .root.Values -}}
 - configMapRef:
-    name: {{ include "catalog.fullname" . }}
-{{- if or .Values.secret.existingSecret .Values.secret.values }}
+    name: {{ include "catalog.envObjectName" . }}
+{{- if $values.secret.existingSecret }}
 - secretRef:
-    name: {{ include "catalog.secretName" . }}
+    name: {{ $values.secret.existingSecret }}
+{{- else if $values.secret.values }}
+- secretRef:
+    name: {{ include "catalog.envObjectName" . }}
 {{- end }}
 {{- end -}}
 
