@@ -24,6 +24,12 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 RUN /opt/uv/bin/uv pip install --quiet --python /opt/catalog/bin/python --no-deps . \
     && /opt/catalog/bin/catalog --help > /dev/null
+# The image's software bill of materials (CycloneDX 1.6 JSON): every distribution in the
+# environment with its version, licences and package URL, read from the environment itself.
+# The generator stays in this stage, in uv's venv.
+RUN /opt/uv/bin/pip install --quiet cyclonedx-bom==7.5.0 \
+    && /opt/uv/bin/cyclonedx-py environment --pyproject pyproject.toml --output-reproducible \
+        -o /opt/catalog/sbom.cdx.json /opt/catalog/bin/python
 
 # --- the image: the same base, the environment, a user; no compilers, caches or sources -----
 FROM ${PYTHON_IMAGE}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -158,19 +159,28 @@ def test_the_image_says_who_runs_what(image: dict[str, Any]) -> None:
     assert labels["org.opencontainers.image.revision"] == "test"
 
 
-def test_the_image_holds_the_locked_environment_and_nothing_of_the_build(rootfs: Path) -> None:
+def normalized(name: str) -> str:
+    """A distribution's name as PEP 503 compares them."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def installed_distributions(rootfs: Path) -> dict[str, str]:
+    """{name: version} of every distribution in the image's environment (its dist-infos)."""
     site = next((rootfs / "opt/catalog/lib").glob("python3*/site-packages"))
-    installed = {
-        "-".join(meta.name.removesuffix(".dist-info").split("-")[:-1])
-        .lower()
-        .replace("_", "-"): meta.name.removesuffix(".dist-info").split("-")[-1]
-        for meta in site.glob("*.dist-info")
-    }
+    found = {}
+    for meta in site.glob("*.dist-info"):
+        name, version = meta.name.removesuffix(".dist-info").rsplit("-", 1)
+        found[normalized(name)] = version
+    return found
+
+
+def test_the_image_holds_the_locked_environment_and_nothing_of_the_build(rootfs: Path) -> None:
+    installed = installed_distributions(rootfs)
     locked = {}
     for line in (ROOT / "requirements.lock").read_text().splitlines():
         if "==" in line and not line.startswith("#"):
             name, version = line.split("==")
-            locked[name.strip().lower().replace("_", "-")] = version.split()[0]
+            locked[normalized(name.strip())] = version.split()[0]
     missing = {n: v for n, v in locked.items() if installed.get(n) != v}
     assert not missing, f"not as locked: {missing}"
     assert installed["catalog"]
@@ -184,6 +194,23 @@ def test_the_image_holds_the_locked_environment_and_nothing_of_the_build(rootfs:
     ):
         assert not (rootfs / absent).exists(), absent
     assert (rootfs / "var/lib/catalog").stat().st_uid == 10001
+
+
+def test_the_image_carries_its_bill_of_materials(rootfs: Path) -> None:
+    """/opt/catalog/sbom.cdx.json (README "Deployment") names every distribution installed,
+    at its installed version, as a package URL a scanner can match."""
+    sbom = json.loads((rootfs / "opt/catalog/sbom.cdx.json").read_text())
+    assert sbom["bomFormat"] == "CycloneDX"
+    assert sbom["specVersion"] == "1.6"
+    installed = installed_distributions(rootfs)
+    root = sbom["metadata"]["component"]  # the service itself; the rest are its components
+    assert (root["name"], root["version"]) == ("catalog", installed.pop("catalog"))
+    listed = {
+        normalized(c["name"]): c["version"] for c in sbom["components"] if c["type"] == "library"
+    }
+    assert listed == installed
+    purls = {c["purl"] for c in sbom["components"] if c["type"] == "library"}
+    assert f"pkg:pypi/fastapi@{listed['fastapi']}" in purls
 
 
 def _run_as_the_image(rootfs: Path, image: dict[str, Any], script: str) -> list[str]:
