@@ -580,18 +580,18 @@ def test_guide_names_only_files_that_exist() -> None:
 # --------------------------------------------------------------------------- the real tools
 
 
-def _tool(*names: str) -> str | None:
+def _tool(package: str, *names: str) -> str:
+    """A Prometheus tool's path. Missing, the test fails saying what to install (never
+    skips): .ci/run installs the Debian packages."""
     for name in names:
         found = shutil.which(name)
         if found:
             return found
-    return None
+    pytest.fail(f"{names[0]} is not installed: apt-get install {package} (.ci/run does)")
 
 
-PROMTOOL = _tool("promtool")
-AMTOOL = _tool("amtool")
-BLACKBOX = _tool("blackbox_exporter", "prometheus-blackbox-exporter")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
+def promtool() -> str:
+    return _tool("prometheus", "promtool")
 
 
 def _run(*argv: str, cwd: Path | None = None) -> str:
@@ -601,30 +601,26 @@ def _run(*argv: str, cwd: Path | None = None) -> str:
     return output
 
 
-@needs_promtool
 def test_promtool_checks_the_rules() -> None:
-    assert PROMTOOL
-    output = _run(PROMTOOL, "check", "rules", str(RULES))
+    output = _run(promtool(), "check", "rules", str(RULES))
     assert "SUCCESS" in output
 
 
-@needs_promtool
 def test_promtool_checks_the_config() -> None:
-    assert PROMTOOL
-    output = _run(PROMTOOL, "check", "config", str(PROMETHEUS_CONFIG))
+    output = _run(promtool(), "check", "config", str(PROMETHEUS_CONFIG))
     assert "SUCCESS" in output
 
 
-@pytest.mark.skipif(AMTOOL is None, reason="amtool is not installed")
 def test_amtool_checks_the_alertmanager_config() -> None:
-    assert AMTOOL
-    _run(AMTOOL, "check-config", str(ALERTMANAGER_CONFIG))
+    amtool = _tool("prometheus-alertmanager", "amtool")
+    _run(amtool, "check-config", str(ALERTMANAGER_CONFIG))
 
 
-@pytest.mark.skipif(BLACKBOX is None, reason="the blackbox exporter is not installed")
 def test_blackbox_exporter_accepts_the_probe_module() -> None:
-    assert BLACKBOX
-    _run(BLACKBOX, "--config.check", f"--config.file={BLACKBOX_CONFIG}")
+    blackbox = _tool(
+        "prometheus-blackbox-exporter", "blackbox_exporter", "prometheus-blackbox-exporter"
+    )
+    _run(blackbox, "--config.check", f"--config.file={BLACKBOX_CONFIG}")
 
 
 # Unit tests for `promtool test rules`: input series, then which alerts fire (exactly, with
@@ -918,9 +914,7 @@ UNIT_TESTS: list[dict[str, Any]] = [
 ]
 
 
-@needs_promtool
 def test_alerts_fire_when_they_should_and_only_then(rules: dict[str, Any], tmp_path: Path) -> None:
-    assert PROMTOOL
     stripped = {
         "groups": [
             {
@@ -940,7 +934,7 @@ def test_alerts_fire_when_they_should_and_only_then(rules: dict[str, Any], tmp_p
         "tests": [{"interval": "1m", **case} for case in UNIT_TESTS],
     }
     (tmp_path / "alerts_test.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
-    output = _run(PROMTOOL, "test", "rules", "alerts_test.yml", cwd=tmp_path)
+    output = _run(promtool(), "test", "rules", "alerts_test.yml", cwd=tmp_path)
     assert "SUCCESS" in output
 
 
