@@ -41,21 +41,13 @@ regular resources: pods read them and `helm uninstall` deletes them. The migrati
 as a pre-install hook, before any regular resource exists, so it reads a copy made as a hook
 of a lower weight and deleted once the hooks succeed. The copy keeps the name the chart's
 earlier versions gave their (hook-only) ConfigMap and Secret, so an upgrade replaces those
-instead of leaving them behind. */}}
-{{- define "catalog.envName" -}}
-{{- printf "%s-env" (include "catalog.fullname" .) | trunc 63 | trimSuffix "-" -}}
-{{- end -}}
-
-{{- define "catalog.hookEnvName" -}}
-{{- include "catalog.fullname" . -}}
-{{- end -}}
-
-{{/* (dict "root" . "hook" true|false): the name of the ConfigMap or chart-made Secret. */}}
+instead of leaving them behind. (dict "root" . "hook" true|false): the name of the
+ConfigMap or chart-made Secret. */}}
 {{- define "catalog.envObjectName" -}}
 {{- if .hook -}}
-{{- include "catalog.hookEnvName" .root -}}
+{{- include "catalog.fullname" .root -}}
 {{- else -}}
-{{- include "catalog.envName" .root -}}
+{{- printf "%s-env" (include "catalog.fullname" .root) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 {{- end -}}
 
@@ -64,10 +56,18 @@ instead of leaving them behind. */}}
 {{- if .Values.migrations.enabled -}}[false, true]{{- else -}}[false]{{- end -}}
 {{- end -}}
 
-{{- define "catalog.envHook" -}}
-helm.sh/hook: pre-install,pre-upgrade
-helm.sh/hook-weight: "-10"
-helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+{{/* (dict "root" . "hook" true|false): the metadata of the ConfigMap or chart-made Secret;
+the hook copy exists before the Job (a lower weight) and goes once the hooks succeed. */}}
+{{- define "catalog.envMetadata" -}}
+name: {{ include "catalog.envObjectName" . }}
+labels:
+  {{- include "catalog.labels" .root | nindent 2 }}
+{{- if .hook }}
+annotations:
+  helm.sh/hook: pre-install,pre-upgrade
+  helm.sh/hook-weight: "-10"
+  helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+{{- end }}
 {{- end -}}
 
 {{/* (dict "root" . "hook" true|false): the environment every catalog container gets: the
